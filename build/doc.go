@@ -1,0 +1,3 @@
+// Package build cross-compiles the build blocks of a configuration and
+// caches the artifacts by their inputs, so unchanged inputs never rebuild.
+package build

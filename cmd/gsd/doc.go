@@ -1,0 +1,3 @@
+// Command gsd deploys Go services to Windows hosts from HCL files:
+// validate, fmt, init, plan, apply, status and the local sandbox.
+package main

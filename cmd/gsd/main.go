@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// command is one gsd subcommand. Each file in this package registers its
+// commands from init, so adding a command never means editing a switch.
+type command struct {
+	name    string
+	summary string
+	run     func(env *cliEnv, args []string) error
+}
+
+var commands = map[string]command{}
+
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("gsd: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// cliEnv is what a command may touch of the outside world; tests fill it
+// with buffers.
+type cliEnv struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	// isTerminal reports whether stdout is an interactive terminal.
+	isTerminal bool
+}
+
+// exitError carries a specific exit code up to main. Commands return it
+// when the code is not simply "1 on error".
+type exitError struct {
+	code int
+	err  error // may be nil when the command already reported everything
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// errReported means the command has already shown its problems (for
+// example as diagnostics); main only sets the exit code.
+var errReported = &exitError{code: 1}
+
+func main() {
+	env := &cliEnv{
+		stdin:      os.Stdin,
+		stdout:     os.Stdout,
+		stderr:     os.Stderr,
+		getenv:     os.Getenv,
+		isTerminal: isTerminal(os.Stdout),
+	}
+	os.Exit(run(env, os.Args[1:]))
+}
+
+// run is the only place that decides exit codes: 0 ok, 1 error, and
+// whatever a command asked for through an exitError (2 for
+// -detailed-exitcode with changes present).
+func run(env *cliEnv, args []string) int {
+	err := dispatch(env, args)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(env.stderr, "Error: %s\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(env.stderr, "Error: %s\n", err)
+	return 1
+}
+
+func dispatch(env *cliEnv, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(env.stdout)
+		return nil
+	}
+	if args[0] == "-v" || args[0] == "-version" || args[0] == "--version" {
+		args = []string{"version"}
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		usage(env.stderr)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return c.run(env, args[1:])
+}
+
+func usage(w io.Writer) {
+	names := make([]string, 0, len(commands))
+	width := 0
+	for n := range commands {
+		names = append(names, n)
+		width = max(width, len(n))
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Usage: gsd <command> [options]\n\ngsd deploys Go services to Windows hosts from HCL files.\n\nCommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, n, commands[n].summary)
+	}
+	b.WriteString("\nRun 'gsd <command> -h' for a command's options.\n")
+	io.WriteString(w, b.String())
+}

@@ -1,0 +1,227 @@
+package config
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"golang.org/x/crypto/ssh"
+)
+
+// Defaults, in one place so the docs and the code agree.
+const (
+	DefaultWinRMHTTPSPort = 5986
+	DefaultWinRMHTTPPort  = 5985
+	DefaultSSHPort        = 22
+	DefaultWinRMAuth      = "ntlm"
+	DefaultWinRMTimeout   = 60 * time.Second
+	DefaultSSHTimeout     = 30 * time.Second
+)
+
+var hostnameRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+
+func validAddress(a string) error {
+	switch {
+	case a == "":
+		return fmt.Errorf("is empty")
+	case strings.Contains(a, "://"):
+		return fmt.Errorf("%q has a URL scheme; write only the host name or IP address (https and port are set in the winrm block)", a)
+	case net.ParseIP(a) != nil:
+		return nil
+	case strings.Contains(a, ":"):
+		return fmt.Errorf("%q has a port; set port in the winrm or ssh block instead", a)
+	case len(a) > 253 || !hostnameRe.MatchString(a):
+		return fmt.Errorf("%q is neither an IP address nor a valid host name", a)
+	}
+	return nil
+}
+
+func (l *loader) decodeHosts() []*Host {
+	var out []*Host
+	for _, d := range sortedBy(l.hosts, func(d *hostDecl) string { return d.shape.Name }) {
+		s := d.shape
+		ev := l.within(d.file)
+		what := func(attr string) string { return fmt.Sprintf("host %q %s", s.Name, attr) }
+		h := &Host{Name: s.Name, DeclRange: s.DefRange}
+		if addr, ok := ev.str(s.Address, what("address")); ok {
+			if err := validAddress(addr); err != nil {
+				ev.errorf(s.Address.Range(), "Invalid host address", "%s %s.", what("address"), err)
+			}
+			h.Address = addr
+		}
+		h.Labels = ev.strMap(s.Labels, what("labels"))
+		hostPort := ev.integer(s.Port, what("port"), 0, 1, 65535)
+		switch {
+		case len(s.WinRM)+len(s.SSH) == 0:
+			ev.errorf(s.DefRange, "Missing transport", "Host %q needs a winrm block or an ssh block to say how gsd reaches it.", s.Name)
+		case len(s.WinRM) > 0 && len(s.SSH) > 0:
+			ev.errorf(s.SSH[0].DefRange, "Conflicting transports", "Host %q has both a winrm and an ssh block; keep the one gsd should use.", s.Name)
+		case len(s.WinRM) > 1:
+			ev.errorf(s.WinRM[1].DefRange, "Duplicate winrm block", "Host %q may have only one winrm block.", s.Name)
+		case len(s.SSH) > 1:
+			ev.errorf(s.SSH[1].DefRange, "Duplicate ssh block", "Host %q may have only one ssh block.", s.Name)
+		case len(s.WinRM) == 1:
+			h.WinRM = l.decodeWinRM(ev, d, s.WinRM[0], hostPort)
+		default:
+			h.SSH = l.decodeSSH(ev, d, s.SSH[0], hostPort)
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// transportPort merges the host's port with its transport block's port.
+func transportPort(ev *evaluator, host *hostShape, blockPort hcl.Expression, hostPort, def int) int {
+	p := ev.integer(blockPort, fmt.Sprintf("host %q port", host.Name), 0, 1, 65535)
+	switch {
+	case p != 0 && hostPort != 0:
+		ev.errorf(blockPort.Range(), "Port set twice", "Host %q sets port both on the host and in its transport block; keep one.", host.Name)
+		return p
+	case p != 0:
+		return p
+	case hostPort != 0:
+		return hostPort
+	}
+	return def
+}
+
+func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort int) *WinRM {
+	name := d.shape.Name
+	what := func(attr string) string { return fmt.Sprintf("host %q winrm %s", name, attr) }
+	c := &WinRM{
+		HTTPS:            ev.boolean(w.HTTPS, what("https"), true),
+		Auth:             ev.oneOf(w.Auth, what("auth"), DefaultWinRMAuth, "basic", "ntlm"),
+		Insecure:         ev.boolean(w.Insecure, what("insecure"), false),
+		AllowUnencrypted: ev.boolean(w.AllowUnencrypted, what("allow_unencrypted"), false),
+		Timeout:          ev.duration(w.Timeout, what("timeout"), DefaultWinRMTimeout),
+	}
+	def := DefaultWinRMHTTPSPort
+	if !c.HTTPS {
+		def = DefaultWinRMHTTPPort
+	}
+	c.Port = transportPort(ev, d.shape, w.Port, hostPort, def)
+	if u, ok := ev.str(w.User, what("user")); ok {
+		if u == "" {
+			ev.errorf(w.User.Range(), "Empty user", "%s is empty.", what("user"))
+		}
+		c.User = u
+	}
+	if absent(w.Password) {
+		ev.errorf(w.DefRange, "Missing password", "Host %q winrm needs a password for %s authentication; pass it in a sensitive variable.", name, c.Auth)
+	} else {
+		c.Password = ev.password(w.Password, what("password"))
+	}
+	if !absent(w.CACert) {
+		c.CACert = l.caCert(ev, d.file, w.CACert, what("ca_cert"))
+	}
+	if c.Timeout == 0 && !absent(w.Timeout) {
+		ev.errorf(w.Timeout.Range(), "Invalid duration", "%s must be longer than zero.", what("timeout"))
+	}
+	// Combinations that make no sense are errors, not silent no-ops: a
+	// user who wrote them believes something about the connection that
+	// is not true.
+	switch {
+	case !c.HTTPS && !c.AllowUnencrypted:
+		ev.errorf(w.HTTPS.Range(), "Plain HTTP not allowed", "Host %q winrm has https = false. WinRM over plain HTTP sends commands and files unprotected; if that is really meant, also set allow_unencrypted = true.", name)
+	case c.HTTPS && c.AllowUnencrypted:
+		ev.errorf(w.AllowUnencrypted.Range(), "allow_unencrypted without plain HTTP", "Host %q winrm uses HTTPS, so allow_unencrypted has no effect. Remove it, or set https = false if plain HTTP is meant.", name)
+	case !c.HTTPS && c.Insecure:
+		ev.errorf(w.Insecure.Range(), "insecure without HTTPS", "Host %q winrm uses plain HTTP, which has no certificate to skip checking. Remove insecure.", name)
+	case !c.HTTPS && c.CACert != "":
+		ev.errorf(w.CACert.Range(), "ca_cert without HTTPS", "Host %q winrm uses plain HTTP, so ca_cert is never used. Remove it, or use HTTPS.", name)
+	case c.Insecure && c.CACert != "":
+		ev.errorf(w.Insecure.Range(), "insecure with ca_cert", "Host %q winrm both trusts ca_cert and skips certificate checks. Keep ca_cert and remove insecure.", name)
+	case !c.HTTPS && c.Auth == "basic":
+		ev.warnf(w.Auth.Range(), "Password sent in clear text", "Host %q uses Basic authentication over plain HTTP: anyone on the network path can read the password.", name)
+	}
+	return c
+}
+
+// caCert resolves and checks a PEM CA certificate file.
+func (l *loader) caCert(ev *evaluator, f *sourceFile, expr hcl.Expression, what string) string {
+	p, ok := ev.str(expr, what)
+	if !ok {
+		return ""
+	}
+	path := resolvePath(f.dir, p)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		ev.errorf(expr.Range(), "Cannot read CA certificate", "%s: %s.", p, unwrapPathError(err))
+		return path
+	}
+	found := false
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type == "CERTIFICATE" {
+			if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+				ev.errorf(expr.Range(), "Invalid CA certificate", "%s: %s.", p, err)
+				return path
+			}
+			found = true
+		}
+	}
+	if !found {
+		ev.errorf(expr.Range(), "Invalid CA certificate", "%s holds no PEM CERTIFICATE block.", p)
+	}
+	return path
+}
+
+func resolvePath(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+func (l *loader) decodeSSH(ev *evaluator, d *hostDecl, s *sshShape, hostPort int) *SSH {
+	name := d.shape.Name
+	what := func(attr string) string { return fmt.Sprintf("host %q ssh %s", name, attr) }
+	c := &SSH{Timeout: ev.duration(s.Timeout, what("timeout"), DefaultSSHTimeout)}
+	c.Port = transportPort(ev, d.shape, s.Port, hostPort, DefaultSSHPort)
+	if u, ok := ev.str(s.User, what("user")); ok {
+		if u == "" {
+			ev.errorf(s.User.Range(), "Empty user", "%s is empty.", what("user"))
+		}
+		c.User = u
+	}
+	if !absent(s.Password) {
+		c.Password = ev.password(s.Password, what("password"))
+	}
+	if p, ok := ev.str(s.PrivateKey, what("private_key")); ok {
+		c.PrivateKey = resolvePath(d.file.dir, p)
+		if b, err := os.ReadFile(c.PrivateKey); err != nil {
+			ev.errorf(s.PrivateKey.Range(), "Cannot read private key", "%s: %s.", p, unwrapPathError(err))
+		} else if _, err := ssh.ParseRawPrivateKey(b); err != nil {
+			if _, missing := err.(*ssh.PassphraseMissingError); !missing {
+				ev.errorf(s.PrivateKey.Range(), "Invalid private key", "%s: %s.", p, err)
+			}
+		}
+	}
+	if k, ok := ev.str(s.HostKey, what("host_key")); ok {
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
+			ev.errorf(s.HostKey.Range(), "Invalid host key", "%s must be a public key as in known_hosts or authorized_keys, such as \"ssh-ed25519 AAAA...\": %s.", what("host_key"), err)
+		}
+		c.HostKey = k
+	}
+	if p, ok := ev.str(s.KnownHosts, what("known_hosts")); ok {
+		c.KnownHosts = resolvePath(d.file.dir, p)
+		if _, err := os.Stat(c.KnownHosts); err != nil {
+			ev.errorf(s.KnownHosts.Range(), "Cannot read known_hosts", "%s: %s.", p, unwrapPathError(err))
+		}
+		if c.HostKey != "" {
+			ev.errorf(s.KnownHosts.Range(), "host_key with known_hosts", "Host %q pins host_key, so known_hosts is never read. Keep one.", name)
+		}
+	}
+	return c
+}

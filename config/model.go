@@ -1,0 +1,270 @@
+package config
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Config is a loaded, validated configuration: the desired state. Slices
+// are sorted by name so everything derived from them is stable.
+type Config struct {
+	Variables []*Variable
+	Hosts     []*Host
+	Builds    []*Build
+	Services  []*Service
+	// Files holds the source of every parsed file, for rendering
+	// diagnostics with their source lines.
+	Files map[string]*hcl.File
+}
+
+// Host returns the host with the given name, or nil.
+func (c *Config) Host(name string) *Host {
+	for _, h := range c.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// Build returns the build with the given name, or nil.
+func (c *Config) Build(name string) *Build {
+	for _, b := range c.Builds {
+		if b.Name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// Service returns the service with the given name, or nil.
+func (c *Config) Service(name string) *Service {
+	for _, s := range c.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Text is a string from the configuration that remembers whether it came
+// from a sensitive value. Its String and JSON forms hide a sensitive value,
+// so it cannot leak by being printed or saved by accident; code that must
+// send the value to a host reads Value explicitly.
+type Text struct {
+	Value     string
+	Sensitive bool
+}
+
+const sensitivePlaceholder = "(sensitive)"
+
+func (t Text) String() string {
+	if t.Sensitive {
+		return sensitivePlaceholder
+	}
+	return t.Value
+}
+
+// MarshalJSON never writes a sensitive value.
+func (t Text) MarshalJSON() ([]byte, error) {
+	return json.Marshal(t.String())
+}
+
+// Variable is a declared input variable and the value it resolved to.
+type Variable struct {
+	Name        string
+	Description string
+	Sensitive   bool
+	// Source says where the value came from: "default", "env", a var
+	// file's name, or "-var".
+	Source    string
+	DeclRange hcl.Range
+}
+
+// Host is one Windows machine gsd manages.
+type Host struct {
+	Name    string
+	Address string
+	Labels  map[string]string
+	WinRM   *WinRM // exactly one of WinRM and SSH is set
+	SSH     *SSH
+	// DeclRange is the host block's header, for diagnostics that name it.
+	DeclRange hcl.Range
+}
+
+// Transport names the protocol used to reach the host.
+func (h *Host) Transport() string {
+	if h.SSH != nil {
+		return "ssh"
+	}
+	return "winrm"
+}
+
+// WinRM settings of a host. HTTPS is the default; plain HTTP must be asked
+// for with AllowUnencrypted.
+type WinRM struct {
+	HTTPS            bool
+	Port             int
+	Auth             string // "basic" or "ntlm"
+	User             string
+	Password         Text
+	CACert           string // absolute path, or empty for the system pool
+	Insecure         bool
+	AllowUnencrypted bool
+	Timeout          time.Duration
+}
+
+// SSH settings of a host.
+type SSH struct {
+	User       string
+	Port       int
+	PrivateKey string // absolute path, or empty to use ssh-agent
+	Password   Text
+	HostKey    string // pinned key in authorized_keys form, or empty
+	KnownHosts string // path; empty means ~/.ssh/known_hosts
+	Timeout    time.Duration
+}
+
+// Build is a Go package to cross-compile for the hosts.
+type Build struct {
+	Name    string
+	Package string
+	Dir     string // absolute
+	GOOS    string
+	GOARCH  string
+	LDFlags string
+	Tags    []string
+	CGO     bool
+	Env     map[string]string
+
+	DeclRange hcl.Range
+}
+
+// Service start types.
+const (
+	StartAuto     = "auto"
+	StartDelayed  = "delayed"
+	StartManual   = "manual"
+	StartDisabled = "disabled"
+)
+
+// Service modes.
+const (
+	ModeNative  = "native"
+	ModeWrapped = "wrapped"
+)
+
+// Service is a Windows service gsd installs on its hosts.
+type Service struct {
+	Name        string
+	Hosts       []string // resolved host names, sorted
+	Binary      Binary
+	Version     string // empty: the planner uses the artifact's short hash
+	Mode        string
+	DisplayName string
+	Description string
+	Args        []Text
+	Start       string
+	Account     Account
+	DependsOn   []Dependency
+	Env         map[string]Text
+	Files       []*File
+	Recovery    *Recovery // nil: leave the host's recovery settings alone
+	Health      *Health   // nil: healthy means running
+	Log         *Log      // only for wrapped services
+	StopTimeout time.Duration
+	Rollout     Rollout
+	Adopt       bool
+
+	DeclRange hcl.Range
+}
+
+// Binary is where a service's executable comes from: a build block or a
+// prebuilt file.
+type Binary struct {
+	Build string // name of a build block
+	Path  string // absolute path of a prebuilt .exe
+}
+
+// Account is the identity the service runs as.
+type Account struct {
+	Name     string // "LocalSystem" when not set
+	Password Text   // only for domain or local user accounts
+}
+
+// Dependency is one entry of depends_on: another gsd service, or a Windows
+// service gsd does not manage (such as Tcpip).
+type Dependency struct {
+	Service string // a gsd service name
+	Name    string // an unmanaged Windows service name
+}
+
+// Key is the Windows service name the dependency stands for.
+func (d Dependency) Key() string {
+	if d.Service != "" {
+		return d.Service
+	}
+	return d.Name
+}
+
+// File on-change actions.
+const (
+	OnChangeRestart = "restart"
+	OnChangeReload  = "reload"
+	OnChangeNone    = "none"
+)
+
+// File is a managed configuration file of a service.
+type File struct {
+	Name     string
+	Path     string // absolute Windows path on the host
+	Content  Text
+	OnChange string
+}
+
+// Recovery holds the SCM failure actions.
+type Recovery struct {
+	Actions    []RecoveryAction
+	ResetAfter time.Duration
+	OnNonCrash bool
+	Command    string // for "run" actions
+}
+
+// RecoveryAction is one SCM failure action such as "restart/5s".
+type RecoveryAction struct {
+	Type  string // "none", "restart", "reboot" or "run"
+	Delay time.Duration
+}
+
+// Health is how gsd decides a service is healthy after a change. The
+// agent checks it on the host itself.
+type Health struct {
+	HTTP         string
+	TCP          string
+	Running      bool
+	BodyMatch    string
+	Timeout      time.Duration
+	Interval     time.Duration
+	HealthyAfter time.Duration
+}
+
+// Log is log handling for wrapped services.
+type Log struct {
+	Dir     string // empty: the agent's default for the service
+	MaxSize int64  // bytes
+	Keep    int
+}
+
+// Rollout is the rolling-upgrade policy.
+type Rollout struct {
+	MaxParallel   int // hosts per batch; 0 when MaxPercent is used
+	MaxPercent    int // percent of the service's hosts per batch
+	Canary        int
+	CanaryPause   bool
+	Pause         time.Duration
+	MaxFailures   int
+	AutoRollback  bool
+	RollbackScope string // "batch" or "all"
+}

@@ -1,0 +1,641 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/agext/levenshtein"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Service defaults, in one place (as Nomad's Canonicalize).
+const (
+	DefaultStopTimeout    = 20 * time.Second
+	DefaultHealthTimeout  = 60 * time.Second
+	DefaultHealthInterval = 2 * time.Second
+	DefaultLogMaxSize     = 10 << 20
+	DefaultLogKeep        = 5
+	DefaultFileDir        = `C:\ProgramData`
+)
+
+func (l *loader) decodeServices(cfg *Config) []*Service {
+	var out []*Service
+	for _, d := range sortedBy(l.services, func(d *serviceDecl) string { return d.shape.Name }) {
+		s := d.shape
+		ev := l.within(d.file)
+		what := func(attr string) string { return fmt.Sprintf("service %q %s", s.Name, attr) }
+		svc := &Service{
+			Name:        s.Name,
+			Mode:        ev.oneOf(s.Mode, what("mode"), ModeNative, ModeNative, ModeWrapped),
+			Start:       ev.oneOf(s.Start, what("start"), StartAuto, StartAuto, StartDelayed, StartManual, StartDisabled),
+			Args:        ev.texts(s.Args, what("args")),
+			StopTimeout: ev.duration(s.StopTimeout, what("stop_timeout"), DefaultStopTimeout),
+			Adopt:       ev.boolean(s.Adopt, what("adopt"), false),
+			DeclRange:   s.DefRange,
+		}
+		if err := validServiceName(s.Name); err != nil {
+			ev.errorf(s.NameRange, "Invalid service name", "%q %s.", s.Name, err)
+		}
+		if v, ok := ev.str(s.Version, what("version")); ok {
+			if v == "" || len(v) > 128 || strings.IndexFunc(v, unicode.IsSpace) >= 0 {
+				ev.errorf(s.Version.Range(), "Invalid version", "%s must be a non-empty label of at most 128 characters without spaces, such as \"1.4.2\".", what("version"))
+			}
+			svc.Version = v
+		}
+		svc.DisplayName = s.Name
+		if v, ok := ev.str(s.DisplayName, what("display_name")); ok {
+			if v == "" || len(v) > 256 || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+				ev.errorf(s.DisplayName.Range(), "Invalid display name", "%s must be 1 to 256 characters without control characters.", what("display_name"))
+			}
+			svc.DisplayName = v
+		}
+		if v, ok := ev.str(s.Description, what("description")); ok {
+			if len(v) > 2048 {
+				ev.errorf(s.Description.Range(), "Description too long", "%s is longer than 2048 characters.", what("description"))
+			}
+			svc.Description = v
+		}
+		if svc.StopTimeout == 0 && !absent(s.StopTimeout) {
+			ev.errorf(s.StopTimeout.Range(), "Invalid duration", "%s must be longer than zero.", what("stop_timeout"))
+		} else if svc.StopTimeout > time.Hour {
+			ev.errorf(s.StopTimeout.Range(), "Invalid duration", "%s must be at most 1h.", what("stop_timeout"))
+		}
+		svc.Hosts = l.serviceHosts(ev, cfg, s)
+		svc.Binary = l.serviceBinary(ev, cfg, d)
+		svc.DependsOn = l.serviceDeps(ev, s)
+		svc.Env = l.serviceEnv(ev, s)
+		svc.Account = l.serviceAccount(ev, s)
+		svc.Files = l.serviceFiles(ev, d)
+		svc.Recovery = l.serviceRecovery(ev, s)
+		svc.Health = l.serviceHealth(ev, s)
+		svc.Rollout = l.serviceRollout(ev, s, len(svc.Hosts))
+		svc.Log = l.serviceLog(ev, s, svc.Mode)
+		out = append(out, svc)
+	}
+	return out
+}
+
+// onlyOne reports all but the first of repeated single blocks.
+func onlyOne[T any](ev *evaluator, blocks []T, rng func(T) hcl.Range, service, kind string) (T, bool) {
+	var zero T
+	if len(blocks) == 0 {
+		return zero, false
+	}
+	for _, b := range blocks[1:] {
+		ev.errorf(rng(b), "Duplicate "+kind+" block", "Service %q may have only one %s block.", service, kind)
+	}
+	return blocks[0], true
+}
+
+// refName returns the name in a kind.NAME reference written on its own,
+// such as build.api, or "" when expr is not one.
+func refName(expr hcl.Expression, kind string) (string, hcl.Range, bool) {
+	tr, diags := hcl.AbsTraversalForExpr(expr)
+	if diags.HasErrors() || tr.RootName() != kind {
+		return "", hcl.Range{}, false
+	}
+	if len(tr) != 2 {
+		return "", tr.SourceRange(), true
+	}
+	a, ok := tr[1].(hcl.TraverseAttr)
+	if !ok {
+		return "", tr.SourceRange(), true
+	}
+	return a.Name, tr.SourceRange(), true
+}
+
+func didYouMean(name string, candidates []string) string {
+	best, bestDist := "", 4
+	for _, c := range candidates {
+		if d := levenshtein.Distance(strings.ToLower(name), strings.ToLower(c), nil); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", best)
+}
+
+func hostNames(cfg *Config) []string {
+	var out []string
+	for _, h := range cfg.Hosts {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+// serviceHosts resolves hosts: a list of host names (or host.NAME
+// references), or a map of labels that selects every host carrying all
+// of them.
+func (l *loader) serviceHosts(ev *evaluator, cfg *Config, s *serviceShape) []string {
+	errorsBefore, unknownsBefore := countErrors(ev.diags), ev.unknowns
+	seen := map[string]bool{}
+	add := func(name string, rng hcl.Range) {
+		switch {
+		case cfg.Host(name) == nil:
+			ev.errorf(rng, "Unknown host", "Service %q runs on host %q, which is not declared.%s", s.Name, name, didYouMean(name, hostNames(cfg)))
+		case seen[name]:
+			ev.errorf(rng, "Host listed twice", "Service %q lists host %q more than once.", s.Name, name)
+		default:
+			seen[name] = true
+		}
+	}
+	if _, isMap := s.Hosts.(*hclsyntax.ObjectConsExpr); isMap {
+		sel := ev.strMap(s.Hosts, fmt.Sprintf("service %q hosts", s.Name))
+		if sel == nil {
+			return nil
+		}
+		if len(sel) == 0 {
+			ev.errorf(s.Hosts.Range(), "Empty host selector", "Service %q selects hosts with an empty label map, which would mean every host; list the labels to match.", s.Name)
+			return nil
+		}
+		for _, h := range cfg.Hosts {
+			match := true
+			for k, v := range sel {
+				if h.Labels[k] != v {
+					match = false
+				}
+			}
+			if match {
+				seen[h.Name] = true
+			}
+		}
+		if len(seen) == 0 {
+			ev.errorf(s.Hosts.Range(), "No host matches", "No host carries all the labels service %q selects (%s).", s.Name, labelWords(sel))
+		}
+	} else if tuple, isList := s.Hosts.(*hclsyntax.TupleConsExpr); isList {
+		for _, el := range tuple.Exprs {
+			if name, rng, isRef := refName(el, "host"); isRef {
+				add(name, rng)
+				continue
+			}
+			if n, ok := ev.str(el, fmt.Sprintf("service %q hosts", s.Name)); ok {
+				add(n, el.Range())
+			}
+		}
+	} else {
+		for _, n := range ev.strs(s.Hosts, fmt.Sprintf("service %q hosts", s.Name)) {
+			add(n, s.Hosts.Range())
+		}
+	}
+	if len(seen) == 0 && countErrors(ev.diags) == errorsBefore && ev.unknowns == unknownsBefore {
+		ev.errorf(s.Hosts.Range(), "No hosts", "Service %q lists no hosts.", s.Name)
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func labelWords(m map[string]string) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s = %q", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+func (l *loader) serviceBinary(ev *evaluator, cfg *Config, d *serviceDecl) Binary {
+	s := d.shape
+	if name, rng, isRef := refName(s.Binary, "build"); isRef {
+		if cfg.Build(name) == nil {
+			var names []string
+			for _, b := range cfg.Builds {
+				names = append(names, b.Name)
+			}
+			ev.errorf(rng, "Unknown build", "Service %q uses build %q, which is not declared.%s", s.Name, name, didYouMean(name, names))
+		}
+		return Binary{Build: name}
+	}
+	p, ok := ev.str(s.Binary, fmt.Sprintf("service %q binary", s.Name))
+	if !ok {
+		return Binary{}
+	}
+	path := resolvePath(d.file.dir, p)
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		ev.errorf(s.Binary.Range(), "Binary not found", "Service %q binary %s: %s. Use build.NAME to build it from Go source.", s.Name, p, unwrapPathError(err))
+	case !st.Mode().IsRegular():
+		ev.errorf(s.Binary.Range(), "Binary not a file", "Service %q binary %s is not a regular file.", s.Name, p)
+	case !strings.EqualFold(pathExt(p), ".exe"):
+		ev.warnf(s.Binary.Range(), "Binary is not an .exe", "Service %q binary %s does not end in .exe; Windows runs services from executables.", s.Name, p)
+	}
+	return Binary{Path: path}
+}
+
+func pathExt(p string) string {
+	i := strings.LastIndexAny(p, `./\`)
+	if i < 0 || p[i] != '.' {
+		return ""
+	}
+	return p[i:]
+}
+
+// serviceDeps resolves depends_on: service.NAME references are gsd
+// services; strings are Windows services gsd does not manage, unless they
+// name a gsd service.
+func (l *loader) serviceDeps(ev *evaluator, s *serviceShape) []Dependency {
+	if absent(s.DependsOn) {
+		return nil
+	}
+	what := fmt.Sprintf("service %q depends_on", s.Name)
+	var out []Dependency
+	seen := map[string]bool{}
+	add := func(dep Dependency, rng hcl.Range) {
+		key := strings.ToLower(dep.Key())
+		switch {
+		case strings.EqualFold(dep.Key(), s.Name):
+			ev.errorf(rng, "Service depends on itself", "Service %q lists itself in depends_on.", s.Name)
+		case seen[key]:
+			ev.errorf(rng, "Dependency listed twice", "%s lists %q more than once.", what, dep.Key())
+		default:
+			seen[key] = true
+			out = append(out, dep)
+		}
+	}
+	managed := func(name string) string {
+		for _, o := range l.services {
+			if strings.EqualFold(o.shape.Name, name) {
+				return o.shape.Name
+			}
+		}
+		return ""
+	}
+	tuple, isList := s.DependsOn.(*hclsyntax.TupleConsExpr)
+	if !isList {
+		for _, n := range ev.strs(s.DependsOn, what) {
+			if m := managed(n); m != "" {
+				add(Dependency{Service: m}, s.DependsOn.Range())
+			} else {
+				add(Dependency{Name: n}, s.DependsOn.Range())
+			}
+		}
+		return out
+	}
+	for _, el := range tuple.Exprs {
+		if name, rng, isRef := refName(el, "service"); isRef {
+			if m := managed(name); m != "" {
+				add(Dependency{Service: m}, rng)
+			} else {
+				var names []string
+				for _, o := range l.services {
+					names = append(names, o.shape.Name)
+				}
+				ev.errorf(rng, "Unknown service", "%s refers to service %q, which is not declared.%s", what, name, didYouMean(name, names))
+			}
+			continue
+		}
+		n, ok := ev.str(el, what)
+		if !ok {
+			continue
+		}
+		if err := validServiceName(n); err != nil {
+			ev.errorf(el.Range(), "Invalid dependency", "%s: %q %s.", what, n, err)
+			continue
+		}
+		if m := managed(n); m != "" {
+			add(Dependency{Service: m}, el.Range())
+		} else {
+			add(Dependency{Name: n}, el.Range())
+		}
+	}
+	return out
+}
+
+func (l *loader) serviceEnv(ev *evaluator, s *serviceShape) map[string]Text {
+	env := ev.textMap(s.Env, fmt.Sprintf("service %q env", s.Name))
+	seen := map[string]string{}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			ev.errorf(s.Env.Range(), "Invalid environment variable name", "Service %q env has the name %q; names must be non-empty and hold no = or NUL.", s.Name, k)
+			continue
+		}
+		if strings.ContainsRune(env[k].Value, 0) {
+			ev.errorf(s.Env.Range(), "Invalid environment variable value", "Service %q env %s holds a NUL character.", s.Name, k)
+		}
+		// Windows environment names are case-insensitive.
+		if prev, dup := seen[strings.ToUpper(k)]; dup {
+			ev.errorf(s.Env.Range(), "Duplicate environment variable", "Service %q env sets both %s and %s, which Windows treats as the same name.", s.Name, prev, k)
+		}
+		seen[strings.ToUpper(k)] = k
+	}
+	return env
+}
+
+func (l *loader) serviceAccount(ev *evaluator, s *serviceShape) Account {
+	acc := Account{Name: "LocalSystem"}
+	a, ok := onlyOne(ev, s.Account, func(a *accountShape) hcl.Range { return a.DefRange }, s.Name, "account")
+	if !ok {
+		return acc
+	}
+	name, ok := ev.str(a.Name, fmt.Sprintf("service %q account name", s.Name))
+	if !ok {
+		return acc
+	}
+	canonical, kind, err := classifyAccount(name, s.Name)
+	if err != nil {
+		ev.errorf(a.Name.Range(), "Invalid account name", "Service %q account \"%s\" %s.", s.Name, name, err)
+		return acc
+	}
+	acc.Name = canonical
+	hasPassword := !absent(a.Password)
+	switch {
+	case kind == AccountUser && !hasPassword:
+		ev.errorf(a.DefRange, "Missing account password", "Service %q runs as user %q, which needs a password; pass it in a sensitive variable. (A group managed service account, whose name ends in $, needs none.)", s.Name, canonical)
+	case kind != AccountUser && hasPassword:
+		ev.errorf(a.Password.Range(), "Password not used", "Service %q runs as %q, which Windows manages without a password. Remove the password.", s.Name, canonical)
+	case hasPassword:
+		acc.Password = ev.password(a.Password, fmt.Sprintf("service %q account password", s.Name))
+	}
+	return acc
+}
+
+func (l *loader) serviceFiles(ev *evaluator, d *serviceDecl) []*File {
+	s := d.shape
+	var out []*File
+	paths := map[string]string{}
+	for _, fb := range s.Files {
+		what := func(attr string) string { return fmt.Sprintf("service %q file %q %s", s.Name, fb.Name, attr) }
+		if err := validFileName(fb.Name); err != nil {
+			ev.errorf(fb.NameRange, "Invalid file name", "Service %q file %q %s.", s.Name, fb.Name, err)
+			continue
+		}
+		f := &File{
+			Name:     fb.Name,
+			Path:     DefaultFileDir + `\` + s.Name + `\` + fb.Name,
+			OnChange: ev.oneOf(fb.OnChange, what("on_change"), OnChangeRestart, OnChangeRestart, OnChangeReload, OnChangeNone),
+		}
+		if p, ok := ev.str(fb.Path, what("path")); ok {
+			if err := validWindowsPath(p); err != nil {
+				ev.errorf(fb.Path.Range(), "Invalid file path", "%s %s.", what("path"), err)
+			}
+			f.Path = p
+		}
+		hasContent, hasSource := !absent(fb.Content), !absent(fb.Source)
+		switch {
+		case hasContent && hasSource:
+			ev.errorf(fb.Source.Range(), "Conflicting file contents", "Service %q file %q sets both content and source; keep one.", s.Name, fb.Name)
+		case hasContent:
+			f.Content, _ = ev.text(fb.Content, what("content"))
+		case hasSource:
+			if p, ok := ev.str(fb.Source, what("source")); ok {
+				b, err := readLimited(resolvePath(d.file.dir, p))
+				if err != nil {
+					ev.errorf(fb.Source.Range(), "Cannot read file source", "%s %s: %s.", what("source"), p, err)
+				}
+				f.Content = Text{Value: string(b)}
+			}
+		default:
+			ev.errorf(fb.DefRange, "Missing file contents", "Service %q file %q needs content or source.", s.Name, fb.Name)
+		}
+		key := strings.ToLower(f.Path)
+		if prev, dup := paths[key]; dup {
+			ev.errorf(fb.DefRange, "Duplicate file path", "Service %q files %q and %q both write %s.", s.Name, prev, fb.Name, f.Path)
+			continue
+		}
+		paths[key] = fb.Name
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func readLimited(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
+	if st.Size() > maxFileSize {
+		return nil, fmt.Errorf("%d bytes, over the limit of %d for managed files", st.Size(), maxFileSize)
+	}
+	return os.ReadFile(path)
+}
+
+var recoveryActionRe = regexp.MustCompile(`^(none|restart|reboot|run)(?:/(.+))?$`)
+
+func (l *loader) serviceRecovery(ev *evaluator, s *serviceShape) *Recovery {
+	r, ok := onlyOne(ev, s.Recovery, func(r *recoveryShape) hcl.Range { return r.DefRange }, s.Name, "recovery")
+	if !ok {
+		return nil
+	}
+	what := func(attr string) string { return fmt.Sprintf("service %q recovery %s", s.Name, attr) }
+	rec := &Recovery{
+		ResetAfter: ev.duration(r.ResetAfter, what("reset_after"), 24*time.Hour),
+		OnNonCrash: ev.boolean(r.OnNonCrash, what("on_non_crash"), false),
+	}
+	rec.Command, _ = ev.str(r.Command, what("command"))
+	needsCommand := false
+	for _, a := range ev.strs(r.Actions, what("actions")) {
+		m := recoveryActionRe.FindStringSubmatch(a)
+		if m == nil {
+			ev.errorf(r.Actions.Range(), "Invalid recovery action", "%s: %q is not an action; write \"restart/5s\", \"reboot/1m\", \"run/10s\" or \"none\".", what("actions"), a)
+			continue
+		}
+		act := RecoveryAction{Type: m[1]}
+		if m[2] != "" {
+			if m[1] == "none" {
+				ev.errorf(r.Actions.Range(), "Invalid recovery action", "%s: \"none\" takes no delay.", what("actions"))
+				continue
+			}
+			d, err := parseDuration(m[2])
+			if err != nil {
+				ev.errorf(r.Actions.Range(), "Invalid recovery action", "%s: %s.", what("actions"), err)
+				continue
+			}
+			act.Delay = d
+		}
+		needsCommand = needsCommand || act.Type == "run"
+		rec.Actions = append(rec.Actions, act)
+	}
+	if needsCommand && rec.Command == "" {
+		ev.errorf(r.Actions.Range(), "Missing recovery command", "%s has a \"run\" action but the recovery block sets no command.", what("actions"))
+	}
+	if !needsCommand && rec.Command != "" {
+		ev.errorf(r.Command.Range(), "Recovery command not used", "%s is set but no action is \"run\".", what("command"))
+	}
+	return rec
+}
+
+func (l *loader) serviceHealth(ev *evaluator, s *serviceShape) *Health {
+	hs, ok := onlyOne(ev, s.Health, func(h *healthShape) hcl.Range { return h.DefRange }, s.Name, "health")
+	if !ok {
+		return nil
+	}
+	what := func(attr string) string { return fmt.Sprintf("service %q health %s", s.Name, attr) }
+	h := &Health{
+		Running:      ev.boolean(hs.Running, what("running"), false),
+		Timeout:      ev.duration(hs.Timeout, what("timeout"), DefaultHealthTimeout),
+		Interval:     ev.duration(hs.Interval, what("interval"), DefaultHealthInterval),
+		HealthyAfter: ev.duration(hs.HealthyAfter, what("healthy_after"), 0),
+	}
+	kinds := 0
+	if h.Running {
+		kinds++
+	}
+	if u, ok := ev.str(hs.HTTP, what("http")); ok {
+		kinds++
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			ev.errorf(hs.HTTP.Range(), "Invalid health URL", "%s must be an http:// or https:// URL such as \"http://localhost:8080/healthz\", not %q.", what("http"), u)
+		}
+		h.HTTP = u
+	}
+	if t, ok := ev.str(hs.TCP, what("tcp")); ok {
+		kinds++
+		host, port, err := net.SplitHostPort(t)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
+			ev.errorf(hs.TCP.Range(), "Invalid health address", "%s must be HOST:PORT such as \"localhost:8080\", not %q.", what("tcp"), t)
+		} else if host == "" {
+			t = "localhost:" + port
+		}
+		h.TCP = t
+	}
+	if b, ok := ev.str(hs.BodyMatch, what("body_match")); ok {
+		if _, err := regexp.Compile(b); err != nil {
+			ev.errorf(hs.BodyMatch.Range(), "Invalid regular expression", "%s: %s.", what("body_match"), err)
+		}
+		if h.HTTP == "" {
+			ev.errorf(hs.BodyMatch.Range(), "body_match without http", "%s only applies to an http check.", what("body_match"))
+		}
+		h.BodyMatch = b
+	}
+	switch {
+	case kinds == 0:
+		ev.errorf(hs.DefRange, "Missing health check", "Service %q health needs one of http, tcp or running = true.", s.Name)
+	case kinds > 1:
+		ev.errorf(hs.DefRange, "Several health checks", "Service %q health sets more than one of http, tcp and running; choose one.", s.Name)
+	}
+	switch {
+	case h.Timeout == 0:
+		ev.errorf(hs.Timeout.Range(), "Invalid duration", "%s must be longer than zero.", what("timeout"))
+	case h.Interval == 0:
+		ev.errorf(hs.Interval.Range(), "Invalid duration", "%s must be longer than zero.", what("interval"))
+	case h.Interval > h.Timeout:
+		ev.errorf(hs.Interval.Range(), "Interval longer than timeout", "%s (%s) is longer than the timeout (%s), so the check would run at most once.", what("interval"), h.Interval, h.Timeout)
+	case h.HealthyAfter >= h.Timeout:
+		ev.errorf(hs.HealthyAfter.Range(), "healthy_after not shorter than timeout", "%s (%s) must be shorter than the timeout (%s), or no service could ever pass.", what("healthy_after"), h.HealthyAfter, h.Timeout)
+	}
+	return h
+}
+
+var percentRe = regexp.MustCompile(`^([0-9]{1,3})%$`)
+
+func (l *loader) serviceRollout(ev *evaluator, s *serviceShape, hosts int) Rollout {
+	ro := Rollout{MaxParallel: 1, AutoRollback: true, RollbackScope: "batch"}
+	r, ok := onlyOne(ev, s.Rollout, func(r *rolloutShape) hcl.Range { return r.DefRange }, s.Name, "rollout")
+	if !ok {
+		return ro
+	}
+	what := func(attr string) string { return fmt.Sprintf("service %q rollout %s", s.Name, attr) }
+	if v := ev.value(r.MaxParallel, cty.DynamicPseudoType, what("max_parallel")); v != cty.NilVal {
+		v, _ = v.Unmark()
+		switch v.Type() {
+		case cty.Number:
+			ro.MaxParallel = ev.integer(r.MaxParallel, what("max_parallel"), 1, 1, 10000)
+		case cty.String:
+			m := percentRe.FindStringSubmatch(v.AsString())
+			n := 0
+			if m != nil {
+				n, _ = strconv.Atoi(m[1])
+			}
+			if n < 1 || n > 100 {
+				ev.errorf(r.MaxParallel.Range(), "Invalid max_parallel", "%s must be a number of hosts or a percentage from 1%% to 100%%, not %q.", what("max_parallel"), v.AsString())
+			} else {
+				ro.MaxParallel, ro.MaxPercent = 0, n
+			}
+		default:
+			ev.errorf(r.MaxParallel.Range(), "Invalid max_parallel", "%s must be a number of hosts or a percentage such as \"25%%\".", what("max_parallel"))
+		}
+	}
+	ro.Canary = ev.integer(r.Canary, what("canary"), 0, 0, 10000)
+	ro.CanaryPause = ev.boolean(r.CanaryPause, what("canary_pause"), false)
+	ro.Pause = ev.duration(r.Pause, what("pause"), 0)
+	ro.MaxFailures = ev.integer(r.MaxFailures, what("max_failures"), 0, 0, 10000)
+	ro.AutoRollback = ev.boolean(r.AutoRollback, what("auto_rollback"), true)
+	ro.RollbackScope = ev.oneOf(r.RollbackScope, what("rollback_scope"), "batch", "batch", "all")
+	if ro.CanaryPause && ro.Canary == 0 {
+		ev.errorf(r.CanaryPause.Range(), "canary_pause without canary", "%s waits after the canary hosts, but canary is 0.", what("canary_pause"))
+	}
+	if hosts > 0 && ro.Canary >= hosts {
+		ev.warnf(r.Canary.Range(), "Every host is a canary", "%s is %d but the service has %d hosts, so no host is left for the rollout proper.", what("canary"), ro.Canary, hosts)
+	}
+	if !absent(r.RollbackScope) && !ro.AutoRollback {
+		ev.errorf(r.RollbackScope.Range(), "rollback_scope without auto_rollback", "%s only applies when auto_rollback is true.", what("rollback_scope"))
+	}
+	return ro
+}
+
+var sizeRe = regexp.MustCompile(`^([0-9]+)\s*(B|KB|KiB|MB|MiB|GB|GiB)$`)
+
+func parseSize(s string) (int64, error) {
+	m := sizeRe.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size; write a number with a unit, such as \"10MB\" or \"512KB\"", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	mult := map[string]int64{"B": 1, "KB": 1 << 10, "KiB": 1 << 10, "MB": 1 << 20, "MiB": 1 << 20, "GB": 1 << 30, "GiB": 1 << 30}[m[2]]
+	if n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is larger than 1 TiB", s)
+	}
+	return n * mult, nil
+}
+
+func (l *loader) serviceLog(ev *evaluator, s *serviceShape, mode string) *Log {
+	lg, ok := onlyOne(ev, s.Log, func(r *logShape) hcl.Range { return r.DefRange }, s.Name, "log")
+	if !ok {
+		if mode == ModeWrapped {
+			return &Log{MaxSize: DefaultLogMaxSize, Keep: DefaultLogKeep}
+		}
+		return nil
+	}
+	if mode != ModeWrapped {
+		ev.errorf(lg.DefRange, "log block needs wrapped mode", "Service %q has a log block, but only mode = \"wrapped\" services have their output captured by gsd. A native service writes its own logs.", s.Name)
+		return nil
+	}
+	what := func(attr string) string { return fmt.Sprintf("service %q log %s", s.Name, attr) }
+	out := &Log{MaxSize: DefaultLogMaxSize, Keep: ev.integer(lg.Keep, what("keep"), DefaultLogKeep, 1, 1000)}
+	if v, ok := ev.str(lg.MaxSize, what("max_size")); ok {
+		n, err := parseSize(v)
+		if err == nil && n < 4096 {
+			err = fmt.Errorf("%q is below the minimum of 4KB", v)
+		}
+		if err != nil {
+			ev.errorf(lg.MaxSize.Range(), "Invalid size", "%s: %s.", what("max_size"), err)
+		} else {
+			out.MaxSize = n
+		}
+	}
+	if v, ok := ev.str(lg.Dir, what("dir")); ok {
+		if err := validWindowsPath(v); err != nil {
+			ev.errorf(lg.Dir.Range(), "Invalid log directory", "%s %s.", what("dir"), err)
+		}
+		out.Dir = v
+	}
+	return out
+}
