@@ -85,8 +85,18 @@ test-sandbox:
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./config
 
+# Benchmarks print as a table: one row per benchmark, its metrics beside
+# it. Ratios are measured inside one run, so shared-machine noise cancels.
+BENCH_PKGS ?= ./...
+BENCHTIME  ?= 1x
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./config
+	@$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) -benchmem $(BENCH_PKGS) 2>&1 | awk ' \
+	  /^pkg:/ { pkg = $$2 } \
+	  /^Benchmark/ { name = $$1; sub(/-[0-9]+$$/, "", name); row = ""; \
+	    for (i = 3; i < NF; i += 2) row = row sprintf("  %14s %s", $$i, $$(i+1)); \
+	    printf "%-44s %-28s%s\n", name, pkg, row; next } \
+	  /^(FAIL|panic|---)/ { print; failed = 1 } \
+	  END { exit failed }'
 
 ## demo: the README's first command.
 demo: setup build

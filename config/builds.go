@@ -35,6 +35,7 @@ func (l *loader) decodeBuilds() []*Build {
 			DeclRange: s.DefRange,
 		}
 		b.LDFlags, _ = ev.str(s.LDFlags, what("ldflags"))
+		ev.required(s.Package, fmt.Sprintf("Build %q", s.Name), "package")
 		if pkg, ok := ev.str(s.Package, what("package")); ok {
 			if pkg == "" || strings.ContainsAny(pkg, " \t\n") {
 				ev.errorf(s.Package.Range(), "Invalid package", "%s must be a Go package path such as \"./cmd/api\", not %q.", what("package"), pkg)

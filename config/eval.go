@@ -62,6 +62,26 @@ func absent(expr hcl.Expression) bool {
 	return !diags.HasErrors() && v.IsNull()
 }
 
+// required reports a missing required argument. gohcl cannot, because
+// it treats every attribute decoded as an expression as optional.
+func (e *evaluator) required(expr hcl.Expression, block, attr string) bool {
+	if !absent(expr) {
+		return true
+	}
+	e.errorf(expr.Range(), "Missing required argument", "%s needs the argument %q.", block, attr)
+	return false
+}
+
+// summaryFor names the attribute a value was for, as a short summary:
+// "Invalid mode" for `service "api" mode`.
+func summaryFor(what string) string {
+	if strings.HasPrefix(what, "variable ") {
+		return "Invalid value for variable"
+	}
+	f := strings.Fields(what)
+	return "Invalid " + f[len(f)-1]
+}
+
 // checkRefs reports references to things that do not exist, in words a
 // user recognises, before HCL reports them as unsupported attributes.
 func (e *evaluator) checkRefs(expr hcl.Expression) bool {
@@ -126,7 +146,7 @@ func (e *evaluator) value(expr hcl.Expression, ty cty.Type, what string) cty.Val
 	}
 	cv, err := convert.Convert(v, ty)
 	if err != nil {
-		e.errorf(expr.Range(), "Invalid value for "+what, "%s must be %s: %s.", what, typeWords(ty), err)
+		e.errorf(expr.Range(), summaryFor(what), "%s must be %s: %s.", what, typeWords(ty), err)
 		return cty.NilVal
 	}
 	return cv
@@ -204,11 +224,11 @@ func (e *evaluator) integer(expr hcl.Expression, what string, def, lo, hi int) i
 	v, _ = v.Unmark()
 	bf := v.AsBigFloat()
 	if !bf.IsInt() {
-		e.errorf(expr.Range(), "Invalid value for "+what, "%s must be a whole number, not %s.", what, bf.Text('g', -1))
+		e.errorf(expr.Range(), summaryFor(what), "%s must be a whole number, not %s.", what, bf.Text('g', -1))
 		return def
 	}
 	if bf.Cmp(big.NewFloat(float64(lo))) < 0 || bf.Cmp(big.NewFloat(float64(hi))) > 0 {
-		e.errorf(expr.Range(), "Invalid value for "+what, "%s must be between %d and %d, not %s.", what, lo, hi, bf.Text('g', -1))
+		e.errorf(expr.Range(), summaryFor(what), "%s must be between %d and %d, not %s.", what, lo, hi, bf.Text('g', -1))
 		return def
 	}
 	n, _ := bf.Int64()
@@ -251,7 +271,7 @@ func (e *evaluator) oneOf(expr hcl.Expression, what, def string, allowed ...stri
 			return s
 		}
 	}
-	e.errorf(expr.Range(), "Invalid value for "+what, "%s must be one of %s, not %q.", what, quoteList(allowed), s)
+	e.errorf(expr.Range(), summaryFor(what), "%s must be one of %s, not %q.", what, quoteList(allowed), s)
 	return def
 }
 
@@ -278,7 +298,7 @@ func (e *evaluator) texts(expr hcl.Expression, what string) []Text {
 		_, el := it.Element()
 		el, elMarks := el.Unmark()
 		if el.IsNull() {
-			e.errorf(expr.Range(), "Invalid value for "+what, "%s must not contain null.", what)
+			e.errorf(expr.Range(), summaryFor(what), "%s must not contain null.", what)
 			continue
 		}
 		out = append(out, Text{Value: el.AsString(), Sensitive: marks.Has(sensitive) || elMarks.Has(sensitive)})
@@ -317,7 +337,7 @@ func (e *evaluator) textMap(expr hcl.Expression, what string) map[string]Text {
 			return nil
 		}
 		if el.IsNull() {
-			e.errorf(expr.Range(), "Invalid value for "+what, "%s[%q] must not be null.", what, k.AsString())
+			e.errorf(expr.Range(), summaryFor(what), "%s[%q] must not be null.", what, k.AsString())
 			continue
 		}
 		out[k.AsString()] = Text{Value: el.AsString(), Sensitive: marks.Has(sensitive) || elMarks.Has(sensitive)}

@@ -50,6 +50,7 @@ func (l *loader) decodeHosts() []*Host {
 		ev := l.within(d.file)
 		what := func(attr string) string { return fmt.Sprintf("host %q %s", s.Name, attr) }
 		h := &Host{Name: s.Name, DeclRange: s.DefRange}
+		ev.required(s.Address, fmt.Sprintf("Host %q", s.Name), "address")
 		if addr, ok := ev.str(s.Address, what("address")); ok {
 			if err := validAddress(addr); err != nil {
 				ev.errorf(s.Address.Range(), "Invalid host address", "%s %s.", what("address"), err)
@@ -107,6 +108,7 @@ func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort
 		def = DefaultWinRMHTTPPort
 	}
 	c.Port = transportPort(ev, d.shape, w.Port, hostPort, def)
+	ev.required(w.User, fmt.Sprintf("Host %q winrm", name), "user")
 	if u, ok := ev.str(w.User, what("user")); ok {
 		if u == "" {
 			ev.errorf(w.User.Range(), "Empty user", "%s is empty.", what("user"))
@@ -189,6 +191,7 @@ func (l *loader) decodeSSH(ev *evaluator, d *hostDecl, s *sshShape, hostPort int
 	what := func(attr string) string { return fmt.Sprintf("host %q ssh %s", name, attr) }
 	c := &SSH{Timeout: ev.duration(s.Timeout, what("timeout"), DefaultSSHTimeout)}
 	c.Port = transportPort(ev, d.shape, s.Port, hostPort, DefaultSSHPort)
+	ev.required(s.User, fmt.Sprintf("Host %q ssh", name), "user")
 	if u, ok := ev.str(s.User, what("user")); ok {
 		if u == "" {
 			ev.errorf(s.User.Range(), "Empty user", "%s is empty.", what("user"))

@@ -59,13 +59,21 @@ type VarArg struct {
 // diagnostics hold no error.
 func Load(opts Options) (*Config, hcl.Diagnostics) {
 	l := &loader{
-		parser: hclparse.NewParser(),
-		opts:   opts,
-		ev:     &evaluator{vars: map[string]bool{}, locals: map[string]bool{}},
+		parser:    hclparse.NewParser(),
+		opts:      opts,
+		ev:        &evaluator{vars: map[string]bool{}, locals: map[string]bool{}},
+		isVarFile: map[string]bool{},
 	}
 	cfg := l.load()
 	diags := l.ev.diags
-	cfg.Files = l.parser.Files()
+	// Variable files hold secrets by design, so their lines are never
+	// offered for quoting in diagnostics; only configuration files are.
+	cfg.Files = map[string]*hcl.File{}
+	for name, f := range l.parser.Files() {
+		if !l.isVarFile[name] {
+			cfg.Files[name] = f
+		}
+	}
 	sortDiagnostics(diags)
 	return cfg, diags
 }
@@ -81,6 +89,9 @@ type loader struct {
 	hosts     []*hostDecl
 	builds    []*buildDecl
 	services  []*serviceDecl
+	isVarFile map[string]bool
+	// serviceByKey finds a service by its case-insensitive Windows name.
+	serviceByKey map[string]*serviceDecl
 }
 
 // sourceFile is one parsed configuration file and the evaluation context
@@ -245,6 +256,7 @@ func (l *loader) parse(name string, src []byte, dir string) {
 // collect gathers the blocks of every file and reports duplicates.
 func (l *loader) collect() {
 	l.variables = map[string]*variableDecl{}
+	l.serviceByKey = map[string]*serviceDecl{}
 	hosts := map[string]hcl.Range{}
 	builds := map[string]hcl.Range{}
 	services := map[string]hcl.Range{}
@@ -294,7 +306,9 @@ func (l *loader) collect() {
 				continue
 			}
 			services[key] = s.DefRange
-			l.services = append(l.services, &serviceDecl{shape: s, file: f})
+			d := &serviceDecl{shape: s, file: f}
+			l.services = append(l.services, d)
+			l.serviceByKey[key] = d
 		}
 	}
 }

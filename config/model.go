@@ -17,36 +17,44 @@ type Config struct {
 	// Files holds the source of every parsed file, for rendering
 	// diagnostics with their source lines.
 	Files map[string]*hcl.File
+
+	hostIndex    map[string]*Host
+	buildIndex   map[string]*Build
+	serviceIndex map[string]*Service
 }
 
 // Host returns the host with the given name, or nil.
 func (c *Config) Host(name string) *Host {
-	for _, h := range c.Hosts {
-		if h.Name == name {
-			return h
-		}
+	if c.hostIndex == nil {
+		c.hostIndex = index(c.Hosts, func(h *Host) string { return h.Name })
 	}
-	return nil
+	return c.hostIndex[name]
 }
 
 // Build returns the build with the given name, or nil.
 func (c *Config) Build(name string) *Build {
-	for _, b := range c.Builds {
-		if b.Name == name {
-			return b
-		}
+	if c.buildIndex == nil {
+		c.buildIndex = index(c.Builds, func(b *Build) string { return b.Name })
 	}
-	return nil
+	return c.buildIndex[name]
 }
 
 // Service returns the service with the given name, or nil.
 func (c *Config) Service(name string) *Service {
-	for _, s := range c.Services {
-		if s.Name == name {
-			return s
-		}
+	if c.serviceIndex == nil {
+		c.serviceIndex = index(c.Services, func(s *Service) string { return s.Name })
 	}
-	return nil
+	return c.serviceIndex[name]
+}
+
+// index maps names to items. The Config is not changed after Load, so the
+// lazily built indexes never go stale.
+func index[T any](items []T, name func(T) string) map[string]T {
+	m := make(map[string]T, len(items))
+	for _, it := range items {
+		m[name(it)] = it
+	}
+	return m
 }
 
 // Text is a string from the configuration that remembers whether it came

@@ -43,6 +43,8 @@ func (l *loader) decodeServices(cfg *Config) []*Service {
 			Adopt:       ev.boolean(s.Adopt, what("adopt"), false),
 			DeclRange:   s.DefRange,
 		}
+		ev.required(s.Hosts, fmt.Sprintf("Service %q", s.Name), "hosts")
+		ev.required(s.Binary, fmt.Sprintf("Service %q", s.Name), "binary")
 		if err := validServiceName(s.Name); err != nil {
 			ev.errorf(s.NameRange, "Invalid service name", "%q %s.", s.Name, err)
 		}
@@ -269,10 +271,8 @@ func (l *loader) serviceDeps(ev *evaluator, s *serviceShape) []Dependency {
 		}
 	}
 	managed := func(name string) string {
-		for _, o := range l.services {
-			if strings.EqualFold(o.shape.Name, name) {
-				return o.shape.Name
-			}
+		if d := l.serviceByKey[strings.ToLower(name)]; d != nil {
+			return d.shape.Name
 		}
 		return ""
 	}
@@ -348,6 +348,7 @@ func (l *loader) serviceAccount(ev *evaluator, s *serviceShape) Account {
 	if !ok {
 		return acc
 	}
+	ev.required(a.Name, fmt.Sprintf("Service %q account", s.Name), "name")
 	name, ok := ev.str(a.Name, fmt.Sprintf("service %q account name", s.Name))
 	if !ok {
 		return acc
@@ -447,6 +448,7 @@ func (l *loader) serviceRecovery(ev *evaluator, s *serviceShape) *Recovery {
 		OnNonCrash: ev.boolean(r.OnNonCrash, what("on_non_crash"), false),
 	}
 	rec.Command, _ = ev.str(r.Command, what("command"))
+	ev.required(r.Actions, fmt.Sprintf("Service %q recovery", s.Name), "actions")
 	needsCommand := false
 	for _, a := range ev.strs(r.Actions, what("actions")) {
 		m := recoveryActionRe.FindStringSubmatch(a)

@@ -35,13 +35,17 @@ func (l *loader) declareVariables() {
 		if !absent(s.Default) {
 			if len(s.Default.Variables()) > 0 {
 				ev.errorf(s.Default.Range(), "Variables not allowed", "The default of variable %q must be a constant; it cannot refer to other values.", name)
+				d.value, d.source = cty.UnknownVal(d.ty), "default"
 				continue
 			}
 			v := ev.value(s.Default, d.ty, fmt.Sprintf("variable %q default", name))
-			if v != cty.NilVal {
-				d.value, d.source = v, "default"
-				d.valueRng = s.Default.Range().Ptr()
+			if v == cty.NilVal {
+				// Already reported; an unknown value keeps the error from
+				// cascading into "no value" and into every use.
+				v = cty.UnknownVal(d.ty)
 			}
+			d.value, d.source = v, "default"
+			d.valueRng = s.Default.Range().Ptr()
 		}
 	}
 }
@@ -179,6 +183,7 @@ func (l *loader) readVarFile(path string, explicit bool) {
 // names are errors in a file named on the command line and warnings in an
 // automatically loaded one, which may serve several configurations.
 func (l *loader) parseVarFile(name string, src []byte, explicit bool) {
+	l.isVarFile[name] = true
 	f, diags := l.parser.ParseHCL(src, name)
 	l.ev.diags = append(l.ev.diags, diags...)
 	if diags.HasErrors() {
@@ -241,6 +246,10 @@ func (l *loader) checkVariableValidations() {
 	for _, name := range l.variableNames() {
 		d := l.variables[name]
 		for _, val := range d.shape.Validations {
+			if !ev.required(val.Condition, fmt.Sprintf("Variable %q validation", name), "condition") ||
+				!ev.required(val.ErrorMessage, fmt.Sprintf("Variable %q validation", name), "error_message") {
+				continue
+			}
 			bad := false
 			for _, tr := range val.Condition.Variables() {
 				if tr.RootName() != "var" || len(tr) < 2 {

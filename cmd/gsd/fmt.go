@@ -24,7 +24,7 @@ func runFmt(env *cliEnv, args []string) error {
 	diff := fs.Bool("diff", false, "show the changes as a unified diff")
 	recursive := fs.Bool("recursive", false, "also format files in subdirectories")
 	noColor := fs.Bool("no-color", false, "plain output without colours")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	color := env.isTerminal && !*noColor && env.getenv("NO_COLOR") == ""

@@ -15,7 +15,7 @@ func init() {
 
 func runInit(env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "init", "[DIR]")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	dir := "."

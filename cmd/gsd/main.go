@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -71,8 +72,12 @@ func main() {
 // -detailed-exitcode with changes present).
 func run(env *cliEnv, args []string) int {
 	err := dispatch(env, args)
-	if err == nil {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if isUsageError(err) {
+		// The flag package has already printed the problem and usage.
+		return 1
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -116,4 +121,15 @@ func usage(w io.Writer) {
 	}
 	b.WriteString("\nRun 'gsd <command> -h' for a command's options.\n")
 	io.WriteString(w, b.String())
+}
+
+// usageError marks a bad command line that the flag package has already
+// explained.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+func isUsageError(err error) bool {
+	var ue usageError
+	return errors.As(err, &ue)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"runtime"
@@ -16,7 +17,7 @@ func init() {
 
 func runVersion(env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "version", "")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	rev := ""
@@ -41,4 +42,16 @@ func newFlagSet(env *cliEnv, name, argsHelp string) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// parseFlags parses args, marking a bad command line as already reported
+// (the flag package prints it with the usage).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
 }

@@ -1,0 +1,26 @@
+service "api" {
+  hosts  = ["web1"]
+  binary = build.app
+  mode   = "docker"
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 4:12 Invalid mode

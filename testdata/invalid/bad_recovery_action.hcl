@@ -1,0 +1,28 @@
+service "api" {
+  hosts  = ["web1"]
+  binary = build.app
+  recovery {
+    actions = ["restart/5s", "retry/10s"]
+  }
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 5:15 Invalid recovery action

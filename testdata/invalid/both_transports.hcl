@@ -1,0 +1,31 @@
+host "web2" {
+  address = "web2.example.internal"
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+  ssh {
+    user = "deploy"
+  }
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 7:3 Conflicting transports

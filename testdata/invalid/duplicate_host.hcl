@@ -1,0 +1,28 @@
+host "web1" {
+  address = "10.9.9.9"
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 9:1 Duplicate host

@@ -1,0 +1,29 @@
+service "api" {
+  hosts  = ["web1"]
+  binary = build.app
+  env = {
+    Path = "C:\\app"
+    PATH = "C:\\other"
+  }
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 4:9 Duplicate environment variable

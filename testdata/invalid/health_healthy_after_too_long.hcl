@@ -1,0 +1,30 @@
+service "api" {
+  hosts  = ["web1"]
+  binary = build.app
+  health {
+    running       = true
+    timeout       = "10s"
+    healthy_after = "10s"
+  }
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 7:21 healthy_after not shorter than timeout

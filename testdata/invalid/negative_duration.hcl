@@ -1,0 +1,29 @@
+service "api" {
+  hosts  = ["web1"]
+  binary = build.app
+  health {
+    running = true
+    timeout = "-5s"
+  }
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 6:15 Invalid duration

@@ -1,0 +1,28 @@
+host "web2" {
+  address = "web2.example.internal"
+  ssh {
+    user = "deploy"
+    port = 70000
+  }
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 5:12 Invalid port

@@ -1,0 +1,30 @@
+host "web2" {
+  address = "web2.example.internal"
+  port    = 5986
+  winrm {
+    port     = 5987
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 5:16 Port set twice

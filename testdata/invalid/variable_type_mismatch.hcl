@@ -1,0 +1,25 @@
+variable "replicas" {
+  type    = number
+  default = "three"
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 3:13 Invalid value for variable

@@ -1,0 +1,31 @@
+host "web2" {
+  address = "web2.example.internal"
+  winrm {
+    https             = false
+    allow_unencrypted = true
+    insecure          = true
+    user              = "deploy"
+    password          = var.pw
+  }
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 6:25 insecure without HTTPS
