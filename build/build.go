@@ -220,7 +220,9 @@ func buildOne(ctx context.Context, b *config.Build, opts Options, emit func(stri
 }
 
 // readCached returns the artifact recorded in dir if the file is still
-// there with the recorded hash; anything else is a miss.
+// there with the recorded hash; anything else is a miss. The file is
+// hashed again, which costs far less than a build: a cache entry damaged
+// on disk must never put a wrong hash into a plan.
 func readCached(dir, name string) (*Artifact, bool) {
 	meta, err := os.ReadFile(filepath.Join(dir, name+".json"))
 	if err != nil {
@@ -231,8 +233,8 @@ func readCached(dir, name string) (*Artifact, bool) {
 		return nil, false
 	}
 	path := filepath.Join(dir, name+".exe")
-	st, err := os.Stat(path)
-	if err != nil || st.Size() != a.Size {
+	now, err := hashFile(path)
+	if err != nil || now.Size != a.Size || now.SHA256 != a.SHA256 {
 		return nil, false
 	}
 	a.Path = path

@@ -115,8 +115,11 @@ func TestCachedByInputs(t *testing.T) {
 		t.Errorf("changed ldflags not rebuilt")
 	}
 
-	// A cache entry whose file was damaged is not trusted.
-	os.WriteFile(fourth["app"].Path, []byte("truncated"), 0o644)
+	// A cache entry whose file was damaged is not trusted, whether its
+	// size changed or only its bytes.
+	damaged, _ := os.ReadFile(fourth["app"].Path)
+	damaged[len(damaged)/2] ^= 0xff
+	os.WriteFile(fourth["app"].Path, damaged, 0o644)
 	fifth, err := Run(context.Background(), []*config.Build{b}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -199,5 +202,29 @@ func TestPrebuilt(t *testing.T) {
 	}
 	if _, err := Prebuilt(filepath.Join(t.TempDir(), "gone.exe")); err == nil {
 		t.Errorf("missing prebuilt binary accepted")
+	}
+}
+
+// Moving an embedded file changes the binary, so it must change the key.
+func TestEmbeddedFileMoveRebuilds(t *testing.T) {
+	dir := module(t, map[string]string{
+		"main.go":          "package main\n\nimport (\n\t\"embed\"\n\t\"fmt\"\n)\n\n//go:embed static\nvar static embed.FS\n\nfunc main() { e, _ := static.ReadDir(\"static/a\"); fmt.Println(len(e)) }\n",
+		"static/a/x.txt":   "x",
+		"static/b/keep.md": "k",
+	})
+	opts := Options{CacheDir: t.TempDir()}
+	first, err := Run(context.Background(), []*config.Build{appBuild(dir)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "static/a/x.txt"), filepath.Join(dir, "static/b/x.txt")); err != nil {
+		t.Fatal(err)
+	}
+	second, err := Run(context.Background(), []*config.Build{appBuild(dir)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second["app"].Cached || second["app"].Key == first["app"].Key {
+		t.Errorf("moving an embedded file did not change the key")
 	}
 }

@@ -53,6 +53,10 @@ type listedPackage struct {
 // produces.
 var goEnvKeys = []string{"GOVERSION", "GOFLAGS", "GOEXPERIMENT", "GOAMD64", "GOARM64", "GO386", "GOTOOLCHAIN"}
 
+// cgoEnvKeys matter too when cgo is on: another C compiler or flags make
+// another binary.
+var cgoEnvKeys = []string{"CC", "CXX", "AR", "PKG_CONFIG", "CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_CXXFLAGS", "CGO_FFLAGS", "CGO_LDFLAGS"}
+
 // inputKey hashes everything the binary depends on: toolchain and its
 // settings, the build's flags and environment, and the contents of every
 // source file of every non-standard package it imports. Modules from the
@@ -61,7 +65,11 @@ var goEnvKeys = []string{"GOVERSION", "GOFLAGS", "GOEXPERIMENT", "GOAMD64", "GOA
 func inputKey(ctx context.Context, b *config.Build, goCmd string, env []string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n", keyVersion)
-	goEnv, err := run(ctx, b.Dir, env, goCmd, append([]string{"env", "-json"}, goEnvKeys...)...)
+	keysToRead := goEnvKeys
+	if b.CGO {
+		keysToRead = append(append([]string(nil), goEnvKeys...), cgoEnvKeys...)
+	}
+	goEnv, err := run(ctx, b.Dir, env, goCmd, append([]string{"env", "-json"}, keysToRead...)...)
 	if err != nil {
 		return "", err
 	}
@@ -107,7 +115,7 @@ func inputKey(ctx context.Context, b *config.Build, goCmd string, env []string) 
 		if m := p.Module; m != nil && m.GoMod != "" && !seenGoMod[m.GoMod] {
 			seenGoMod[m.GoMod] = true
 			for _, f := range []string{m.GoMod, strings.TrimSuffix(m.GoMod, ".mod") + ".sum"} {
-				if err := hashInto(h, f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				if err := hashInto(h, filepath.Dir(f), filepath.Base(f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return "", err
 				}
 			}
@@ -115,7 +123,7 @@ func inputKey(ctx context.Context, b *config.Build, goCmd string, env []string) 
 		files := [][]string{p.GoFiles, p.CgoFiles, p.CFiles, p.CXXFiles, p.HFiles, p.SFiles, p.SysoFiles, p.EmbedFiles}
 		for _, group := range files {
 			for _, f := range group {
-				if err := hashInto(h, filepath.Join(p.Dir, f)); err != nil {
+				if err := hashInto(h, p.Dir, f); err != nil {
 					return "", err
 				}
 			}
@@ -124,13 +132,20 @@ func inputKey(ctx context.Context, b *config.Build, goCmd string, env []string) 
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func hashInto(h io.Writer, path string) error {
-	f, err := os.Open(path)
+// hashInto adds a file to the key under its path relative to its package
+// (embedded files live in subdirectories, and moving one changes the
+// binary) and its length, so names and contents cannot run together.
+func hashInto(h io.Writer, dir, rel string) error {
+	f, err := os.Open(filepath.Join(dir, rel))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fmt.Fprintf(h, "file %s\n", filepath.Base(path))
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(h, "file %q %d\n", filepath.ToSlash(rel), st.Size())
 	_, err = io.Copy(h, f)
 	return err
 }

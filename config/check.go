@@ -87,6 +87,26 @@ func (l *loader) checkServices(cfg *Config) {
 		}
 	}
 
+	// Two services writing one file on the same host would overwrite
+	// each other on every apply.
+	written := map[string]map[string]string{} // host -> lower path -> service
+	for _, svc := range cfg.Services {
+		for _, h := range svc.Hosts {
+			if written[h] == nil {
+				written[h] = map[string]string{}
+			}
+			for _, f := range svc.Files {
+				key := strings.ToLower(f.Path)
+				if prev, dup := written[h][key]; dup && prev != svc.Name {
+					ev.errorf(shapes[svc.Name].DefRange, "File written by two services",
+						"Services %q and %q both write %s on host %q.", prev, svc.Name, f.Path, h)
+					continue
+				}
+				written[h][key] = svc.Name
+			}
+		}
+	}
+
 	// Windows requires display names to be unique on a machine.
 	byHost := map[string]map[string]string{}
 	for _, svc := range cfg.Services {

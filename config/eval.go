@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -49,6 +50,30 @@ func (e *evaluator) warnf(rng hcl.Range, summary, detail string, args ...any) {
 	})
 }
 
+// traversalName returns NAME from var.NAME, local.NAME or local["NAME"].
+func traversalName(tr hcl.Traversal) string {
+	if len(tr) < 2 {
+		return ""
+	}
+	switch step := tr[1].(type) {
+	case hcl.TraverseAttr:
+		return step.Name
+	case hcl.TraverseIndex:
+		if step.Key.Type() == cty.String && step.Key.IsKnown() && !step.Key.IsNull() {
+			return step.Key.AsString()
+		}
+	}
+	return ""
+}
+
+// written reports whether an attribute appears in the file at all, even
+// as an explicit null. gohcl stands a non-syntax placeholder in for an
+// omitted one.
+func written(expr hcl.Expression) bool {
+	_, ok := expr.(hclsyntax.Expression)
+	return ok
+}
+
 // absent reports whether an optional attribute was left out (gohcl gives
 // a static null for those) or set to null.
 func absent(expr hcl.Expression) bool {
@@ -82,17 +107,60 @@ func summaryFor(what string) string {
 	return "Invalid " + f[len(f)-1]
 }
 
+// usesSensitive reports whether any value expr refers to is sensitive.
+func (e *evaluator) usesSensitive(expr hcl.Expression) bool {
+	for _, tr := range expr.Variables() {
+		root, ok := tr[0].(hcl.TraverseRoot)
+		if !ok {
+			continue
+		}
+		// The root object is enough to be safe: a local or variable
+		// object holding any secret counts when the precise attribute
+		// cannot be resolved.
+		v, diags := tr.TraverseAbs(e.ctx)
+		if diags.HasErrors() {
+			v, diags = hcl.Traversal{root}.TraverseAbs(e.ctx)
+			if diags.HasErrors() {
+				continue
+			}
+		}
+		if v.HasMarkDeep(sensitive) {
+			return true
+		}
+	}
+	return false
+}
+
+// hiddenSnippet marks a diagnostic whose source line must not be quoted,
+// because it holds a secret. views reads it through the HideSnippet
+// method, so it needs no import of this package.
+type hiddenSnippet struct{}
+
+func (hiddenSnippet) HideSnippet() bool { return true }
+
+func redact(diags hcl.Diagnostics) hcl.Diagnostics {
+	out := make(hcl.Diagnostics, len(diags))
+	for i, d := range diags {
+		c := *d
+		c.Detail = "The expression uses a sensitive value, so the details of this error are not shown."
+		c.Expression, c.EvalContext = nil, nil
+		c.Extra = hiddenSnippet{}
+		out[i] = &c
+	}
+	return out
+}
+
 // checkRefs reports references to things that do not exist, in words a
 // user recognises, before HCL reports them as unsupported attributes.
 func (e *evaluator) checkRefs(expr hcl.Expression) bool {
 	ok := true
 	for _, tr := range expr.Variables() {
 		root := tr.RootName()
-		name := ""
-		if len(tr) > 1 {
-			if a, isAttr := tr[1].(hcl.TraverseAttr); isAttr {
-				name = a.Name
-			}
+		name := traversalName(tr)
+		if (root == "var" || root == "local") && name == "" {
+			e.errorf(tr.SourceRange(), "Invalid reference", "Refer to a %s by name, as %s.NAME.", map[string]string{"var": "variable", "local": "local value"}[root], root)
+			ok = false
+			continue
 		}
 		switch root {
 		case "var":
@@ -131,6 +199,12 @@ func (e *evaluator) value(expr hcl.Expression, ty cty.Type, what string) cty.Val
 		return cty.NilVal
 	}
 	v, diags := expr.Value(e.ctx)
+	if diags.HasErrors() && e.usesSensitive(expr) {
+		// Function errors quote their arguments ("cannot parse
+		// \"hunter2\" as ..."); go-cty does not know gsd's mark, so the
+		// details of a failure that touches a secret are withheld.
+		diags = redact(diags)
+	}
 	e.diags = append(e.diags, diags...)
 	if diags.HasErrors() {
 		return cty.NilVal
@@ -192,18 +266,20 @@ func (e *evaluator) str(expr hcl.Expression, what string) (string, bool) {
 
 // password evaluates a secret. Whatever its origin it is treated as
 // sensitive; a literal string earns a warning because it ends up in
-// version control.
-func (e *evaluator) password(expr hcl.Expression, what string) Text {
+// version control. known is false when there is no value (absent, in
+// error, or from a variable validate left unset).
+func (e *evaluator) password(expr hcl.Expression, what string) (pw Text, known bool) {
 	t, ok := e.text(expr, what)
 	if !ok {
-		return Text{}
+		return Text{Sensitive: true}, false
 	}
 	if !t.Sensitive && len(expr.Variables()) == 0 {
 		e.warnf(expr.Range(), "Password written as a literal",
 			"%s is written in the file, where version control keeps it. Declare a variable with sensitive = true and pass the value with -var-file or GSD_VAR_<name>.", what)
+		e.diags[len(e.diags)-1].Extra = hiddenSnippet{}
 	}
 	t.Sensitive = true
-	return t
+	return t, true
 }
 
 func (e *evaluator) boolean(expr hcl.Expression, what string, def bool) bool {
@@ -221,14 +297,18 @@ func (e *evaluator) integer(expr hcl.Expression, what string, def, lo, hi int) i
 	if v == cty.NilVal {
 		return def
 	}
-	v, _ = v.Unmark()
+	v, marks := v.Unmark()
 	bf := v.AsBigFloat()
+	shown := bf.Text('g', -1)
+	if marks.Has(sensitive) {
+		shown = sensitivePlaceholder
+	}
 	if !bf.IsInt() {
-		e.errorf(expr.Range(), summaryFor(what), "%s must be a whole number, not %s.", what, bf.Text('g', -1))
+		e.errorf(expr.Range(), summaryFor(what), "%s must be a whole number, not %s.", what, shown)
 		return def
 	}
 	if bf.Cmp(big.NewFloat(float64(lo))) < 0 || bf.Cmp(big.NewFloat(float64(hi))) > 0 {
-		e.errorf(expr.Range(), summaryFor(what), "%s must be between %d and %d, not %s.", what, lo, hi, bf.Text('g', -1))
+		e.errorf(expr.Range(), summaryFor(what), "%s must be between %d and %d, not %s.", what, lo, hi, shown)
 		return def
 	}
 	n, _ := bf.Int64()

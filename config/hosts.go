@@ -75,7 +75,33 @@ func (l *loader) decodeHosts() []*Host {
 		}
 		out = append(out, h)
 	}
+	l.checkHostEndpoints(out)
 	return out
+}
+
+// checkHostEndpoints reports two host blocks that reach the same machine
+// the same way: every service on them would be deployed twice to one
+// service manager.
+func (l *loader) checkHostEndpoints(hosts []*Host) {
+	seen := map[string]*Host{}
+	for _, h := range hosts {
+		if h.Address == "" || (h.WinRM == nil && h.SSH == nil) {
+			continue
+		}
+		port := 0
+		if h.WinRM != nil {
+			port = h.WinRM.Port
+		} else {
+			port = h.SSH.Port
+		}
+		key := fmt.Sprintf("%s|%s|%d", strings.ToLower(strings.TrimSuffix(h.Address, ".")), h.Transport(), port)
+		if prev, dup := seen[key]; dup {
+			l.ev.errorf(h.DeclRange, "Duplicate host address",
+				"Hosts %q and %q both reach %s port %d over %s; they are the same machine.", prev.Name, h.Name, h.Address, port, h.Transport())
+			continue
+		}
+		seen[key] = h
+	}
 }
 
 // transportPort merges the host's port with its transport block's port.
@@ -118,7 +144,7 @@ func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort
 	if absent(w.Password) {
 		ev.errorf(w.DefRange, "Missing password", "Host %q winrm needs a password for %s authentication; pass it in a sensitive variable.", name, c.Auth)
 	} else {
-		c.Password = ev.password(w.Password, what("password"))
+		c.Password, _ = ev.password(w.Password, what("password"))
 	}
 	if !absent(w.CACert) {
 		c.CACert = l.caCert(ev, d.file, w.CACert, what("ca_cert"))
@@ -199,7 +225,7 @@ func (l *loader) decodeSSH(ev *evaluator, d *hostDecl, s *sshShape, hostPort int
 		c.User = u
 	}
 	if !absent(s.Password) {
-		c.Password = ev.password(s.Password, what("password"))
+		c.Password, _ = ev.password(s.Password, what("password"))
 	}
 	if p, ok := ev.str(s.PrivateKey, what("private_key")); ok {
 		c.PrivateKey = resolvePath(d.file.dir, p)

@@ -242,6 +242,10 @@ func (l *loader) readFiles() {
 }
 
 func (l *loader) parse(name string, src []byte, dir string) {
+	if d := checkNesting(name, src); d != nil {
+		l.ev.diags = append(l.ev.diags, d)
+		return
+	}
 	f, diags := l.parser.ParseHCL(src, name)
 	l.ev.diags = append(l.ev.diags, diags...)
 	if f == nil || diags.HasErrors() {
@@ -375,8 +379,8 @@ func (l *loader) evalLocals() cty.Value {
 			if tr.RootName() != "local" || len(tr) < 2 {
 				continue
 			}
-			if a, isAttr := tr[1].(hcl.TraverseAttr); isAttr && decls[a.Name] != nil {
-				if !visit(a.Name) {
+			if n := traversalName(tr); decls[n] != nil {
+				if !visit(n) {
 					ok = false
 					break
 				}
@@ -389,10 +393,17 @@ func (l *loader) evalLocals() cty.Value {
 			return false
 		}
 		// Each local is evaluated in its own file's context (its directory
-		// decides relative paths) with the locals computed so far; the
-		// visiting order guarantees those include every one it uses.
+		// decides relative paths) with just the locals it uses, which the
+		// visiting order has already computed. Passing only those keeps
+		// many locals linear.
+		uses := map[string]cty.Value{}
+		for _, tr := range d.attr.Expr.Variables() {
+			if n := traversalName(tr); tr.RootName() == "local" && decls[n] != nil {
+				uses[n] = values[n]
+			}
+		}
 		l.ev.ctx = d.file.ctx.NewChild()
-		l.ev.ctx.Variables = map[string]cty.Value{"local": cty.ObjectVal(values)}
+		l.ev.ctx.Variables = map[string]cty.Value{"local": cty.ObjectVal(uses)}
 		v := l.ev.value(d.attr.Expr, cty.DynamicPseudoType, "local."+name)
 		if v == cty.NilVal {
 			v = cty.DynamicVal

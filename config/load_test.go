@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -366,5 +367,119 @@ func TestLoadFromSources(t *testing.T) {
 	}
 	if cfg.Service("api").Version != "9.9.9" {
 		t.Errorf("version from in-memory var file = %q", cfg.Service("api").Version)
+	}
+}
+
+// Deeply nested input must be refused with a diagnostic, not overflow the
+// parser's stack (a fatal error no recover catches).
+func TestDeepNestingRefused(t *testing.T) {
+	for _, tc := range []struct{ open, close string }{{"(", ")"}, {"[", "]"}, {`"${`, `}"`}} {
+		src := "locals {\n  x = " + strings.Repeat(tc.open, 200000) + "1" + strings.Repeat(tc.close, 200000) + "\n}\n"
+		_, diags := Load(Options{Sources: map[string][]byte{"deep.hcl": []byte(src)}, Dir: t.TempDir()})
+		if !hasSummary(diags, "Nesting too deep") {
+			t.Errorf("%s x200000: want a nesting diagnostic, got %v", tc.open, diags)
+		}
+	}
+	// Many brackets side by side are fine.
+	var b strings.Builder
+	b.WriteString("locals {\n")
+	for i := 0; i < 25000; i++ {
+		fmt.Fprintf(&b, "  l%d = [1]\n", i)
+	}
+	b.WriteString("}\n")
+	if _, diags := Load(Options{Sources: map[string][]byte{"wide.hcl": []byte(b.String())}, Dir: t.TempDir()}); diags.HasErrors() {
+		t.Errorf("wide file refused: %v", diags[0])
+	}
+}
+
+// Errors from functions quote their arguments; when an argument is
+// sensitive, the details must be withheld. gsd's own messages must not
+// print sensitive numbers either.
+func TestSecretsStayOutOfDiagnostics(t *testing.T) {
+	files := map[string]string{"main.hcl": hostAndBuild + `
+variable "token" {
+  type      = string
+  sensitive = true
+}
+variable "pin" {
+  type      = number
+  sensitive = true
+  default   = 2.5
+}
+locals {
+  n = parseint(var.token, 10)
+}
+service "api" {
+  hosts       = ["web1"]
+  binary      = build.app
+  description = tostring(tonumber(var.token))
+  rollout {
+    canary       = var.pin
+    max_parallel = var.token
+  }
+}
+`}
+	cfg, diags := load(t, files, Options{VarArgs: []VarArg{{Value: "token=hunter2("}}})
+	if !diags.HasErrors() {
+		t.Fatal("want errors")
+	}
+	for _, d := range diags {
+		if strings.Contains(d.Detail+d.Summary, "hunter2") || strings.Contains(d.Detail, "2.5") {
+			t.Errorf("diagnostic shows a secret: %s: %s", d.Summary, d.Detail)
+		}
+	}
+	_ = cfg
+}
+
+func TestNullDefaultIsOptional(t *testing.T) {
+	cfg := mustLoad(t, map[string]string{"main.hcl": hostAndBuild + `
+variable "stop" {
+  type    = string
+  default = null
+}
+service "api" {
+  hosts        = ["web1"]
+  binary       = build.app
+  stop_timeout = var.stop
+}
+`}, Options{})
+	if cfg.Service("api").StopTimeout != DefaultStopTimeout {
+		t.Errorf("a null variable should leave the attribute at its default")
+	}
+}
+
+func TestLocalIndexReferences(t *testing.T) {
+	cfg := mustLoad(t, map[string]string{"main.hcl": hostAndBuild + `
+locals {
+  a = "v${local["z"]}"
+  z = 1
+}
+service "api" {
+  hosts   = ["web1"]
+  binary  = build.app
+  version = local.a
+}
+`}, Options{})
+	if cfg.Service("api").Version != "v1" {
+		t.Errorf("version = %q", cfg.Service("api").Version)
+	}
+}
+
+// A bad -var value is one error, not also "no value for required
+// variable".
+func TestBadVarDoesNotCascade(t *testing.T) {
+	files := map[string]string{"main.hcl": hostAndBuild + `
+variable "pins" {
+  type = list(number)
+}
+`}
+	for _, opts := range []Options{
+		{VarArgs: []VarArg{{Value: `pins=["a"]`}}},
+		{Environ: []string{"GSD_VAR_pins=x"}},
+	} {
+		_, diags := load(t, files, opts)
+		if len(diags) != 1 || diags[0].Summary != "Invalid value for variable" {
+			t.Errorf("want exactly one invalid-value error, got %v", diags)
+		}
 	}
 }

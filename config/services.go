@@ -366,7 +366,11 @@ func (l *loader) serviceAccount(ev *evaluator, s *serviceShape) Account {
 	case kind != AccountUser && hasPassword:
 		ev.errorf(a.Password.Range(), "Password not used", "Service %q runs as %q, which Windows manages without a password. Remove the password.", s.Name, canonical)
 	case hasPassword:
-		acc.Password = ev.password(a.Password, fmt.Sprintf("service %q account password", s.Name))
+		var known bool
+		acc.Password, known = ev.password(a.Password, fmt.Sprintf("service %q account password", s.Name))
+		if known && acc.Password.Value == "" {
+			ev.errorf(a.Password.Range(), "Empty account password", "Service %q runs as user %q with an empty password, which Windows refuses for services.", s.Name, canonical)
+		}
 	}
 	return acc
 }
@@ -553,7 +557,10 @@ func (l *loader) serviceRollout(ev *evaluator, s *serviceShape, hosts int) Rollo
 	}
 	what := func(attr string) string { return fmt.Sprintf("service %q rollout %s", s.Name, attr) }
 	if v := ev.value(r.MaxParallel, cty.DynamicPseudoType, what("max_parallel")); v != cty.NilVal {
-		v, _ = v.Unmark()
+		if v.HasMark(sensitive) {
+			ev.errorf(r.MaxParallel.Range(), "Sensitive value not allowed here", "%s is shown in plans, so it cannot come from a sensitive value.", what("max_parallel"))
+			return ro
+		}
 		switch v.Type() {
 		case cty.Number:
 			ro.MaxParallel = ev.integer(r.MaxParallel, what("max_parallel"), 1, 1, 10000)

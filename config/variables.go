@@ -32,21 +32,42 @@ func (l *loader) declareVariables() {
 		ev.ctx = nil
 		d.desc, _ = ev.str(s.Description, fmt.Sprintf("variable %q description", name))
 		d.sensitive = ev.boolean(s.Sensitive, fmt.Sprintf("variable %q sensitive", name), false)
-		if !absent(s.Default) {
-			if len(s.Default.Variables()) > 0 {
-				ev.errorf(s.Default.Range(), "Variables not allowed", "The default of variable %q must be a constant; it cannot refer to other values.", name)
-				d.value, d.source = cty.UnknownVal(d.ty), "default"
-				continue
+		if written(s.Default) {
+			errorsBefore := len(ev.diags)
+			d.value = l.defaultValue(d)
+			d.source, d.valueRng = "default", s.Default.Range().Ptr()
+			if d.sensitive {
+				hideSnippets(ev, errorsBefore)
 			}
-			v := ev.value(s.Default, d.ty, fmt.Sprintf("variable %q default", name))
-			if v == cty.NilVal {
-				// Already reported; an unknown value keeps the error from
-				// cascading into "no value" and into every use.
-				v = cty.UnknownVal(d.ty)
-			}
-			d.value, d.source = v, "default"
-			d.valueRng = s.Default.Range().Ptr()
 		}
+	}
+}
+
+// defaultValue evaluates a variable's default, which must be a constant.
+// default = null makes the variable optional and null, which leaves each
+// attribute it is used in at that attribute's own default. A default in
+// error becomes unknown, so the error does not cascade into "no value".
+func (l *loader) defaultValue(d *variableDecl) cty.Value {
+	ev, s := l.ev, d.shape
+	if len(s.Default.Variables()) > 0 {
+		ev.errorf(s.Default.Range(), "Variables not allowed", "The default of variable %q must be a constant; it cannot refer to other values.", s.Name)
+		return cty.UnknownVal(d.ty)
+	}
+	if absent(s.Default) {
+		return cty.NullVal(d.ty)
+	}
+	v := ev.value(s.Default, d.ty, fmt.Sprintf("variable %q default", s.Name))
+	if v == cty.NilVal {
+		return cty.UnknownVal(d.ty)
+	}
+	return v
+}
+
+// hideSnippets marks the diagnostics added since index from as not to be
+// quoted: they point at a sensitive variable's default.
+func hideSnippets(ev *evaluator, from int) {
+	for _, d := range ev.diags[from:] {
+		d.Extra = hiddenSnippet{}
 	}
 }
 
@@ -150,6 +171,7 @@ func (l *loader) setRaw(d *variableDecl, raw, source string) {
 				Detail:   fmt.Sprintf("The value of variable %q from %s is not a valid %s: %s", d.shape.Name, source, typeexpr.TypeString(d.ty), diags[0].Detail),
 				Subject:  d.shape.DefRange.Ptr(),
 			})
+			d.value, d.source = cty.UnknownVal(d.ty), source
 			return
 		}
 	}
@@ -161,6 +183,7 @@ func (l *loader) setRaw(d *variableDecl, raw, source string) {
 			Detail:   fmt.Sprintf("The value of variable %q from %s must be %s: %s.", d.shape.Name, source, typeexpr.TypeString(d.ty), err),
 			Subject:  d.shape.DefRange.Ptr(),
 		})
+		d.value, d.source = cty.UnknownVal(d.ty), source
 		return
 	}
 	d.value, d.source, d.valueRng = cv, source, nil
@@ -184,6 +207,10 @@ func (l *loader) readVarFile(path string, explicit bool) {
 // automatically loaded one, which may serve several configurations.
 func (l *loader) parseVarFile(name string, src []byte, explicit bool) {
 	l.isVarFile[name] = true
+	if d := checkNesting(name, src); d != nil {
+		l.ev.diags = append(l.ev.diags, d)
+		return
+	}
 	f, diags := l.parser.ParseHCL(src, name)
 	l.ev.diags = append(l.ev.diags, diags...)
 	if diags.HasErrors() {
@@ -224,6 +251,7 @@ func (l *loader) parseVarFile(name string, src []byte, explicit bool) {
 		cv, err := convert.Convert(v, d.ty)
 		if err != nil {
 			l.ev.errorf(a.Expr.Range(), "Invalid value for variable", "Variable %q must be %s: %s.", n, typeexpr.TypeString(d.ty), err)
+			d.value, d.source = cty.UnknownVal(d.ty), name
 			continue
 		}
 		d.value, d.source, d.valueRng = cv, name, a.Expr.Range().Ptr()

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/mattn/go-runewidth"
 	"github.com/pterm/pterm"
 )
 
@@ -51,7 +52,7 @@ func writeDiagnostic(b *bytes.Buffer, files map[string]*hcl.File, d *hcl.Diagnos
 			}
 		}
 		b.WriteString(":\n")
-		if f != nil {
+		if f != nil && !hidesSnippet(d) {
 			writeSnippet(b, f.Bytes, r, paint)
 		}
 	}
@@ -60,6 +61,13 @@ func writeDiagnostic(b *bytes.Buffer, files map[string]*hcl.File, d *hcl.Diagnos
 		b.WriteString(wrap(d.Detail, 78))
 		b.WriteByte('\n')
 	}
+}
+
+// hidesSnippet reports whether the diagnostic's source line must not be
+// quoted because it holds a secret; the config package marks those.
+func hidesSnippet(d *hcl.Diagnostic) bool {
+	h, ok := d.Extra.(interface{ HideSnippet() bool })
+	return ok && h.HideSnippet()
 }
 
 // writeSnippet prints the first line of the range with its number and a
@@ -73,15 +81,17 @@ func writeSnippet(b *bytes.Buffer, src []byte, r hcl.Range, paint func(pterm.Col
 	line := strings.TrimRight(string(lines[n-1]), "\r")
 	prefix := fmt.Sprintf("  %4d: ", n)
 	fmt.Fprintf(b, "%s%s\n", prefix, strings.ReplaceAll(line, "\t", " "))
-	// Columns count characters, which is what the caret row needs too.
-	runes := []rune(line)
+	// HCL columns count characters; the caret row needs display cells,
+	// which differ for wide characters such as CJK.
+	runes := []rune(strings.ReplaceAll(line, "\t", " "))
 	start := min(max(r.Start.Column-1, 0), len(runes))
 	end := len(runes)
 	if r.End.Line == r.Start.Line {
 		end = min(max(r.End.Column-1, start+1), len(runes))
 	}
-	width := max(end-start, 1)
-	fmt.Fprintf(b, "%s%s\n", strings.Repeat(" ", len(prefix)+start), paint(pterm.FgRed, strings.Repeat("^", width)))
+	indent := runewidth.StringWidth(string(runes[:start]))
+	width := max(runewidth.StringWidth(string(runes[start:end])), 1)
+	fmt.Fprintf(b, "%s%s\n", strings.Repeat(" ", len(prefix)+indent), paint(pterm.FgRed, strings.Repeat("^", width)))
 }
 
 // wrap breaks prose at spaces so long details stay readable in a
@@ -139,14 +149,51 @@ func count(diags hcl.Diagnostics) (errs, warns int) {
 	return errs, warns
 }
 
-// JSONDiagnostic is the machine-readable form of one diagnostic, shaped
-// like Terraform's so existing tooling reads it.
+// JSONDiagnostic is the machine-readable form of one diagnostic, in the
+// shape of Terraform's -json diagnostics so tooling built for those reads
+// it.
 type JSONDiagnostic struct {
-	Severity string     `json:"severity"`
-	Summary  string     `json:"summary"`
-	Detail   string     `json:"detail,omitempty"`
-	Range    *JSONRange `json:"range,omitempty"`
-	Snippet  *string    `json:"snippet,omitempty"`
+	Severity string       `json:"severity"`
+	Summary  string       `json:"summary"`
+	Detail   string       `json:"detail,omitempty"`
+	Range    *JSONRange   `json:"range,omitempty"`
+	Snippet  *JSONSnippet `json:"snippet,omitempty"`
+}
+
+// JSONSnippet is the source line a diagnostic points at. The highlight
+// offsets are byte offsets into Code.
+type JSONSnippet struct {
+	Context              *string `json:"context"`
+	Code                 string  `json:"code"`
+	StartLine            int     `json:"start_line"`
+	HighlightStartOffset int     `json:"highlight_start_offset"`
+	HighlightEndOffset   int     `json:"highlight_end_offset"`
+}
+
+func snippet(f *hcl.File, r hcl.Range) *JSONSnippet {
+	src := f.Bytes
+	if r.Start.Byte < 0 || r.Start.Byte > len(src) {
+		return nil
+	}
+	lineStart := bytes.LastIndexByte(src[:r.Start.Byte], '\n') + 1
+	lineEnd := len(src)
+	if i := bytes.IndexByte(src[r.Start.Byte:], '\n'); i >= 0 {
+		lineEnd = r.Start.Byte + i
+	}
+	code := strings.TrimRight(string(src[lineStart:lineEnd]), "\r")
+	end := min(max(r.End.Byte, r.Start.Byte), lineStart+len(code))
+	s := &JSONSnippet{
+		Code:                 code,
+		StartLine:            r.Start.Line,
+		HighlightStartOffset: r.Start.Byte - lineStart,
+		HighlightEndOffset:   end - lineStart,
+	}
+	if cs, ok := f.Nav.(interface{ ContextString(int) string }); ok {
+		if c := cs.ContextString(r.Start.Byte); c != "" {
+			s.Context = &c
+		}
+	}
+	return s
 }
 
 // JSONRange is a source range; lines and columns count from 1.
@@ -188,12 +235,8 @@ func ValidationJSON(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnosti
 				Start:    JSONPos{r.Start.Line, r.Start.Column, r.Start.Byte},
 				End:      JSONPos{r.End.Line, r.End.Column, r.End.Byte},
 			}
-			if f := files[r.Filename]; f != nil {
-				lines := strings.Split(string(f.Bytes), "\n")
-				if r.Start.Line >= 1 && r.Start.Line <= len(lines) {
-					s := strings.TrimRight(lines[r.Start.Line-1], "\r")
-					jd.Snippet = &s
-				}
+			if f := files[r.Filename]; f != nil && !hidesSnippet(d) {
+				jd.Snippet = snippet(f, r)
 			}
 		}
 		out.Diagnostics = append(out.Diagnostics, jd)

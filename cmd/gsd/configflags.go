@@ -34,9 +34,14 @@ func (c *configFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.noColor, "no-color", false, "plain output without colours")
 }
 
-// color reports whether human output should be coloured.
-func (c *configFlags) color(env *cliEnv) bool {
-	return env.isTerminal && !c.noColor && env.getenv("NO_COLOR") == "" && env.getenv("TERM") != "dumb"
+// errColor reports whether output on stderr (diagnostics) should be
+// coloured.
+func (c *configFlags) errColor(env *cliEnv) bool {
+	return useColor(env.errIsTerminal, c.noColor, env)
+}
+
+func useColor(terminal, noColor bool, env *cliEnv) bool {
+	return terminal && !noColor && env.getenv("NO_COLOR") == "" && env.getenv("TERM") != "dumb"
 }
 
 func (c *configFlags) options(paths []string) config.Options {

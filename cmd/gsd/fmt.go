@@ -27,7 +27,7 @@ func runFmt(env *cliEnv, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	color := env.isTerminal && !*noColor && env.getenv("NO_COLOR") == ""
+	color := useColor(env.errIsTerminal, *noColor, env)
 	paths := fs.Args()
 	if len(paths) == 1 && paths[0] == "-" {
 		src, err := io.ReadAll(env.stdin)
@@ -38,11 +38,21 @@ func runFmt(env *cliEnv, args []string) error {
 		if diags.HasErrors() {
 			return reportDiagnostics(env, map[string]*hcl.File{"<stdin>": {Bytes: src}}, diags, color)
 		}
-		if *check && !bytes.Equal(src, out) {
+		changed := !bytes.Equal(src, out)
+		switch {
+		case *diff:
+			if changed {
+				fmt.Fprint(env.stdout, udiff.Unified("a/<stdin>", "b/<stdin>", string(src), string(out)))
+			}
+		case !*check:
+			if _, err := env.stdout.Write(out); err != nil {
+				return err
+			}
+		}
+		if *check && changed {
 			return errReported
 		}
-		_, err = env.stdout.Write(out)
-		return err
+		return nil
 	}
 	if len(paths) == 0 {
 		paths = []string{"."}
@@ -128,8 +138,12 @@ func formatTargets(paths []string, recursive bool) ([]string, error) {
 }
 
 // writeFileAtomic replaces name with data without ever leaving a
-// half-written file, keeping the original's permissions.
+// half-written file, keeping the original's permissions. A symbolic link
+// is followed, so the shared file it points at is what gets formatted.
 func writeFileAtomic(name string, data []byte) error {
+	if real, err := filepath.EvalSymlinks(name); err == nil {
+		name = real
+	}
 	mode := os.FileMode(0o644)
 	if st, err := os.Stat(name); err == nil {
 		mode = st.Mode().Perm()

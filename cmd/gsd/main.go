@@ -34,8 +34,10 @@ type cliEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
-	// isTerminal reports whether stdout is an interactive terminal.
-	isTerminal bool
+	// isTerminal and errIsTerminal report whether stdout and stderr are
+	// interactive terminals; colour is decided per stream.
+	isTerminal    bool
+	errIsTerminal bool
 }
 
 // exitError carries a specific exit code up to main. Commands return it
@@ -62,7 +64,8 @@ func main() {
 		stdout:     os.Stdout,
 		stderr:     os.Stderr,
 		getenv:     os.Getenv,
-		isTerminal: isTerminal(os.Stdout),
+		isTerminal:    isTerminal(os.Stdout),
+		errIsTerminal: isTerminal(os.Stderr),
 	}
 	os.Exit(run(env, os.Args[1:]))
 }

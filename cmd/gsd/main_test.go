@@ -69,6 +69,9 @@ func TestValidateHumanOutput(t *testing.T) {
 		t.Fatalf("exit code %d, want 1", r.code)
 	}
 	golden(t, "validate.txt", r.stderr)
+	if strings.Contains(r.stderr, "hunter2") {
+		t.Errorf("the literal password was quoted back")
+	}
 	for _, want := range []string{
 		"../../testdata/validate/several.hcl:15:27", // file:line:col of the unknown host
 		`  15:   hosts        = ["web1", "web3"]`,   // the source line
@@ -195,5 +198,28 @@ func TestCommandErrors(t *testing.T) {
 	}
 	if r := gsd(t, "", "validate", "no-such-dir"); r.code != 1 || !strings.Contains(r.stderr, "no-such-dir") {
 		t.Errorf("missing path: %+v", r)
+	}
+}
+
+// fmt formats the file a symbolic link points at and leaves the link a
+// link, so a shared file linked into several configurations stays shared.
+func TestFmtFollowsSymlinks(t *testing.T) {
+	shared, dir := t.TempDir(), t.TempDir()
+	src, _ := os.ReadFile("../../testdata/fmt/messy.hcl")
+	want, _ := os.ReadFile("../../testdata/fmt/messy.hcl.golden")
+	target := filepath.Join(shared, "common.hcl")
+	os.WriteFile(target, src, 0o644)
+	link := filepath.Join(dir, "common.hcl")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if r := gsd(t, "", "fmt", dir); r.code != 0 {
+		t.Fatalf("fmt: %+v", r)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file")
+	}
+	if got, _ := os.ReadFile(target); !bytes.Equal(got, want) {
+		t.Errorf("the link's target was not formatted")
 	}
 }

@@ -34,7 +34,7 @@ func runValidate(env *cliEnv, args []string) error {
 		}
 		return nil
 	}
-	color := cf.color(env)
+	color := cf.errColor(env)
 	if len(diags) > 0 {
 		renderDiagnostics(env, cfg.Files, diags, color)
 		fmt.Fprintln(env.stderr)
