@@ -60,10 +60,10 @@ var errReported = &exitError{code: 1}
 
 func main() {
 	env := &cliEnv{
-		stdin:      os.Stdin,
-		stdout:     os.Stdout,
-		stderr:     os.Stderr,
-		getenv:     os.Getenv,
+		stdin:         os.Stdin,
+		stdout:        os.Stdout,
+		stderr:        os.Stderr,
+		getenv:        os.Getenv,
 		isTerminal:    isTerminal(os.Stdout),
 		errIsTerminal: isTerminal(os.Stderr),
 	}
