@@ -1,0 +1,278 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+
+	"github.com/gsd-deploy/gsd/agent/artifacts"
+	"github.com/gsd-deploy/gsd/agent/atomicfile"
+	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/state"
+)
+
+// Version is the agent's release, reported in hello and facts.
+const Version = "0.1.0"
+
+// Options configure an Agent.
+type Options struct {
+	// Root is the state directory, C:\ProgramData\gsd in production.
+	Root string
+	// Services drives the host's service manager.
+	Services ServiceControl
+	// ServiceHost is the executable wrapped services run as (normally this
+	// agent binary); it is started with "service-host -root R -service N".
+	ServiceHost string
+	// MaxLine bounds request lines (protocol.DefaultMaxLine if zero).
+	MaxLine int
+	// KeepReleases overrides state.json's keep_releases when positive.
+	KeepReleases int
+}
+
+// Agent serves one client session at a time.
+type Agent struct {
+	opts   Options
+	layout state.Layout
+	store  artifacts.Store
+	lock   *state.Lock
+	hashes hashCache
+}
+
+// New returns an agent for opts.
+func New(opts Options) *Agent {
+	l := state.Layout{Root: opts.Root}
+	return &Agent{opts: opts, layout: l, store: artifacts.Store{Dir: l.ArtifactDir()}}
+}
+
+// handler runs one op and returns its result payload.
+type handler func(ctx context.Context, req protocol.Request, emit progressFunc) (any, error)
+
+type progressFunc func(message string, payload any)
+
+// opInfo describes an op. Mutating ops take the host lock themselves, after
+// validating their args, so a refused request never touches the host and
+// read-only ops (facts) work while someone else applies.
+type opInfo struct {
+	run handler
+	// journaled ops may appear as apply steps.
+	journaled bool
+}
+
+func (a *Agent) ops() map[string]opInfo {
+	return map[string]opInfo{
+		protocol.OpHello:          {run: a.opHello},
+		protocol.OpFacts:          {run: a.opFacts},
+		protocol.OpLock:           {run: a.opLock},
+		protocol.OpUnlock:         {run: a.opUnlock},
+		protocol.OpWriteFile:      {run: a.opWriteFile, journaled: true},
+		protocol.OpDeleteFile:     {run: a.opDeleteFile, journaled: true},
+		protocol.OpEnsureService:  {run: a.opEnsureService, journaled: true},
+		protocol.OpDeleteService:  {run: a.opDeleteService, journaled: true},
+		protocol.OpSetRecovery:    {run: a.opSetRecovery, journaled: true},
+		protocol.OpSwitchRelease:  {run: a.opSwitchRelease, journaled: true},
+		protocol.OpRollback:       {run: a.opRollback, journaled: true},
+		protocol.OpStart:          {run: a.opStart, journaled: true},
+		protocol.OpStop:           {run: a.opStop, journaled: true},
+		protocol.OpReload:         {run: a.opReload, journaled: true},
+		protocol.OpApply:          {run: a.opApply},
+		protocol.OpRecoverJournal: {run: a.opRecoverJournal},
+		// stage is handled by Serve itself: it consumes the chunk lines
+		// that follow it.
+		protocol.OpStage: {},
+	}
+}
+
+// OpNames lists the ops this agent serves, for hello.
+func (a *Agent) OpNames() []string {
+	return []string{
+		protocol.OpHello, protocol.OpFacts, protocol.OpLock, protocol.OpUnlock, protocol.OpStage,
+		protocol.OpWriteFile, protocol.OpDeleteFile, protocol.OpEnsureService, protocol.OpDeleteService,
+		protocol.OpSetRecovery, protocol.OpSwitchRelease, protocol.OpRollback, protocol.OpStart,
+		protocol.OpStop, protocol.OpReload, protocol.OpApply, protocol.OpRecoverJournal,
+	}
+}
+
+func (a *Agent) hello() *protocol.Hello {
+	return &protocol.Hello{
+		AgentVersion:    Version,
+		ProtocolVersion: protocol.Version,
+		MaxLineBytes:    a.maxLine(),
+		OS:              runtime.GOOS,
+		Ops:             a.OpNames(),
+	}
+}
+
+func (a *Agent) maxLine() int {
+	if a.opts.MaxLine > 0 {
+		return a.opts.MaxLine
+	}
+	return protocol.DefaultMaxLine
+}
+
+// Serve speaks the protocol until in ends or ctx is cancelled. The host
+// lock, if taken, is released when it returns.
+func (a *Agent) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
+	defer a.releaseLock()
+	enc := protocol.NewEncoder(out)
+	if err := enc.Encode(protocol.Event{Kind: protocol.EventHello, Hello: a.hello()}); err != nil {
+		return err
+	}
+	dec := protocol.NewDecoder(in, a.maxLine())
+	ops := a.ops()
+	var pending *protocol.Request
+	for ctx.Err() == nil {
+		var req protocol.Request
+		if pending != nil {
+			req, pending = *pending, nil
+		} else {
+			var err error
+			req, err = dec.Decode()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			var de *protocol.DecodeError
+			if errors.As(err, &de) {
+				if werr := enc.Encode(protocol.Event{ID: de.ID, Kind: protocol.EventError, Error: toProtocolError(err)}); werr != nil {
+					return werr
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if req.Op == protocol.OpStage {
+			next, err := a.serveStage(ctx, req, dec, enc)
+			if err != nil {
+				return err
+			}
+			pending = next
+			continue
+		}
+		if err := a.serveOne(ctx, req, ops, enc); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func (a *Agent) serveOne(ctx context.Context, req protocol.Request, ops map[string]opInfo, enc *protocol.Encoder) error {
+	emit := func(message string, payload any) {
+		ev := protocol.Event{ID: req.ID, Kind: protocol.EventProgress, Op: req.Op, Message: message}
+		if payload != nil {
+			ev.Result, _ = json.Marshal(payload)
+		}
+		enc.Encode(ev)
+	}
+	result, err := a.run(ctx, req, ops, emit)
+	if err != nil {
+		return enc.Encode(protocol.Event{ID: req.ID, Kind: protocol.EventError, Op: req.Op, Error: toProtocolError(err)})
+	}
+	ev := protocol.Event{ID: req.ID, Kind: protocol.EventResult, Op: req.Op}
+	if result != nil {
+		b, merr := json.Marshal(result)
+		if merr != nil {
+			return enc.Encode(protocol.Event{ID: req.ID, Kind: protocol.EventError, Op: req.Op, Error: toProtocolError(merr)})
+		}
+		ev.Result = b
+	}
+	return enc.Encode(ev)
+}
+
+// run executes one request: args are validated by the handler before it
+// takes the lock, so a hostile request is refused with nothing written.
+func (a *Agent) run(ctx context.Context, req protocol.Request, ops map[string]opInfo, emit progressFunc) (any, error) {
+	info, ok := ops[req.Op]
+	if !ok || info.run == nil {
+		if req.Op == protocol.OpChunk {
+			return nil, failf(protocol.CodeBadRequest, "chunk line without a stage request in progress")
+		}
+		return nil, failf(protocol.CodeUnknownOp, "unknown op %q", req.Op)
+	}
+	if len(req.Data) > 0 {
+		return nil, failf(protocol.CodeBadRequest, "%s: data is only allowed on chunk lines", req.Op)
+	}
+	return info.run(ctx, req, emit)
+}
+
+// ensureLocked takes the host lock for the rest of the session. The first
+// time it is taken, leftovers of a dead agent are dealt with: its temp files
+// are swept and its interrupted apply is finished or rolled back.
+func (a *Agent) ensureLocked(ctx context.Context, operator string, emit progressFunc) error {
+	if a.lock != nil {
+		return nil
+	}
+	lk, err := state.Acquire(a.layout, operator)
+	if err != nil {
+		return err
+	}
+	a.lock = lk
+	if lk.BrokeStale != nil {
+		emit(fmt.Sprintf("took over the lock left by dead agent pid %d (%s on %s)", lk.BrokeStale.PID, lk.BrokeStale.User, lk.BrokeStale.Machine), nil)
+	}
+	removed, err := atomicfile.SweepTemps(a.layout.Root)
+	if err != nil {
+		return fmt.Errorf("sweeping temp files: %w", err)
+	}
+	if len(removed) > 0 {
+		emit(fmt.Sprintf("removed %d temp file(s) left by an interrupted run", len(removed)), nil)
+	}
+	if _, err := a.recoverJournal(ctx, emit); err != nil {
+		return fmt.Errorf("recovering interrupted apply: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) releaseLock() {
+	if a.lock != nil {
+		a.lock.Release()
+		a.lock = nil
+	}
+}
+
+func (a *Agent) loadState() (*state.State, error) {
+	st, err := state.Load(a.layout)
+	if err != nil {
+		return nil, err
+	}
+	if a.opts.KeepReleases > 0 {
+		st.KeepReleases = a.opts.KeepReleases
+	}
+	return st, nil
+}
+
+func (a *Agent) opHello(_ context.Context, req protocol.Request, _ progressFunc) (any, error) {
+	var args protocol.HelloArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, failf(protocol.CodeBadRequest, "%v", err)
+	}
+	if args.ProtocolVersion > protocol.Version {
+		return nil, failf(protocol.CodeVersion, "client speaks protocol %d, this agent (%s) only %d; upload a newer agent", args.ProtocolVersion, Version, protocol.Version)
+	}
+	return a.hello(), nil
+}
+
+func (a *Agent) opLock(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.LockArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, failf(protocol.CodeBadRequest, "%v", err)
+	}
+	if err := a.ensureLocked(ctx, args.Operator, emit); err != nil {
+		return nil, err
+	}
+	return a.lock.Holder, nil
+}
+
+func (a *Agent) opUnlock(context.Context, protocol.Request, progressFunc) (any, error) {
+	a.releaseLock()
+	return struct{}{}, nil
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

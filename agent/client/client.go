@@ -1,0 +1,181 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+
+	"github.com/gsd-deploy/gsd/agent/protocol"
+)
+
+// Error is a request the agent answered with an error event.
+type Error struct {
+	Op     string
+	Detail protocol.Error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s (%s)", e.Op, e.Detail.Message, e.Detail.Code)
+}
+
+// Code is the protocol error code, for branching.
+func (e *Error) Code() string { return e.Detail.Code }
+
+// Client talks to one agent. Calls are serialised: the protocol answers
+// requests in order.
+type Client struct {
+	mu     sync.Mutex
+	w      *bufio.Writer
+	events *bufio.Scanner
+	hello  protocol.Hello
+	nextID int
+	// Progress, if set, receives every progress event.
+	Progress func(protocol.Event)
+	// ChunkSize is the raw bytes per chunk line when staging.
+	ChunkSize int
+}
+
+// New reads the agent's hello from r and returns a client that writes
+// requests to w.
+func New(r io.Reader, w io.Writer) (*Client, error) {
+	c := &Client{w: bufio.NewWriterSize(w, 64<<10), events: bufio.NewScanner(r), ChunkSize: protocol.DefaultChunkSize}
+	c.events.Buffer(make([]byte, 64<<10), 256<<20)
+	ev, err := c.read()
+	if err != nil {
+		return nil, fmt.Errorf("reading agent hello: %w", err)
+	}
+	if ev.Kind != protocol.EventHello || ev.Hello == nil {
+		return nil, fmt.Errorf("agent did not start with hello: %+v", ev)
+	}
+	if ev.Hello.ProtocolVersion < protocol.Version {
+		return nil, fmt.Errorf("agent %s speaks protocol %d, this gsd needs %d", ev.Hello.AgentVersion, ev.Hello.ProtocolVersion, protocol.Version)
+	}
+	c.hello = *ev.Hello
+	return c, nil
+}
+
+// Hello is what the agent announced.
+func (c *Client) Hello() protocol.Hello { return c.hello }
+
+func (c *Client) read() (protocol.Event, error) {
+	if !c.events.Scan() {
+		if err := c.events.Err(); err != nil {
+			return protocol.Event{}, err
+		}
+		return protocol.Event{}, io.ErrUnexpectedEOF
+	}
+	var ev protocol.Event
+	if err := json.Unmarshal(c.events.Bytes(), &ev); err != nil {
+		return protocol.Event{}, fmt.Errorf("bad event line: %w", err)
+	}
+	return ev, nil
+}
+
+func (c *Client) id() string {
+	c.nextID++
+	return strconv.Itoa(c.nextID)
+}
+
+// Call sends one request and decodes its result into result (if non-nil).
+func (c *Client) Call(op string, args, result any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	req := protocol.Request{ID: c.id(), Op: op}
+	if args != nil {
+		b, err := json.Marshal(args)
+		if err != nil {
+			return err
+		}
+		req.Args = b
+	}
+	if err := protocol.EncodeRequest(c.w, req); err != nil {
+		return err
+	}
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	return c.await(req.ID, op, result)
+}
+
+func (c *Client) await(id, op string, result any) error {
+	for {
+		ev, err := c.read()
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if ev.ID != id {
+			return fmt.Errorf("%s: event for request %q while waiting for %q", op, ev.ID, id)
+		}
+		switch ev.Kind {
+		case protocol.EventProgress:
+			if c.Progress != nil {
+				c.Progress(ev)
+			}
+		case protocol.EventError:
+			if ev.Error == nil {
+				return &Error{Op: op, Detail: protocol.Error{Code: protocol.CodeFailed, Message: "error event without details"}}
+			}
+			return &Error{Op: op, Detail: *ev.Error}
+		case protocol.EventResult:
+			if result != nil && len(ev.Result) > 0 {
+				return json.Unmarshal(ev.Result, result)
+			}
+			return nil
+		default:
+			return fmt.Errorf("%s: unexpected %q event", op, ev.Kind)
+		}
+	}
+}
+
+// Stage streams size bytes from r as an artifact named name whose SHA-256
+// must be sha.
+func (c *Client) Stage(sha string, size int64, name string, r io.Reader) (protocol.StageResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var res protocol.StageResult
+	chunk := c.ChunkSize
+	if chunk <= 0 {
+		chunk = protocol.DefaultChunkSize
+	}
+	// base64 grows data by 4/3; leave room for the JSON around it.
+	if limit := (c.hello.MaxLineBytes - 256) / 4 * 3; limit > 0 && chunk > limit {
+		chunk = limit
+	}
+	id := c.id()
+	if err := protocol.EncodeRequest(c.w, protocol.Request{ID: id, Op: protocol.OpStage, Args: protocol.MustArgs(protocol.StageArgs{SHA256: sha, Size: size, Name: name})}); err != nil {
+		return res, err
+	}
+	buf := make([]byte, chunk)
+	for sent := int64(0); sent < size; {
+		n, err := io.ReadFull(r, buf[:min(int64(chunk), size-sent)])
+		if n > 0 {
+			if werr := protocol.EncodeRequest(c.w, protocol.Request{ID: id, Op: protocol.OpChunk, Data: buf[:n]}); werr != nil {
+				return res, werr
+			}
+			sent += int64(n)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return res, fmt.Errorf("stage %s: source ended after %d of %d bytes", name, sent, size)
+			}
+			return res, err
+		}
+	}
+	if err := c.w.Flush(); err != nil {
+		return res, err
+	}
+	return res, c.await(id, protocol.OpStage, &res)
+}
+
+// StageBytes stages an in-memory artifact.
+func (c *Client) StageBytes(name string, content []byte) (protocol.StageResult, error) {
+	sum := sha256.Sum256(content)
+	return c.Stage(hex.EncodeToString(sum[:]), int64(len(content)), name, bytes.NewReader(content))
+}

@@ -1,0 +1,6 @@
+// Package agent is gsd-agent.exe's engine: it serves the JSON-lines protocol
+// of package protocol on a pair of streams, keeps the host's state, staged
+// artifacts, lock and journal under its root, and drives services through
+// ServiceControl, which is Windows' service manager in production (package
+// scm) and a small fake in the platform-neutral tests.
+package agent

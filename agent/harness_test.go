@@ -1,0 +1,222 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gsd-deploy/gsd/agent/protocol"
+)
+
+// helperRootEnv makes the test binary act as a gsd-agent process serving
+// stdin/stdout with the file-backed fake, so tests can kill a real process.
+const helperRootEnv = "GSD_AGENT_TEST_HELPER_ROOT"
+
+func TestMain(m *testing.M) {
+	if root := os.Getenv(helperRootEnv); root != "" {
+		fake := newFakeServices(root)
+		fake.hang = true
+		a := New(Options{Root: root, Services: fake, ServiceHost: "gsd-agent.exe"})
+		if err := a.Serve(context.Background(), os.Stdin, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// session is a client talking to an agent over pipes.
+type session struct {
+	t      *testing.T
+	in     io.WriteCloser
+	events *bufio.Scanner
+	hello  protocol.Event
+	done   chan error
+}
+
+func newTestAgent(t *testing.T, root string) (*Agent, *fakeServices) {
+	t.Helper()
+	fake := newFakeServices(root)
+	return New(Options{Root: root, Services: fake, ServiceHost: `C:\gsd\gsd-agent.exe`}), fake
+}
+
+func startSession(t *testing.T, a *Agent) *session {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	s := &session{t: t, in: inW, done: make(chan error, 1)}
+	go func() {
+		err := a.Serve(context.Background(), inR, outW)
+		outW.Close()
+		s.done <- err
+	}()
+	return s.attach(outR)
+}
+
+func (s *session) attach(out io.Reader) *session {
+	s.events = bufio.NewScanner(out)
+	s.events.Buffer(make([]byte, 1<<20), 64<<20)
+	s.hello = s.next()
+	if s.hello.Kind != protocol.EventHello {
+		s.t.Fatalf("first event is %+v, want hello", s.hello)
+	}
+	return s
+}
+
+func (s *session) next() protocol.Event {
+	s.t.Helper()
+	if !s.events.Scan() {
+		s.t.Fatalf("agent output ended: %v", s.events.Err())
+	}
+	var ev protocol.Event
+	if err := json.Unmarshal(s.events.Bytes(), &ev); err != nil {
+		s.t.Fatalf("agent wrote a bad line %q: %v", s.events.Text(), err)
+	}
+	return ev
+}
+
+func (s *session) sendLine(line string) {
+	s.t.Helper()
+	if _, err := io.WriteString(s.in, line+"\n"); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *session) send(id, op string, args any) {
+	s.t.Helper()
+	req := protocol.Request{ID: id, Op: op}
+	if args != nil {
+		req.Args = protocol.MustArgs(args)
+	}
+	if err := protocol.EncodeRequest(s.in, req); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// wait returns the final event of request id and the progress before it.
+func (s *session) wait(id string) (final protocol.Event, progress []protocol.Event) {
+	s.t.Helper()
+	for {
+		ev := s.next()
+		if ev.ID != id {
+			s.t.Fatalf("event for %q while waiting for %q: %+v", ev.ID, id, ev)
+		}
+		if ev.Kind == protocol.EventProgress {
+			progress = append(progress, ev)
+			continue
+		}
+		return ev, progress
+	}
+}
+
+// call sends a request and requires it to succeed.
+func (s *session) call(id, op string, args any, result any) []protocol.Event {
+	s.t.Helper()
+	s.send(id, op, args)
+	ev, progress := s.wait(id)
+	if ev.Kind != protocol.EventResult {
+		s.t.Fatalf("%s %s: got %+v (error %+v), want result", op, id, ev, ev.Error)
+	}
+	if result != nil {
+		if err := json.Unmarshal(ev.Result, result); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	return progress
+}
+
+// callErr sends a request and requires it to fail with code.
+func (s *session) callErr(id, op string, args any, code string) protocol.Event {
+	s.t.Helper()
+	s.send(id, op, args)
+	ev, _ := s.wait(id)
+	if ev.Kind != protocol.EventError || ev.Error == nil || ev.Error.Code != code {
+		s.t.Fatalf("%s %s: got %+v (error %+v), want error %s", op, id, ev, ev.Error, code)
+	}
+	return ev
+}
+
+func (s *session) close() {
+	s.in.Close()
+	for s.events.Scan() {
+	}
+	if err := <-s.done; err != nil {
+		s.t.Fatalf("serve: %v", err)
+	}
+}
+
+// stage streams content as an artifact in chunks of chunk bytes.
+func (s *session) stage(id, name string, content []byte, chunk int) protocol.StageResult {
+	s.t.Helper()
+	s.sendStage(id, name, digest(content), content, chunk)
+	ev, _ := s.wait(id)
+	if ev.Kind != protocol.EventResult {
+		s.t.Fatalf("stage: %+v %+v", ev, ev.Error)
+	}
+	var res protocol.StageResult
+	json.Unmarshal(ev.Result, &res)
+	return res
+}
+
+func (s *session) sendStage(id, name, sha string, content []byte, chunk int) {
+	s.send(id, protocol.OpStage, protocol.StageArgs{SHA256: sha, Size: int64(len(content)), Name: name})
+	for off := 0; off < len(content); off += chunk {
+		end := min(off+chunk, len(content))
+		if err := protocol.EncodeRequest(s.in, protocol.Request{ID: id, Op: protocol.OpChunk, Data: content[off:end]}); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// listFiles returns every file under root, relative, for "nothing written"
+// and "no stray temp files" checks.
+func listFiles(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return out
+}
+
+func tempFiles(t *testing.T, root string) []string {
+	var out []string
+	for _, f := range listFiles(t, root) {
+		if strings.Contains(f, ".gsd-tmp-") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 2000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func jsonInto(raw []byte, v any) bool {
+	return len(raw) > 0 && json.Unmarshal(raw, v) == nil
+}

@@ -1,0 +1,648 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/gsd-deploy/gsd/agent/artifacts"
+	"github.com/gsd-deploy/gsd/agent/atomicfile"
+	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/servicehost"
+	"github.com/gsd-deploy/gsd/agent/state"
+)
+
+func badArgs(err error) error { return failf(protocol.CodeBadRequest, "%v", err) }
+
+func (a *Agent) opWriteFile(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.WriteFileArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, badArgs(err)
+	}
+	if err := protocol.ValidateServiceName(args.Service); err != nil {
+		return nil, err
+	}
+	if err := protocol.ValidateRelPath(args.Name); err != nil {
+		return nil, err
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	key := filepath.ToSlash(strings.ReplaceAll(args.Name, `\`, "/"))
+	path := filepath.Join(a.layout.FilesDir(args.Service), filepath.FromSlash(key))
+	sum := sha256Hex(args.Content)
+	res := protocol.FileResult{Path: path, SHA256: sum}
+	if old, err := artifacts.FileSHA256(path); err != nil || old != sum {
+		if err := atomicfile.WriteFile(path, args.Content); err != nil {
+			return nil, err
+		}
+		res.Changed = true
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	svc := serviceEntry(st, args.Service)
+	if svc.Files == nil {
+		svc.Files = map[string]string{}
+	}
+	if svc.Files[key] != sum {
+		svc.Files[key] = sum
+		if err := st.Save(a.layout); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (a *Agent) opDeleteFile(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.DeleteFileArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, badArgs(err)
+	}
+	if err := protocol.ValidateServiceName(args.Service); err != nil {
+		return nil, err
+	}
+	if err := protocol.ValidateRelPath(args.Name); err != nil {
+		return nil, err
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	key := filepath.ToSlash(strings.ReplaceAll(args.Name, `\`, "/"))
+	path := filepath.Join(a.layout.FilesDir(args.Service), filepath.FromSlash(key))
+	err := os.Remove(path)
+	existed := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	if svc := st.Services[args.Service]; svc != nil {
+		if _, ok := svc.Files[key]; ok {
+			delete(svc.Files, key)
+			if err := st.Save(a.layout); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return map[string]bool{"existed": existed}, nil
+}
+
+func serviceEntry(st *state.State, name string) *state.Service {
+	svc := st.Services[name]
+	if svc == nil {
+		svc = &state.Service{Spec: protocol.ServiceSpec{Name: name}}
+		st.Services[name] = svc
+	}
+	return svc
+}
+
+// validateSpec refuses a spec before anything is touched.
+func validateSpec(spec *protocol.ServiceSpec) error {
+	if err := protocol.ValidateServiceName(spec.Name); err != nil {
+		return err
+	}
+	if spec.Mode == "" {
+		spec.Mode = protocol.ModeNative
+	}
+	if spec.Mode != protocol.ModeNative && spec.Mode != protocol.ModeWrapped {
+		return failf(protocol.CodeBadRequest, "service %s: mode %q must be native or wrapped", spec.Name, spec.Mode)
+	}
+	if spec.Start == "" {
+		spec.Start = protocol.StartAuto
+	}
+	switch spec.Start {
+	case protocol.StartAuto, protocol.StartDelayed, protocol.StartManual, protocol.StartDisabled:
+	default:
+		return failf(protocol.CodeBadRequest, "service %s: start %q must be auto, delayed, manual or disabled", spec.Name, spec.Start)
+	}
+	if err := protocol.ValidateSHA256(spec.Artifact); err != nil {
+		return err
+	}
+	for _, arg := range spec.Args {
+		if strings.ContainsRune(arg, 0) {
+			return failf(protocol.CodeBadRequest, "service %s: an argument contains NUL", spec.Name)
+		}
+	}
+	for k, v := range spec.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return failf(protocol.CodeBadRequest, "service %s: environment variable %q is not valid", spec.Name, k)
+		}
+	}
+	for _, d := range spec.DependsOn {
+		if d == "" || strings.ContainsAny(d, "/\\\x00") {
+			return failf(protocol.CodeBadRequest, "service %s: dependency %q is not a service name", spec.Name, d)
+		}
+	}
+	if spec.Recovery != nil {
+		if err := validateRecovery(*spec.Recovery); err != nil {
+			return err
+		}
+	}
+	if spec.StopTimeout < 0 {
+		return failf(protocol.CodeBadRequest, "service %s: negative stop timeout", spec.Name)
+	}
+	return nil
+}
+
+func validateRecovery(r protocol.Recovery) error {
+	for _, act := range r.Actions {
+		switch act.Type {
+		case "restart", "reboot", "run", "none":
+		default:
+			return failf(protocol.CodeBadRequest, "recovery action %q must be restart, reboot, run or none", act.Type)
+		}
+		if act.DelayMS < 0 {
+			return failf(protocol.CodeBadRequest, "recovery action delay is negative")
+		}
+	}
+	if r.ResetAfterMS < 0 {
+		return failf(protocol.CodeBadRequest, "recovery reset period is negative")
+	}
+	return nil
+}
+
+// installConfig turns a spec into SCM settings. Wrapped services run the
+// service host, which reads wrapper.json; that file is written here too.
+func (a *Agent) installConfig(spec protocol.ServiceSpec, binary string) (InstallConfig, error) {
+	cfg := InstallConfig{
+		BinaryPath:  binary,
+		Args:        spec.Args,
+		DisplayName: spec.DisplayName,
+		Description: spec.Description,
+		Start:       spec.Start,
+		Account:     spec.Account,
+		DependsOn:   spec.DependsOn,
+		Env:         spec.Env,
+	}
+	if spec.Mode != protocol.ModeWrapped {
+		return cfg, nil
+	}
+	if a.opts.ServiceHost == "" {
+		return InstallConfig{}, failf(protocol.CodeUnsupported, "wrapped mode needs the agent's own path as service host")
+	}
+	wc := servicehost.Config{
+		Service:       spec.Name,
+		Program:       binary,
+		Args:          spec.Args,
+		Dir:           a.layout.FilesDir(spec.Name),
+		Env:           spec.Env,
+		LogDir:        a.layout.LogDir(spec.Name),
+		StopTimeoutMS: spec.StopTimeout,
+		StatusFile:    a.layout.WrapperStatus(spec.Name),
+	}
+	if w := spec.Wrapper; w != nil {
+		wc.LogMaxBytes, wc.LogKeep = w.LogMaxBytes, w.LogKeep
+		wc.BackoffInitialMS, wc.BackoffMaxMS = w.BackoffInitialMS, w.BackoffMaxMS
+	}
+	if err := os.MkdirAll(wc.Dir, 0o755); err != nil {
+		return InstallConfig{}, err
+	}
+	if err := servicehost.Save(a.layout.WrapperConfig(spec.Name), wc); err != nil {
+		return InstallConfig{}, err
+	}
+	cfg.BinaryPath = a.opts.ServiceHost
+	cfg.Args = []string{"service-host", "-root", a.layout.Root, "-service", spec.Name}
+	cfg.Env = nil
+	return cfg, nil
+}
+
+type ensureResult struct {
+	Created bool `json:"created"`
+	// Changed is false when the spec equals the last applied one and no
+	// password was sent, i.e. the call was a no-op.
+	Changed        bool              `json:"changed"`
+	ReleaseChanged bool              `json:"release_changed"`
+	Running        bool              `json:"running"`
+	Recorded       map[string]string `json:"recorded_only,omitempty"`
+}
+
+func (a *Agent) opEnsureService(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var spec protocol.ServiceSpec
+	if err := protocol.DecodeArgs(req, &spec); err != nil {
+		return nil, badArgs(err)
+	}
+	if err := validateSpec(&spec); err != nil {
+		return nil, err
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	binary, err := a.store.Find(spec.Artifact)
+	if err != nil {
+		return nil, failf(protocol.CodeNotFound, "service %s: %v; stage it first", spec.Name, err)
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := a.installConfig(spec, binary)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := a.opts.Services.Query(spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	var res ensureResult
+	var gaps map[string]string
+	if obs.Installed {
+		gaps, err = a.opts.Services.Reconfigure(spec.Name, cfg)
+	} else {
+		gaps, err = a.opts.Services.Install(spec.Name, cfg)
+		res.Created = err == nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", spec.Name, err)
+	}
+	if spec.Recovery != nil {
+		rgaps, err := a.opts.Services.SetRecovery(spec.Name, *spec.Recovery)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: recovery: %w", spec.Name, err)
+		}
+		gaps = mergeGaps(gaps, rgaps)
+	}
+	svc := serviceEntry(st, spec.Name)
+	res.Changed = res.Created || spec.Account.Password != "" || !reflect.DeepEqual(svc.Spec, spec.Redacted())
+	svc.Recorded = recordGaps(spec, gaps)
+	res.Recorded = gaps
+	if cur := svc.Current(); cur == nil || cur.Artifact != spec.Artifact {
+		res.ReleaseChanged = true
+		dropped := svc.Activate(protocol.Release{Artifact: spec.Artifact, Version: spec.Version, Path: binary, Activated: time.Now().UTC()}, st.KeepReleases)
+		svc.Spec = spec.Redacted()
+		a.pruneArtifacts(st, dropped, emit)
+	} else {
+		svc.Releases[0].Version = spec.Version
+	}
+	svc.Spec = spec.Redacted()
+	if err := st.Save(a.layout); err != nil {
+		return nil, err
+	}
+	res.Running = obs.Status.State == StateRunning
+	for setting, why := range gaps {
+		emit(fmt.Sprintf("%s: %s written; %s, kept in agent state", spec.Name, setting, why), nil)
+	}
+	return res, nil
+}
+
+func mergeGaps(a, b map[string]string) map[string]string {
+	if len(b) == 0 {
+		return a
+	}
+	if a == nil {
+		a = map[string]string{}
+	}
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+// recordGaps keeps the desired value of every setting the host accepted but
+// cannot report, so facts can still show it, marked as coming from state.
+func recordGaps(spec protocol.ServiceSpec, gaps map[string]string) *state.Recorded {
+	if len(gaps) == 0 {
+		return nil
+	}
+	rec := &state.Recorded{}
+	if _, ok := gaps["recovery"]; ok && spec.Recovery != nil {
+		r := *spec.Recovery
+		rec.Recovery = &r
+	}
+	if _, ok := gaps["delayed_start"]; ok {
+		d := spec.Start == protocol.StartDelayed
+		rec.DelayedStart = &d
+	}
+	if _, ok := gaps["env"]; ok {
+		rec.Env = spec.Env
+	}
+	return rec
+}
+
+// pruneArtifacts deletes artifacts no kept release refers to any more.
+func (a *Agent) pruneArtifacts(st *state.State, dropped []protocol.Release, emit progressFunc) {
+	refs := st.ReferencedArtifacts()
+	for _, r := range dropped {
+		if refs[r.Artifact] {
+			continue
+		}
+		if err := a.store.Remove(r.Artifact); err != nil {
+			emit(fmt.Sprintf("could not remove old artifact %s (%v); will retry at the next release", r.Artifact, err), nil)
+		}
+	}
+}
+
+func (a *Agent) managedService(st *state.State, name string) (*state.Service, error) {
+	if err := protocol.ValidateServiceName(name); err != nil {
+		return nil, err
+	}
+	svc := st.Services[name]
+	if svc == nil || svc.Spec.Mode == "" {
+		return nil, failf(protocol.CodeNotFound, "service %s is not managed by gsd on this host", name)
+	}
+	return svc, nil
+}
+
+func (a *Agent) opDeleteService(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.ServiceRef
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, badArgs(err)
+	}
+	if err := protocol.ValidateServiceName(args.Service); err != nil {
+		return nil, err
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	obs, err := a.opts.Services.Query(args.Service)
+	if err != nil {
+		return nil, err
+	}
+	svc := st.Services[args.Service]
+	if obs.Installed {
+		if obs.Status.State != StateStopped {
+			if err := a.opts.Services.Stop(args.Service, a.stopTimeout(svc, args.TimeoutMS)); err != nil {
+				return nil, fmt.Errorf("service %s: stop before delete: %w", args.Service, err)
+			}
+		}
+		if err := a.opts.Services.Remove(args.Service); err != nil {
+			return nil, fmt.Errorf("service %s: %w", args.Service, err)
+		}
+	}
+	if svc != nil {
+		delete(st.Services, args.Service)
+		if args.Purge {
+			a.pruneArtifacts(st, svc.Releases, emit)
+			if err := atomicfile.RemoveTree(a.layout.ServiceDir(args.Service)); err != nil {
+				emit(fmt.Sprintf("could not remove %s: %v", a.layout.ServiceDir(args.Service), err), nil)
+			}
+		}
+		if err := st.Save(a.layout); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]bool{"existed": obs.Installed || svc != nil}, nil
+}
+
+func (a *Agent) opSetRecovery(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.RecoveryArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, badArgs(err)
+	}
+	if err := protocol.ValidateServiceName(args.Service); err != nil {
+		return nil, err
+	}
+	if err := validateRecovery(args.Recovery); err != nil {
+		return nil, err
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	svc, err := a.managedService(st, args.Service)
+	if err != nil {
+		return nil, err
+	}
+	gaps, err := a.opts.Services.SetRecovery(args.Service, args.Recovery)
+	if err != nil {
+		return nil, err
+	}
+	r := args.Recovery
+	svc.Spec.Recovery = &r
+	if _, ok := gaps["recovery"]; ok {
+		if svc.Recorded == nil {
+			svc.Recorded = &state.Recorded{}
+		}
+		svc.Recorded.Recovery = &r
+	} else if svc.Recorded != nil {
+		svc.Recorded.Recovery = nil
+	}
+	if err := st.Save(a.layout); err != nil {
+		return nil, err
+	}
+	return map[string]any{"recorded_only": gaps}, nil
+}
+
+type switchResult struct {
+	Service   string `json:"service"`
+	From      string `json:"from,omitempty"`
+	To        string `json:"to"`
+	Changed   bool   `json:"changed"`
+	Restarted bool   `json:"restarted"`
+}
+
+func (a *Agent) opSwitchRelease(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.SwitchArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, badArgs(err)
+	}
+	if err := protocol.ValidateServiceName(args.Service); err != nil {
+		return nil, err
+	}
+	if err := protocol.ValidateSHA256(args.Artifact); err != nil {
+		return nil, err
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	return a.switchRelease(args.Service, args.Artifact, args.Version, emit)
+}
+
+func (a *Agent) opRollback(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.ServiceRef
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, badArgs(err)
+	}
+	if err := protocol.ValidateServiceName(args.Service); err != nil {
+		return nil, err
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	svc, err := a.managedService(st, args.Service)
+	if err != nil {
+		return nil, err
+	}
+	prev := svc.Previous()
+	if prev == nil {
+		return nil, failf(protocol.CodeNotFound, "service %s has no previous release to roll back to", args.Service)
+	}
+	return a.switchRelease(args.Service, prev.Artifact, prev.Version, emit)
+}
+
+// switchRelease points a service at another staged artifact. A running
+// service is stopped first and started again after, because Windows keeps a
+// running image open and the SCM only reads the new path at start.
+func (a *Agent) switchRelease(name, artifact, version string, emit progressFunc) (any, error) {
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	svc, err := a.managedService(st, name)
+	if err != nil {
+		return nil, err
+	}
+	res := switchResult{Service: name, To: artifact}
+	if cur := svc.Current(); cur != nil {
+		res.From = cur.Artifact
+		if cur.Artifact == artifact {
+			return res, nil
+		}
+	}
+	binary, err := a.store.Find(artifact)
+	if err != nil {
+		return nil, failf(protocol.CodeNotFound, "service %s: %v", name, err)
+	}
+	obs, err := a.opts.Services.Query(name)
+	if err != nil {
+		return nil, err
+	}
+	if !obs.Installed {
+		return nil, failf(protocol.CodeNotFound, "service %s is managed but not installed; ensure_service it again", name)
+	}
+	wasRunning := obs.Status.State == StateRunning || obs.Status.State == StateStartPending
+	if wasRunning {
+		emit(fmt.Sprintf("stopping %s to switch release", name), nil)
+		if err := a.opts.Services.Stop(name, a.stopTimeout(svc, 0)); err != nil {
+			return nil, fmt.Errorf("service %s: stop: %w", name, err)
+		}
+	}
+	spec := svc.Spec
+	spec.Artifact, spec.Version = artifact, version
+	cfg, err := a.installConfig(spec, binary)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Mode == protocol.ModeNative {
+		// The password is not stored, and an empty one leaves the SCM's
+		// stored password unchanged.
+		if _, err := a.opts.Services.Reconfigure(name, cfg); err != nil {
+			return nil, fmt.Errorf("service %s: %w", name, err)
+		}
+	}
+	dropped := svc.Activate(protocol.Release{Artifact: artifact, Version: version, Path: binary, Activated: time.Now().UTC()}, st.KeepReleases)
+	svc.Spec = spec.Redacted()
+	a.pruneArtifacts(st, dropped, emit)
+	if err := st.Save(a.layout); err != nil {
+		return nil, err
+	}
+	res.Changed = true
+	if wasRunning {
+		if err := a.opts.Services.Start(name, defaultStartWait); err != nil {
+			return nil, fmt.Errorf("service %s: start after switch: %w", name, err)
+		}
+		res.Restarted = true
+	}
+	return res, nil
+}
+
+func (a *Agent) stopTimeout(svc *state.Service, override int64) time.Duration {
+	if override > 0 {
+		return time.Duration(override) * time.Millisecond
+	}
+	if svc != nil && svc.Spec.StopTimeout > 0 {
+		// The wrapper waits StopTimeout before killing; give the SCM wait
+		// headroom on top so the kill is seen as a stop, not a timeout.
+		return time.Duration(svc.Spec.StopTimeout)*time.Millisecond + 10*time.Second
+	}
+	return defaultStopTimeout
+}
+
+func (a *Agent) serviceRefArgs(ctx context.Context, req protocol.Request, emit progressFunc) (protocol.ServiceRef, *state.Service, error) {
+	var args protocol.ServiceRef
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return args, nil, badArgs(err)
+	}
+	if err := protocol.ValidateServiceName(args.Service); err != nil {
+		return args, nil, err
+	}
+	if args.TimeoutMS < 0 {
+		return args, nil, failf(protocol.CodeBadRequest, "negative timeout")
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return args, nil, err
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return args, nil, err
+	}
+	return args, st.Services[args.Service], nil
+}
+
+func (a *Agent) opStart(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	args, _, err := a.serviceRefArgs(ctx, req, emit)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := a.opts.Services.Query(args.Service)
+	if err != nil {
+		return nil, err
+	}
+	if !obs.Installed {
+		return nil, failf(protocol.CodeNotFound, "service %s is not installed", args.Service)
+	}
+	if obs.Status.State == StateRunning {
+		return map[string]any{"changed": false, "pid": obs.Status.PID}, nil
+	}
+	timeout := defaultStartWait
+	if args.TimeoutMS > 0 {
+		timeout = time.Duration(args.TimeoutMS) * time.Millisecond
+	}
+	if err := a.opts.Services.Start(args.Service, timeout); err != nil {
+		return nil, fmt.Errorf("service %s: %w", args.Service, err)
+	}
+	obs, _ = a.opts.Services.Query(args.Service)
+	return map[string]any{"changed": true, "pid": obs.Status.PID}, nil
+}
+
+func (a *Agent) opStop(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	args, svc, err := a.serviceRefArgs(ctx, req, emit)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := a.opts.Services.Query(args.Service)
+	if err != nil {
+		return nil, err
+	}
+	if !obs.Installed {
+		return nil, failf(protocol.CodeNotFound, "service %s is not installed", args.Service)
+	}
+	if obs.Status.State == StateStopped {
+		return map[string]any{"changed": false}, nil
+	}
+	if err := a.opts.Services.Stop(args.Service, a.stopTimeout(svc, args.TimeoutMS)); err != nil {
+		return nil, fmt.Errorf("service %s: %w", args.Service, err)
+	}
+	return map[string]any{"changed": true}, nil
+}
+
+func (a *Agent) opReload(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	args, _, err := a.serviceRefArgs(ctx, req, emit)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.opts.Services.ParamChange(args.Service); err != nil {
+		return nil, fmt.Errorf("service %s: %w", args.Service, err)
+	}
+	return struct{}{}, nil
+}

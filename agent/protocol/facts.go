@@ -1,0 +1,118 @@
+package protocol
+
+import "time"
+
+// Where a reported setting came from. Wine cannot report some SCM settings;
+// the agent then reports what it last wrote, and says so.
+const (
+	SourceSCM        = "scm"
+	SourceAgentState = "agent-state"
+	// SourceWrapper marks a wrapped service's environment, which the
+	// service host injects rather than the SCM.
+	SourceWrapper = "wrapper"
+	// SourceRegistry marks a setting read from the service's registry key
+	// because the SCM's API did not report it.
+	SourceRegistry = "registry"
+)
+
+// Facts is everything gsd needs to plan one host, gathered in one round trip.
+type Facts struct {
+	Host      HostFacts      `json:"host"`
+	Services  []ServiceFacts `json:"services"`
+	Artifacts []string       `json:"artifacts"` // SHA-256 of every staged artifact
+	Lock      *LockHolder    `json:"lock,omitempty"`
+	// Journal is set when an interrupted apply awaits recovery.
+	Journal *JournalSummary `json:"journal,omitempty"`
+}
+
+// HostFacts describes the machine and the agent on it.
+type HostFacts struct {
+	Machine      string `json:"machine"`
+	OS           string `json:"os"`
+	AgentVersion string `json:"agent_version"`
+	Root         string `json:"root"`
+	KeepReleases int    `json:"keep_releases"`
+}
+
+// JournalSummary describes a pending journaled apply.
+type JournalSummary struct {
+	ID          string    `json:"id"`
+	Started     time.Time `json:"started"`
+	Steps       int       `json:"steps"`
+	Done        int       `json:"done"`
+	OnInterrupt string    `json:"on_interrupt"`
+}
+
+// SCMConfig is a service's configuration as the service manager reports it.
+type SCMConfig struct {
+	BinaryPath   string   `json:"binary_path"`
+	Args         []string `json:"args"`
+	StartType    string   `json:"start_type"`
+	DelayedStart bool     `json:"delayed_start"`
+	Account      string   `json:"account"`
+	Dependencies []string `json:"dependencies"`
+	DisplayName  string   `json:"display_name"`
+	Description  string   `json:"description"`
+}
+
+// ServiceStatus is the running state of a service.
+type ServiceStatus struct {
+	State    string `json:"state"` // stopped | start_pending | running | stop_pending | ...
+	PID      uint32 `json:"pid,omitempty"`
+	ExitCode uint32 `json:"exit_code,omitempty"`
+}
+
+// Release is one deployed artifact of a service.
+type Release struct {
+	Artifact  string    `json:"artifact"`
+	Version   string    `json:"version,omitempty"`
+	Path      string    `json:"path"`
+	Activated time.Time `json:"activated"`
+}
+
+// FileFacts is a managed file as found on disk.
+type FileFacts struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256,omitempty"`
+	// Missing is true when the file is recorded as managed but absent.
+	Missing bool `json:"missing,omitempty"`
+}
+
+// ServiceFacts is the actual state of one managed service.
+type ServiceFacts struct {
+	Name string `json:"name"`
+	Mode string `json:"mode"`
+	// Installed is false when the agent manages the service but the SCM no
+	// longer knows it (someone deleted it by hand).
+	Installed bool           `json:"installed"`
+	Config    *SCMConfig     `json:"config,omitempty"`
+	Status    *ServiceStatus `json:"status,omitempty"`
+	Recovery  *Recovery      `json:"recovery,omitempty"`
+	// Sources maps a setting ("recovery", "delayed_start", "env") to where
+	// its reported value came from when that is not the SCM.
+	Sources map[string]string `json:"sources,omitempty"`
+	// Unreadable maps a setting to why the host could not report it.
+	Unreadable   map[string]string `json:"unreadable,omitempty"`
+	Env          map[string]string `json:"env,omitempty"`
+	BinarySHA256 string            `json:"binary_sha256,omitempty"`
+	Files        []FileFacts       `json:"files,omitempty"`
+	Current      *Release          `json:"current,omitempty"`
+	Previous     *Release          `json:"previous,omitempty"`
+	Releases     []Release         `json:"releases,omitempty"`
+	LastApplied  *ServiceSpec      `json:"last_applied,omitempty"`
+	Wrapper      *WrapperStatus    `json:"wrapper,omitempty"`
+}
+
+// WrapperStatus is what the service-host wrapper last recorded about its
+// child, so exit codes and restarts survive the wrapper itself.
+type WrapperStatus struct {
+	ChildPID     int       `json:"child_pid,omitempty"`
+	Starts       int       `json:"starts"`
+	LastExitCode *int      `json:"last_exit_code,omitempty"`
+	LastExit     time.Time `json:"last_exit,omitempty"`
+	NextBackoff  int64     `json:"next_backoff_ms,omitempty"`
+	// LastStop says how the program was last stopped: "graceful",
+	// "killed after stop timeout", or "killed: <why Ctrl-Break failed>".
+	LastStop string    `json:"last_stop,omitempty"`
+	Updated  time.Time `json:"updated"`
+}

@@ -1,0 +1,178 @@
+//go:build windows
+
+package scm_test
+
+import (
+	"github.com/gsd-deploy/gsd/agent/internal/testfs"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gsd-deploy/gsd/agent"
+	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/scm"
+)
+
+func TestNativeServiceOnRealSCM(t *testing.T) {
+	root := testfs.TempDir(t)
+	c := newClient(t, root)
+	name := serviceName("native")
+	marker := filepath.Join(root, "native-marker.txt")
+	bin := readFixture(t, "nativesvc.exe")
+	r1, err := c.StageBytes("nativesvc.exe", bin)
+	must(t, err)
+	// Bytes appended to a PE file do not change what it runs, so this is a
+	// second release of the same program with a different hash.
+	r2, err := c.StageBytes("nativesvc.exe", append(slices.Clone(bin), []byte("release-2")...))
+	must(t, err)
+
+	spec := protocol.ServiceSpec{
+		Name: name, Mode: protocol.ModeNative, Artifact: r1.SHA256, Version: "1.0",
+		DisplayName: "gsd native fixture", Description: "x/sys/windows/svc test service",
+		Args:  []string{"-name", name, "-marker", marker},
+		Start: protocol.StartDelayed, Account: protocol.Account{Name: "LocalSystem"},
+		Env:      map[string]string{"GSD_FIXTURE_ENV": "from-registry"},
+		Recovery: &protocol.Recovery{Actions: []protocol.RecoveryAction{{Type: "restart", DelayMS: 5000}, {Type: "restart", DelayMS: 30000}, {Type: "none"}}, ResetAfterMS: 86400000, OnNonCrash: true},
+	}
+	var ens struct {
+		Created  bool              `json:"created"`
+		Recorded map[string]string `json:"recorded_only"`
+	}
+	must(t, c.Call(protocol.OpEnsureService, spec, &ens))
+	t.Cleanup(func() { c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: name}, nil) })
+	if !ens.Created {
+		t.Fatalf("ensure: %+v", ens)
+	}
+	t.Logf("settings this host accepted but cannot honour or report: %v", ens.Recorded)
+
+	f := facts(t, c, name)
+	if !f.Installed || f.Config == nil {
+		t.Fatalf("not installed: %+v", f)
+	}
+	cfg := f.Config
+	if !strings.EqualFold(cfg.BinaryPath, r1.Path) || strings.Join(cfg.Args, " ") != strings.Join(spec.Args, " ") {
+		t.Fatalf("binary %q args %q, want %q %q", cfg.BinaryPath, cfg.Args, r1.Path, spec.Args)
+	}
+	if cfg.DisplayName != spec.DisplayName || cfg.Description != spec.Description || cfg.Account != "LocalSystem" {
+		t.Fatalf("config: %+v", cfg)
+	}
+	if cfg.StartType != protocol.StartDelayed || !cfg.DelayedStart {
+		t.Fatalf("start type %q delayed %v sources %v", cfg.StartType, cfg.DelayedStart, f.Sources)
+	}
+	if f.Recovery == nil || len(f.Recovery.Actions) != 3 || f.Recovery.ResetAfterMS != 86400000 || !f.Recovery.OnNonCrash {
+		t.Fatalf("recovery: %+v (sources %v, unreadable %v)", f.Recovery, f.Sources, f.Unreadable)
+	}
+	if f.Env["GSD_FIXTURE_ENV"] != "from-registry" {
+		t.Fatalf("env: %v", f.Env)
+	}
+	if f.Status.State != agent.StateStopped || f.BinarySHA256 != r1.SHA256 {
+		t.Fatalf("status %+v sha %s", f.Status, f.BinarySHA256)
+	}
+	if scm.IsWine() {
+		for _, setting := range []string{"recovery", "delayed_start", "env"} {
+			if f.Unreadable[setting] == "" {
+				t.Errorf("under Wine, %s should be reported as unreadable; unreadable = %v", setting, f.Unreadable)
+			}
+		}
+	}
+
+	must(t, c.Call(protocol.OpStart, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil))
+	f = facts(t, c, name)
+	if f.Status.State != agent.StateRunning || f.Status.PID == 0 {
+		t.Fatalf("after start: %+v", f.Status)
+	}
+	eventually(t, "the service to record its start", func() bool { return countPrefix(markerLines(marker), "start") == 1 })
+	start := markerLines(marker)[0]
+	t.Logf("service saw: %s", start)
+	if scm.IsWine() && !strings.Contains(start, "is_windows_service=false") {
+		t.Logf("note: svc.IsWindowsService no longer answers false under this Wine: %s", start)
+	}
+	if !strings.Contains(start, "args=") {
+		t.Fatalf("marker: %q", start)
+	}
+	if scm.IsWine() == strings.Contains(start, "env=from-registry") {
+		t.Errorf("Environment registry value applied=%v under Wine=%v; the gap report is wrong", strings.Contains(start, "env=from-registry"), scm.IsWine())
+	}
+
+	must(t, c.Call(protocol.OpReload, protocol.ServiceRef{Service: name}, nil))
+	eventually(t, "PARAMCHANGE to reach the service", func() bool { return countPrefix(markerLines(marker), "paramchange") == 1 })
+
+	var sw struct {
+		Changed, Restarted bool
+	}
+	must(t, c.Call(protocol.OpSwitchRelease, protocol.SwitchArgs{Service: name, Artifact: r2.SHA256, Version: "2.0"}, &sw))
+	if !sw.Changed || !sw.Restarted {
+		t.Fatalf("switch: %+v", sw)
+	}
+	f = facts(t, c, name)
+	if f.BinarySHA256 != r2.SHA256 || f.Current.Version != "2.0" || f.Previous.Artifact != r1.SHA256 || f.Status.State != agent.StateRunning {
+		t.Fatalf("after switch: sha %s current %+v previous %+v status %+v", f.BinarySHA256, f.Current, f.Previous, f.Status)
+	}
+	must(t, c.Call(protocol.OpRollback, protocol.ServiceRef{Service: name}, nil))
+	f = facts(t, c, name)
+	if f.BinarySHA256 != r1.SHA256 || f.Status.State != agent.StateRunning {
+		t.Fatalf("after rollback: sha %s status %+v", f.BinarySHA256, f.Status)
+	}
+	eventually(t, "three starts and two stops", func() bool {
+		l := markerLines(marker)
+		return countPrefix(l, "start") == 3 && countPrefix(l, "stop") == 2
+	})
+
+	must(t, c.Call(protocol.OpStop, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil))
+	if f = facts(t, c, name); f.Status.State != agent.StateStopped {
+		t.Fatalf("after stop: %+v", f.Status)
+	}
+	must(t, c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: name, Purge: true}, nil))
+	obs, err := scm.New().Query(name)
+	must(t, err)
+	if obs.Installed {
+		t.Fatal("service still installed after delete")
+	}
+}
+
+func TestAccountsAndDependenciesOnRealSCM(t *testing.T) {
+	root := testfs.TempDir(t)
+	c := newClient(t, root)
+	r, err := c.StageBytes("nativesvc.exe", readFixture(t, "nativesvc.exe"))
+	must(t, err)
+	const secret = "Pa55-word-that-must-not-leak"
+	name := serviceName("acct")
+	spec := protocol.ServiceSpec{Name: name, Mode: protocol.ModeNative, Artifact: r.SHA256, Start: protocol.StartManual, DependsOn: []string{"RpcSs"}}
+	t.Cleanup(func() { c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: name}, nil) })
+	for _, acct := range []struct{ give, want string }{
+		{"LocalService", `NT AUTHORITY\LocalService`},
+		{"NetworkService", `NT AUTHORITY\NetworkService`},
+		{`NT SERVICE\` + name, `NT SERVICE\` + name},
+		{`.\gsd-deploy`, `.\gsd-deploy`},
+		{`EXAMPLE\svc-api`, `EXAMPLE\svc-api`},
+		{"LocalSystem", "LocalSystem"},
+	} {
+		spec.Account = protocol.Account{Name: acct.give}
+		if strings.HasPrefix(acct.give, `.\`) || strings.HasPrefix(acct.give, `EXAMPLE\`) {
+			spec.Account.Password = secret
+		}
+		must(t, c.Call(protocol.OpEnsureService, spec, nil))
+		f := facts(t, c, name)
+		if f.Config.Account != acct.want {
+			t.Errorf("account %q: SCM reports %q, want %q", acct.give, f.Config.Account, acct.want)
+		}
+		if !slices.Equal(f.Config.Dependencies, []string{"RpcSs"}) || f.Config.StartType != protocol.StartManual {
+			t.Errorf("deps %v start %q", f.Config.Dependencies, f.Config.StartType)
+		}
+		if f.LastApplied.Account.Password != "" {
+			t.Fatal("password reported in facts")
+		}
+	}
+	spec.DependsOn = nil
+	must(t, c.Call(protocol.OpEnsureService, spec, nil))
+	if f := facts(t, c, name); len(f.Config.Dependencies) != 0 {
+		t.Errorf("dependencies not cleared: %v", f.Config.Dependencies)
+	}
+	for _, file := range []string{"state.json"} {
+		b, _ := readFile(filepath.Join(root, file))
+		if strings.Contains(b, secret) {
+			t.Fatalf("password reached %s", file)
+		}
+	}
+}

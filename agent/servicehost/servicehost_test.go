@@ -1,0 +1,215 @@
+package servicehost
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gsd-deploy/gsd/agent/internal/testfs"
+)
+
+// childModeEnv makes the test binary act as the wrapped program.
+const childModeEnv = "GSD_SERVICEHOST_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(childModeEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "crash":
+		fmt.Println("env", os.Getenv("GSD_INJECTED"))
+		fmt.Fprintln(os.Stderr, strings.Repeat("e", 50))
+		os.Exit(3)
+	case "graceful", "stubborn":
+		interrupts := make(chan os.Signal, 1)
+		signal.Notify(interrupts, os.Interrupt)
+		fmt.Println("ready")
+		for range interrupts {
+			if os.Getenv(childModeEnv) == "graceful" {
+				fmt.Println("graceful")
+				os.Exit(0)
+			}
+		}
+	}
+}
+
+func TestRotatingFileKeepsBoundedFiles(t *testing.T) {
+	dir := testfs.TempDir(t)
+	path := filepath.Join(dir, "out.log")
+	r, err := OpenRotating(path, 100, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := []byte(strings.Repeat("x", 39) + "\n")
+	for i := 0; i < 20; i++ {
+		if _, err := r.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One write far over the limit, as a pipe read can deliver.
+	if _, err := r.Write([]byte(strings.Repeat(string(line), 7) + strings.Repeat("y", 150))); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	for _, name := range []string{"out.log", "out.log.1", "out.log.2"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Size() == 0 || fi.Size() > 100 {
+			t.Fatalf("%s: %v size %v", name, err, fi)
+		}
+	}
+	if _, err := os.Stat(path + ".3"); err == nil {
+		t.Fatal("kept more than 2 rotated files")
+	}
+}
+
+func TestBackoffDoublesToMaxAndResetsAfterHealthyRun(t *testing.T) {
+	b := NewBackoff(100*time.Millisecond, time.Second)
+	var got []string
+	for i := 0; i < 6; i++ {
+		got = append(got, b.After(0).String())
+	}
+	if strings.Join(got, ",") != "100ms,200ms,400ms,800ms,1s,1s" {
+		t.Fatalf("delays %v", got)
+	}
+	if d := b.After(MinHealthyRun); d != 100*time.Millisecond {
+		t.Fatalf("after a healthy run: %v, want reset to 100ms", d)
+	}
+}
+
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBuffer) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func (l *logBuffer) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+func supervise(t *testing.T, mode string, stopMS int64) (*Supervisor, *logBuffer, context.CancelFunc, chan error, string) {
+	t.Helper()
+	dir := testfs.TempDir(t)
+	t.Setenv(childModeEnv, mode)
+	cfg := Config{
+		Service: "test", Program: os.Args[0], Args: []string{"-test.run=^$"},
+		Env: map[string]string{"GSD_INJECTED": "yes"}, LogDir: filepath.Join(dir, "logs"),
+		LogMaxBytes: 200, LogKeep: 1, BackoffInitialMS: 10, BackoffMaxMS: 40, StopTimeoutMS: stopMS,
+		StatusFile: filepath.Join(dir, "status.json"),
+	}
+	s := NewSupervisor(cfg)
+	logs := &logBuffer{}
+	s.Logf = logs.logf
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	return s, logs, cancel, done, dir
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestSupervisorRestartsCrashingProgramWithBackoff(t *testing.T) {
+	_, logs, cancel, done, dir := supervise(t, "crash", 1000)
+	waitFor(t, "five restarts", func() bool { return strings.Count(logs.text(), "exited with code 3") >= 5 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	text := logs.text()
+	if !strings.Contains(text, "restarting in 10ms\n") || !strings.Contains(text, "restarting in 40ms") || strings.Contains(text, "restarting in 80ms") {
+		t.Fatalf("backoff not doubling to its bound:\n%s", text)
+	}
+	out, _ := os.ReadFile(filepath.Join(dir, "logs", "stdout.log"))
+	if !strings.Contains(string(out), "env yes") {
+		t.Fatalf("environment not injected: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "logs", "stderr.log.1")); err != nil {
+		t.Fatalf("stderr not rotated: %v", err)
+	}
+	status, _ := os.ReadFile(filepath.Join(dir, "status.json"))
+	if !strings.Contains(string(status), `"last_exit_code":3`) {
+		t.Fatalf("exit code not recorded: %s", status)
+	}
+}
+
+func TestSupervisorStopsGracefully(t *testing.T) {
+	s, logs, cancel, done, dir := supervise(t, "graceful", 5000)
+	waitFor(t, "the program to be ready", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "logs", "stdout.log"))
+		return strings.Contains(string(b), "ready")
+	})
+	cancel()
+	<-done
+	if onWine() {
+		// Wine cannot deliver Ctrl-Break; the wrapper must say so and kill.
+		if !strings.HasPrefix(s.status.LastStop, "killed: GenerateConsoleCtrlEvent") {
+			t.Fatalf("last stop %q, want the Wine gap reported", s.status.LastStop)
+		}
+		return
+	}
+	if s.status.LastStop != "graceful" || *s.status.LastExitCode != 0 {
+		t.Fatalf("last stop %q code %v; log:\n%s", s.status.LastStop, *s.status.LastExitCode, logs.text())
+	}
+}
+
+func TestSupervisorKillsProgramThatIgnoresStop(t *testing.T) {
+	s, logs, cancel, done, dir := supervise(t, "stubborn", 200)
+	waitFor(t, "the program to be ready", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "logs", "stdout.log"))
+		return strings.Contains(string(b), "ready")
+	})
+	cancel()
+	<-done
+	if onWine() {
+		if !strings.HasPrefix(s.status.LastStop, "killed: ") {
+			t.Fatalf("last stop %q, want a kill", s.status.LastStop)
+		}
+		return
+	}
+	if s.status.LastStop != "killed after stop timeout" || !strings.Contains(logs.text(), "did not stop within 200ms; killed") {
+		t.Fatalf("last stop %q; log:\n%s", s.status.LastStop, logs.text())
+	}
+}
+
+func TestMergeEnvOverrides(t *testing.T) {
+	got := mergeEnv([]string{"A=1", "B=2", "=C:=C:\\"}, map[string]string{"B": "3", "D": "4"})
+	if strings.Join(got, " ") != "A=1 =C:=C:\\ B=3 D=4" {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestLoadFillsDefaults(t *testing.T) {
+	dir := testfs.TempDir(t)
+	path := filepath.Join(dir, "wrapper.json")
+	if err := Save(path, Config{Program: "x.exe", LogDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil || c.LogMaxBytes != DefaultLogMaxBytes || c.StopTimeoutMS != DefaultStopTimeout.Milliseconds() {
+		t.Fatalf("%+v %v", c, err)
+	}
+	Save(path, Config{})
+	if _, err := Load(path); err == nil {
+		t.Fatal("accepted a config without a program")
+	}
+}

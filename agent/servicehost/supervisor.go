@@ -1,0 +1,177 @@
+package servicehost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/gsd-deploy/gsd/agent/atomicfile"
+	"github.com/gsd-deploy/gsd/agent/protocol"
+)
+
+// Supervisor keeps one wrapped program running until its context ends.
+type Supervisor struct {
+	cfg Config
+	// Logf receives the wrapper's own messages (the service host sends them
+	// to wrapper.log next to the program's logs).
+	Logf   func(format string, args ...any)
+	status protocol.WrapperStatus
+}
+
+// NewSupervisor returns a supervisor for cfg (defaults filled).
+func NewSupervisor(cfg Config) *Supervisor {
+	return &Supervisor{cfg: cfg.withDefaults(), Logf: func(string, ...any) {}}
+}
+
+// Run starts the program and restarts it whenever it exits, until ctx is
+// cancelled; then it stops the program gracefully (see stopChild) and
+// returns. It returns early only if the program cannot be started at all
+// the first time, so a broken install fails the service start visibly.
+func (s *Supervisor) Run(ctx context.Context) error {
+	stdout, err := OpenRotating(filepath.Join(s.cfg.LogDir, "stdout.log"), s.cfg.LogMaxBytes, s.cfg.LogKeep)
+	if err != nil {
+		return err
+	}
+	defer stdout.Close()
+	stderr, err := OpenRotating(filepath.Join(s.cfg.LogDir, "stderr.log"), s.cfg.LogMaxBytes, s.cfg.LogKeep)
+	if err != nil {
+		return err
+	}
+	defer stderr.Close()
+	backoff := NewBackoff(ms(s.cfg.BackoffInitialMS), ms(s.cfg.BackoffMaxMS))
+	for first := true; ; first = false {
+		cmd := s.command(stdout, stderr)
+		started := time.Now()
+		if err := cmd.Start(); err != nil {
+			if first {
+				return fmt.Errorf("start %s: %w", s.cfg.Program, err)
+			}
+			s.Logf("start %s: %v", s.cfg.Program, err)
+		} else {
+			s.status.Starts++
+			s.status.ChildPID = cmd.Process.Pid
+			s.status.NextBackoff = 0
+			s.saveStatus()
+			s.Logf("started %s, pid %d (start %d)", s.cfg.Program, cmd.Process.Pid, s.status.Starts)
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case err := <-exited:
+				s.recordExit(cmd, err)
+			case <-ctx.Done():
+				s.stopChild(cmd, exited)
+				return nil
+			}
+		}
+		wait := backoff.After(time.Since(started))
+		s.status.NextBackoff = wait.Milliseconds()
+		s.saveStatus()
+		s.Logf("restarting in %s", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (s *Supervisor) command(stdout, stderr *RotatingFile) *exec.Cmd {
+	cmd := exec.Command(s.cfg.Program, s.cfg.Args...)
+	cmd.Dir = s.cfg.Dir
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// The wrapper injects the environment itself: the SCM's per-service
+	// Environment value is not honoured everywhere (Wine ignores it).
+	cmd.Env = mergeEnv(os.Environ(), s.cfg.Env)
+	prepareChild(cmd)
+	return cmd
+}
+
+// stopChild asks the program to quit and kills it if it has not exited
+// within the stop timeout.
+func (s *Supervisor) stopChild(cmd *exec.Cmd, exited chan error) {
+	timeout := ms(s.cfg.StopTimeoutMS)
+	if err := interruptChild(cmd); err != nil {
+		// Wine cannot deliver Ctrl-Break; there is no gentler signal a
+		// plain console program understands, so kill at once rather than
+		// wait out a timeout that cannot end well.
+		s.Logf("cannot ask pid %d to stop (%v); killing it", cmd.Process.Pid, err)
+		cmd.Process.Kill()
+		s.status.LastStop = "killed: " + err.Error()
+		s.recordExit(cmd, <-exited)
+		return
+	}
+	select {
+	case err := <-exited:
+		s.status.LastStop = "graceful"
+		s.recordExit(cmd, err)
+		s.Logf("pid %d stopped gracefully", cmd.Process.Pid)
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		err := <-exited
+		s.status.LastStop = "killed after stop timeout"
+		s.recordExit(cmd, err)
+		s.Logf("pid %d did not stop within %s; killed", cmd.Process.Pid, timeout)
+	}
+}
+
+func (s *Supervisor) recordExit(cmd *exec.Cmd, err error) {
+	code := -1
+	if cmd.ProcessState != nil {
+		code = cmd.ProcessState.ExitCode()
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		s.Logf("wait for pid %d: %v", cmd.Process.Pid, err)
+	}
+	s.status.LastExitCode = &code
+	s.status.LastExit = time.Now().UTC()
+	s.status.ChildPID = 0
+	s.saveStatus()
+	s.Logf("pid %d exited with code %d", cmd.Process.Pid, code)
+}
+
+func (s *Supervisor) saveStatus() {
+	if s.cfg.StatusFile == "" {
+		return
+	}
+	s.status.Updated = time.Now().UTC()
+	b, _ := json.Marshal(s.status)
+	if err := atomicfile.WriteFile(s.cfg.StatusFile, b); err != nil {
+		s.Logf("write status: %v", err)
+	}
+}
+
+// mergeEnv overlays extra on base; on Windows names compare without case.
+func mergeEnv(base []string, extra map[string]string) []string {
+	if len(extra) == 0 {
+		return base
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(base)+len(extra))
+	for _, kv := range base {
+		name := kv
+		for i := 1; i < len(kv); i++ { // from 1: Windows has "=C:=..." entries
+			if kv[i] == '=' {
+				name = kv[:i]
+				break
+			}
+		}
+		if _, overridden := lookupEnvKey(extra, name); !overridden {
+			out = append(out, kv)
+		}
+	}
+	for _, k := range keys {
+		out = append(out, k+"="+extra[k])
+	}
+	return out
+}

@@ -1,0 +1,5 @@
+//go:build !windows
+
+package servicehost
+
+func onWine() bool { return false }

@@ -1,0 +1,45 @@
+package state
+
+import "path/filepath"
+
+// Layout names the files and directories under the agent's root.
+type Layout struct {
+	Root string
+}
+
+// StateFile is state.json: managed services, releases, last applied specs.
+func (l Layout) StateFile() string { return filepath.Join(l.Root, "state.json") }
+
+// LockFile names the current holder of the host while one is applying.
+func (l Layout) LockFile() string { return filepath.Join(l.Root, "lock.json") }
+
+// JournalFile exists only while a journaled apply is unfinished.
+func (l Layout) JournalFile() string { return filepath.Join(l.Root, "journal.json") }
+
+// ArtifactDir is the content-addressed store: artifacts/<sha256>/<name>.
+func (l Layout) ArtifactDir() string { return filepath.Join(l.Root, "artifacts") }
+
+// ServiceDir holds a service's managed files, wrapper config and logs.
+func (l Layout) ServiceDir(service string) string {
+	return filepath.Join(l.Root, "services", service)
+}
+
+// FilesDir is the directory managed files' relative names resolve against.
+func (l Layout) FilesDir(service string) string {
+	return filepath.Join(l.ServiceDir(service), "files")
+}
+
+// WrapperConfig is the service host's wrapper.json for a wrapped service.
+func (l Layout) WrapperConfig(service string) string {
+	return filepath.Join(l.ServiceDir(service), "wrapper.json")
+}
+
+// WrapperStatus is where the service host records starts and exit codes.
+func (l Layout) WrapperStatus(service string) string {
+	return filepath.Join(l.ServiceDir(service), "wrapper-status.json")
+}
+
+// LogDir holds the wrapped program's rotated stdout/stderr logs.
+func (l Layout) LogDir(service string) string {
+	return filepath.Join(l.ServiceDir(service), "logs")
+}

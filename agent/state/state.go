@@ -1,0 +1,148 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+
+	"github.com/gsd-deploy/gsd/agent/atomicfile"
+	"github.com/gsd-deploy/gsd/agent/protocol"
+)
+
+// SchemaVersion is bumped when state.json changes incompatibly.
+const SchemaVersion = 1
+
+// DefaultKeepReleases is how many releases per service stay on disk for
+// rollback, the current one included.
+const DefaultKeepReleases = 3
+
+// State is the content of state.json.
+type State struct {
+	Schema       int                 `json:"schema"`
+	KeepReleases int                 `json:"keep_releases"`
+	Services     map[string]*Service `json:"services"`
+}
+
+// Service is what the agent remembers about one managed service.
+type Service struct {
+	// Spec is the last applied desired state, always redacted.
+	Spec protocol.ServiceSpec `json:"spec"`
+	// Releases are newest first; Releases[0] is current.
+	Releases []protocol.Release `json:"releases"`
+	// Files maps managed file names to the SHA-256 last written.
+	Files map[string]string `json:"files,omitempty"`
+	// Recorded holds settings that were written to a host that cannot
+	// report them back (Wine), keyed like ServiceFacts.Sources.
+	Recorded *Recorded `json:"recorded,omitempty"`
+}
+
+// Recorded are settings the agent wrote but may not be able to read back.
+type Recorded struct {
+	Recovery     *protocol.Recovery `json:"recovery,omitempty"`
+	DelayedStart *bool              `json:"delayed_start,omitempty"`
+	Env          map[string]string  `json:"env,omitempty"`
+}
+
+// Current is the active release, or nil.
+func (s *Service) Current() *protocol.Release {
+	if len(s.Releases) == 0 {
+		return nil
+	}
+	return &s.Releases[0]
+}
+
+// Previous is the release a rollback returns to, or nil.
+func (s *Service) Previous() *protocol.Release {
+	if len(s.Releases) < 2 {
+		return nil
+	}
+	return &s.Releases[1]
+}
+
+// Activate makes rel current, moving it to the front if it was kept
+// already, and trims history to keep entries. It returns releases that fell
+// off, whose artifacts may now be unreferenced.
+func (s *Service) Activate(rel protocol.Release, keep int) (dropped []protocol.Release) {
+	if keep < 1 {
+		keep = 1
+	}
+	out := []protocol.Release{rel}
+	for _, r := range s.Releases {
+		if r.Artifact != rel.Artifact {
+			out = append(out, r)
+		}
+	}
+	if len(out) > keep {
+		dropped = append(dropped, out[keep:]...)
+		out = out[:keep]
+	}
+	s.Releases = out
+	return dropped
+}
+
+// New returns an empty state.
+func New() *State {
+	return &State{Schema: SchemaVersion, KeepReleases: DefaultKeepReleases, Services: map[string]*Service{}}
+}
+
+// Load reads state.json, or returns an empty state if there is none yet.
+func Load(l Layout) (*State, error) {
+	b, err := os.ReadFile(l.StateFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return New(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st := New()
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("%s: %w", l.StateFile(), err)
+	}
+	if st.Schema > SchemaVersion {
+		return nil, fmt.Errorf("%s: schema %d is newer than this agent understands (%d); upgrade the agent", l.StateFile(), st.Schema, SchemaVersion)
+	}
+	if st.Services == nil {
+		st.Services = map[string]*Service{}
+	}
+	if st.KeepReleases < 1 {
+		st.KeepReleases = DefaultKeepReleases
+	}
+	return st, nil
+}
+
+// Save writes state.json atomically. Specs are redacted again here, so a
+// password can never reach the file even if a caller forgot.
+func (st *State) Save(l Layout) error {
+	for _, s := range st.Services {
+		s.Spec = s.Spec.Redacted()
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(l.StateFile(), append(b, '\n'))
+}
+
+// ServiceNames returns managed service names, sorted.
+func (st *State) ServiceNames() []string {
+	names := make([]string, 0, len(st.Services))
+	for n := range st.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ReferencedArtifacts is every artifact some kept release still uses.
+func (st *State) ReferencedArtifacts() map[string]bool {
+	refs := map[string]bool{}
+	for _, s := range st.Services {
+		for _, r := range s.Releases {
+			refs[r.Artifact] = true
+		}
+	}
+	return refs
+}
