@@ -82,8 +82,10 @@ test-wine: wine-prefix
 test-sandbox:
 	@true
 
+# go test -fuzz takes one package and one target at a time.
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./config
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./agent/protocol
 
 # Benchmarks print as a table: one row per benchmark, its metrics beside
 # it. Ratios are measured inside one run, so shared-machine noise cancels.
