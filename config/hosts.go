@@ -59,19 +59,39 @@ func (l *loader) decodeHosts() []*Host {
 		}
 		h.Labels = ev.strMap(s.Labels, what("labels"))
 		hostPort := ev.integer(s.Port, what("port"), 0, 1, 65535)
+		h.TransportName = ev.oneOf(s.Transport, what("transport"), "", "winrm", "ssh")
+		if len(s.WinRM) > 1 {
+			ev.errorf(s.WinRM[1].DefRange, "Duplicate winrm block", "Host %q may have only one winrm block.", s.Name)
+		}
+		if len(s.SSH) > 1 {
+			ev.errorf(s.SSH[1].DefRange, "Duplicate ssh block", "Host %q may have only one ssh block.", s.Name)
+		}
+		// A host port belongs to the transport in use; with both blocks it
+		// would be ambiguous, so each block then carries its own.
+		portFor := func(t string) int {
+			if t == h.TransportName {
+				return hostPort
+			}
+			return 0
+		}
 		switch {
 		case len(s.WinRM)+len(s.SSH) == 0:
 			ev.errorf(s.DefRange, "Missing transport", "Host %q needs a winrm block or an ssh block to say how gsd reaches it.", s.Name)
-		case len(s.WinRM) > 0 && len(s.SSH) > 0:
-			ev.errorf(s.SSH[0].DefRange, "Conflicting transports", "Host %q has both a winrm and an ssh block; keep the one gsd should use.", s.Name)
-		case len(s.WinRM) > 1:
-			ev.errorf(s.WinRM[1].DefRange, "Duplicate winrm block", "Host %q may have only one winrm block.", s.Name)
-		case len(s.SSH) > 1:
-			ev.errorf(s.SSH[1].DefRange, "Duplicate ssh block", "Host %q may have only one ssh block.", s.Name)
-		case len(s.WinRM) == 1:
-			h.WinRM = l.decodeWinRM(ev, d, s.WinRM[0], hostPort)
-		default:
-			h.SSH = l.decodeSSH(ev, d, s.SSH[0], hostPort)
+		case len(s.WinRM) > 0 && len(s.SSH) > 0 && h.TransportName == "":
+			ev.errorf(s.SSH[0].DefRange, "Conflicting transports", "Host %q has both a winrm and an ssh block; set transport = \"winrm\" or transport = \"ssh\" to say which gsd uses.", s.Name)
+		case h.TransportName == "winrm" && len(s.WinRM) == 0, h.TransportName == "ssh" && len(s.SSH) == 0:
+			ev.errorf(s.Transport.Range(), "Transport not described", "Host %q uses transport %q but has no %s block.", s.Name, h.TransportName, h.TransportName)
+		case h.TransportName == "":
+			h.TransportName = "winrm"
+			if len(s.SSH) > 0 {
+				h.TransportName = "ssh"
+			}
+		}
+		if len(s.WinRM) > 0 {
+			h.WinRM = l.decodeWinRM(ev, d, s.WinRM[0], portFor("winrm"))
+		}
+		if len(s.SSH) > 0 {
+			h.SSH = l.decodeSSH(ev, d, s.SSH[0], portFor("ssh"))
 		}
 		out = append(out, h)
 	}
@@ -85,14 +105,16 @@ func (l *loader) decodeHosts() []*Host {
 func (l *loader) checkHostEndpoints(hosts []*Host) {
 	seen := map[string]*Host{}
 	for _, h := range hosts {
-		if h.Address == "" || (h.WinRM == nil && h.SSH == nil) {
+		var port int
+		switch {
+		case h.Address == "":
 			continue
-		}
-		port := 0
-		if h.WinRM != nil {
+		case h.TransportName == "winrm" && h.WinRM != nil:
 			port = h.WinRM.Port
-		} else {
+		case h.TransportName == "ssh" && h.SSH != nil:
 			port = h.SSH.Port
+		default:
+			continue
 		}
 		key := fmt.Sprintf("%s|%s|%d", strings.ToLower(strings.TrimSuffix(h.Address, ".")), h.Transport(), port)
 		if prev, dup := seen[key]; dup {

@@ -483,3 +483,28 @@ variable "pins" {
 		}
 	}
 }
+
+// A host may describe both transports and choose one.
+func TestHostWithBothTransports(t *testing.T) {
+	cfg := mustLoad(t, map[string]string{"main.hcl": hostAndBuild + `
+host "dual" {
+  address   = "dual.example.internal"
+  transport = "ssh"
+  port      = 2222
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+  ssh {
+    user = "deploy"
+  }
+}
+`}, Options{})
+	h := cfg.Host("dual")
+	if h.Transport() != "ssh" || h.SSH == nil || h.WinRM == nil || h.SSH.Port != 2222 || h.WinRM.Port != DefaultWinRMHTTPSPort {
+		t.Errorf("dual host: transport %q ssh %+v winrm %+v", h.Transport(), h.SSH, h.WinRM)
+	}
+	if cfg.Host("web1").Transport() != "winrm" || cfg.Host("db1").Transport() != "ssh" {
+		t.Errorf("single-block hosts must use their only transport")
+	}
+}

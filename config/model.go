@@ -96,19 +96,17 @@ type Host struct {
 	Name    string
 	Address string
 	Labels  map[string]string
-	WinRM   *WinRM // exactly one of WinRM and SSH is set
-	SSH     *SSH
+	// A host may describe both ways in; TransportName says which one gsd
+	// uses ("winrm" or "ssh"), and that one's settings are never nil.
+	TransportName string
+	WinRM         *WinRM
+	SSH           *SSH
 	// DeclRange is the host block's header, for diagnostics that name it.
 	DeclRange hcl.Range
 }
 
 // Transport names the protocol used to reach the host.
-func (h *Host) Transport() string {
-	if h.SSH != nil {
-		return "ssh"
-	}
-	return "winrm"
-}
+func (h *Host) Transport() string { return h.TransportName }
 
 // WinRM settings of a host. HTTPS is the default; plain HTTP must be asked
 // for with AllowUnencrypted.

@@ -42,6 +42,7 @@ type hostShape struct {
 	Address   hcl.Expression `hcl:"address"`
 	Port      hcl.Expression `hcl:"port,optional"`
 	Labels    hcl.Expression `hcl:"labels,optional"`
+	Transport hcl.Expression `hcl:"transport,optional"`
 	WinRM     []*winrmShape  `hcl:"winrm,block"`
 	SSH       []*sshShape    `hcl:"ssh,block"`
 	DefRange  hcl.Range      `hcl:",def_range"`
