@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent/artifacts"
 	"github.com/gsd-deploy/gsd/agent/atomicfile"
@@ -39,13 +41,21 @@ type Agent struct {
 	layout state.Layout
 	store  artifacts.Store
 	lock   *state.Lock
-	hashes hashCache
+	hashes *artifacts.HashCache
+	// rootSecured is set once the root's access control is in place (or
+	// known to be impossible on this host, then rootGap says why).
+	rootSecured bool
+	rootGap     string
+	// recovering is set while ensureLocked replays a journal, whose steps
+	// run under the lock being taken.
+	recovering bool
 }
 
 // New returns an agent for opts.
 func New(opts Options) *Agent {
 	l := state.Layout{Root: opts.Root}
-	return &Agent{opts: opts, layout: l, store: artifacts.Store{Dir: l.ArtifactDir()}}
+	h := &artifacts.HashCache{}
+	return &Agent{opts: opts, layout: l, hashes: h, store: artifacts.Store{Dir: l.ArtifactDir(), Hashes: h}}
 }
 
 // handler runs one op and returns its result payload.
@@ -80,6 +90,7 @@ func (a *Agent) ops() map[string]opInfo {
 		protocol.OpReload:         {run: a.opReload, journaled: true},
 		protocol.OpApply:          {run: a.opApply},
 		protocol.OpRecoverJournal: {run: a.opRecoverJournal},
+		protocol.OpBreakLock:      {run: a.opBreakLock},
 		// stage is handled by Serve itself: it consumes the chunk lines
 		// that follow it.
 		protocol.OpStage: {},
@@ -92,7 +103,7 @@ func (a *Agent) OpNames() []string {
 		protocol.OpHello, protocol.OpFacts, protocol.OpLock, protocol.OpUnlock, protocol.OpStage,
 		protocol.OpWriteFile, protocol.OpDeleteFile, protocol.OpEnsureService, protocol.OpDeleteService,
 		protocol.OpSetRecovery, protocol.OpSwitchRelease, protocol.OpRollback, protocol.OpStart,
-		protocol.OpStop, protocol.OpReload, protocol.OpApply, protocol.OpRecoverJournal,
+		protocol.OpStop, protocol.OpReload, protocol.OpApply, protocol.OpRecoverJournal, protocol.OpBreakLock,
 	}
 }
 
@@ -201,19 +212,40 @@ func (a *Agent) run(ctx context.Context, req protocol.Request, ops map[string]op
 
 // ensureLocked takes the host lock for the rest of the session. The first
 // time it is taken, leftovers of a dead agent are dealt with: its temp files
-// are swept and its interrupted apply is finished or rolled back.
+// are swept and its interrupted apply is finished or rolled back. The lock
+// counts as held only once that succeeded; otherwise it is released again,
+// so every later op retries the recovery instead of running on top of a
+// half-done apply.
 func (a *Agent) ensureLocked(ctx context.Context, operator string, emit progressFunc) error {
-	if a.lock != nil {
+	if a.lock != nil || a.recovering {
+		// recovering: the journal's own steps run while the lock is taken
+		// but not yet settled.
 		return nil
+	}
+	if err := a.secureRoot(); err != nil {
+		return err
 	}
 	lk, err := state.Acquire(a.layout, operator)
 	if err != nil {
 		return err
 	}
-	a.lock = lk
 	if lk.BrokeStale != nil {
 		emit(fmt.Sprintf("took over the lock left by dead agent pid %d (%s on %s)", lk.BrokeStale.PID, lk.BrokeStale.User, lk.BrokeStale.Machine), nil)
 	}
+	if lk.BrokeCorrupt {
+		emit(fmt.Sprintf("took over an unreadable lock file older than %s", state.CorruptLockGrace), nil)
+	}
+	if err := a.settle(ctx, emit); err != nil {
+		lk.Release()
+		return err
+	}
+	a.lock = lk
+	return nil
+}
+
+// settle sweeps temp files and recovers an interrupted apply, with the lock
+// taken but not yet recorded as held.
+func (a *Agent) settle(ctx context.Context, emit progressFunc) error {
 	removed, err := atomicfile.SweepTemps(a.layout.Root)
 	if err != nil {
 		return fmt.Errorf("sweeping temp files: %w", err)
@@ -221,9 +253,26 @@ func (a *Agent) ensureLocked(ctx context.Context, operator string, emit progress
 	if len(removed) > 0 {
 		emit(fmt.Sprintf("removed %d temp file(s) left by an interrupted run", len(removed)), nil)
 	}
+	a.recovering = true
+	defer func() { a.recovering = false }()
 	if _, err := a.recoverJournal(ctx, emit); err != nil {
 		return fmt.Errorf("recovering interrupted apply: %w", err)
 	}
+	return nil
+}
+
+// secureRoot restricts the root to administrators before the agent trusts
+// anything in it (see state.SecureRoot); once per agent, as re-applying an
+// inherited ACL walks the whole tree.
+func (a *Agent) secureRoot() error {
+	if a.rootSecured {
+		return nil
+	}
+	gap, err := state.SecureRoot(a.layout.Root)
+	if err != nil {
+		return err
+	}
+	a.rootSecured, a.rootGap = true, gap
 	return nil
 }
 
@@ -270,6 +319,32 @@ func (a *Agent) opLock(ctx context.Context, req protocol.Request, emit progressF
 func (a *Agent) opUnlock(context.Context, protocol.Request, progressFunc) (any, error) {
 	a.releaseLock()
 	return struct{}{}, nil
+}
+
+// opBreakLock removes a lock an operator has verified to be dead although
+// the agent cannot tell (its pid was reused by another process), named by
+// pid and since so that only that lock is removed. It does not take the
+// lock; the next mutating op does.
+func (a *Agent) opBreakLock(_ context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.BreakLockArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, badArgs(err)
+	}
+	if args.PID <= 0 || args.Since.IsZero() {
+		return nil, failf(protocol.CodeBadRequest, "break_lock: pid and since of the holder are required")
+	}
+	if a.lock != nil && a.lock.Holder.PID == args.PID && a.lock.Holder.Since.Equal(args.Since) {
+		return nil, failf(protocol.CodeBadRequest, "break_lock: this session holds that lock; unlock instead")
+	}
+	h, err := state.BreakLock(a.layout, args.PID, args.Since)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, failf(protocol.CodeNotFound, "break_lock: the host is not locked")
+	}
+	if err != nil {
+		return nil, err
+	}
+	emit(fmt.Sprintf("removed the lock of agent pid %d (%s on %s) since %s", h.PID, h.User, h.Machine, h.Since.Format(time.RFC3339)), nil)
+	return h, nil
 }
 
 func hostname() string {

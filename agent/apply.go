@@ -44,6 +44,14 @@ func (a *Agent) opApply(ctx context.Context, req protocol.Request, emit progress
 	if err := a.ensureLocked(ctx, "", emit); err != nil {
 		return nil, err
 	}
+	// A journal can still be here if this session's own earlier apply
+	// failed and so did its rollback; overwriting it would lose the record
+	// of what is half done.
+	if old, err := state.LoadJournal(a.layout); err != nil {
+		return nil, err
+	} else if old != nil {
+		return nil, failf(protocol.CodeJournalPending, "apply: apply %s is unfinished (%d of %d steps done, rolling back: %v); run recover_journal first", old.ID, old.Done, len(old.Steps), old.RollingBack)
+	}
 	j := &state.Journal{
 		ID:          req.ID,
 		Started:     time.Now().UTC(),
@@ -141,8 +149,13 @@ func (a *Agent) opRecoverJournal(ctx context.Context, req protocol.Request, emit
 	return res, nil
 }
 
-// redactSteps removes account passwords from steps before they are
-// journaled; a recovered step then leaves the stored password unchanged.
+// redactSteps removes secrets from steps before they are journaled:
+// account passwords, and environment values, which become names and value
+// hashes (env_sha256). A recovered step then leaves the stored password
+// and the environment in place unchanged (see ServiceSpec.KeepsEnv).
+// Args that do not parse as an object are dropped rather than journaled as
+// they are, since they might hold either; such a step fails on replay as it
+// would have failed when run.
 func redactSteps(steps []protocol.Request) []protocol.Request {
 	out := make([]protocol.Request, len(steps))
 	for i, s := range steps {
@@ -152,15 +165,35 @@ func redactSteps(steps []protocol.Request) []protocol.Request {
 		}
 		var spec map[string]json.RawMessage
 		if json.Unmarshal(s.Args, &spec) != nil {
+			out[i].Args = json.RawMessage(`"redacted: not an object"`)
 			continue
 		}
+		changed := false
 		var acct map[string]json.RawMessage
 		if raw, ok := spec["account"]; ok && json.Unmarshal(raw, &acct) == nil {
 			if _, has := acct["password"]; has {
 				delete(acct, "password")
 				spec["account"], _ = json.Marshal(acct)
-				out[i].Args, _ = json.Marshal(spec)
+				changed = true
 			}
+		} else if ok {
+			delete(spec, "account")
+			changed = true
+		}
+		if raw, ok := spec["env"]; ok {
+			var env map[string]string
+			delete(spec, "env")
+			if json.Unmarshal(raw, &env) == nil {
+				if h := protocol.HashEnv(env); h != nil {
+					spec["env_sha256"], _ = json.Marshal(h)
+				} else {
+					delete(spec, "env_sha256")
+				}
+			}
+			changed = true
+		}
+		if changed {
+			out[i].Args, _ = json.Marshal(spec)
 		}
 	}
 	return out

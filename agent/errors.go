@@ -33,6 +33,8 @@ func toProtocolError(err error) *protocol.Error {
 		pe.Code = protocol.CodeLocked
 		h := locked.Holder
 		pe.Holder = &h
+	case errors.Is(err, state.ErrCorruptLock):
+		pe.Code = protocol.CodeLocked // by an unknown holder
 	case errors.As(err, &oe):
 		pe.Code = oe.code
 	case errors.As(err, &de):

@@ -3,14 +3,12 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"sync"
 	"time"
 
-	"github.com/gsd-deploy/gsd/agent/artifacts"
+	"github.com/gsd-deploy/gsd/agent/atomicfile"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/agent/state"
 )
@@ -38,8 +36,14 @@ func (a *Agent) Facts() (*protocol.Facts, error) {
 		},
 		Services: make([]protocol.ServiceFacts, 0, len(st.Services)),
 	}
+	if err := a.secureRoot(); err != nil {
+		f.Host.Gaps = map[string]string{"root_acl": err.Error()}
+	} else if a.rootGap != "" {
+		f.Host.Gaps = map[string]string{"root_acl": a.rootGap}
+	}
 	if f.Lock, err = state.ReadHolder(a.layout); err != nil {
-		return nil, err
+		// A damaged lock must not hide the rest of the host's facts.
+		f.Lock, f.LockError = nil, err.Error()
 	}
 	j, err := state.LoadJournal(a.layout)
 	if err != nil {
@@ -51,6 +55,7 @@ func (a *Agent) Facts() (*protocol.Facts, error) {
 	if f.Artifacts, err = a.store.List(); err != nil {
 		return nil, err
 	}
+	f.Artifacts = a.lastingArtifacts(st, f.Artifacts)
 	for _, name := range st.ServiceNames() {
 		f.Services = append(f.Services, a.serviceFacts(name, st.Services[name]))
 	}
@@ -69,7 +74,9 @@ func (a *Agent) serviceFacts(name string, s *state.Service) protocol.ServiceFact
 	} else if obs.Installed {
 		sf.Installed = true
 		cfg, status := obs.Config, obs.Status
-		sf.Config, sf.Status, sf.Recovery, sf.Env = &cfg, &status, obs.Recovery, obs.Env
+		sf.Config, sf.Status, sf.Recovery = &cfg, &status, obs.Recovery
+		// Registry values may be secrets: names and hashes only.
+		sf.EnvSHA256 = protocol.HashEnv(obs.Env)
 		sf.Unreadable = obs.Unreadable
 		for k, v := range obs.Sources {
 			if sf.Sources == nil {
@@ -91,13 +98,13 @@ func (a *Agent) serviceFacts(name string, s *state.Service) protocol.ServiceFact
 			}
 			setSource(&sf, "delayed_start")
 		}
-		if _, gap := sf.Unreadable["env"]; gap && rec.Env != nil {
-			sf.Env = rec.Env
+		if _, gap := sf.Unreadable["env"]; gap && rec.EnvSHA256 != nil {
+			sf.EnvSHA256 = rec.EnvSHA256
 			setSource(&sf, "env")
 		}
 	}
 	if spec.Mode == protocol.ModeWrapped {
-		sf.Env = spec.Env
+		sf.EnvSHA256 = spec.EnvSHA256
 		if sf.Sources == nil {
 			sf.Sources = map[string]string{}
 		}
@@ -107,7 +114,7 @@ func (a *Agent) serviceFacts(name string, s *state.Service) protocol.ServiceFact
 	sf.Current, sf.Previous = s.Current(), s.Previous()
 	sf.Releases = s.Releases
 	if bin := a.runningBinary(spec.Mode, sf.Config, s); bin != "" {
-		if sum, err := a.hashes.sum(bin); err == nil {
+		if sum, err := a.hashes.Sum(bin); err == nil {
 			sf.BinarySHA256 = sum
 		} else {
 			addUnreadable(&sf, "binary_sha256", err.Error())
@@ -120,7 +127,7 @@ func (a *Agent) serviceFacts(name string, s *state.Service) protocol.ServiceFact
 	sort.Strings(names)
 	for _, n := range names {
 		ff := protocol.FileFacts{Name: n}
-		if sum, err := a.hashes.sum(filepath.Join(a.layout.FilesDir(name), filepath.FromSlash(n))); err == nil {
+		if sum, err := a.hashes.Sum(filepath.Join(a.layout.FilesDir(name), filepath.FromSlash(n))); err == nil {
 			ff.SHA256 = sum
 		} else {
 			ff.Missing = true
@@ -128,6 +135,24 @@ func (a *Agent) serviceFacts(name string, s *state.Service) protocol.ServiceFact
 		sf.Files = append(sf.Files, ff)
 	}
 	return sf
+}
+
+// lastingArtifacts leaves out artifacts that the next activation may prune
+// (unused and staged more than half of artifactPruneGrace ago): a client
+// that saw one listed would skip staging it and then find it gone. Such an
+// artifact is simply staged again, which renews it.
+func (a *Agent) lastingArtifacts(st *state.State, all []string) []string {
+	keep, err := a.neededArtifacts(st)
+	if err != nil {
+		keep = st.ReferencedArtifacts()
+	}
+	out := all[:0]
+	for _, sha := range all {
+		if staged, err := a.store.StagedAt(sha); keep[sha] || (err == nil && time.Since(staged) < artifactPruneGrace/2) {
+			out = append(out, sha)
+		}
+	}
+	return out
 }
 
 // runningBinary is the file whose hash tells whether the intended release
@@ -160,7 +185,8 @@ func addUnreadable(sf *protocol.ServiceFacts, setting, reason string) {
 }
 
 func readWrapperStatus(path string) *protocol.WrapperStatus {
-	b, err := os.ReadFile(path)
+	// Shared for delete: the service host replaces this file while it runs.
+	b, err := atomicfile.ReadFile(path)
 	if err != nil {
 		return nil
 	}
@@ -169,41 +195,4 @@ func readWrapperStatus(path string) *protocol.WrapperStatus {
 		return nil
 	}
 	return &ws
-}
-
-// hashCache avoids rehashing unchanged binaries on every facts call; a file
-// is rehashed whenever its size or modification time changes.
-type hashCache struct {
-	mu sync.Mutex
-	m  map[string]hashEntry
-}
-
-type hashEntry struct {
-	size int64
-	mod  time.Time
-	sum  string
-}
-
-func (c *hashCache) sum(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	c.mu.Lock()
-	e, ok := c.m[path]
-	c.mu.Unlock()
-	if ok && e.size == fi.Size() && e.mod.Equal(fi.ModTime()) {
-		return e.sum, nil
-	}
-	sum, err := artifacts.FileSHA256(path)
-	if err != nil {
-		return "", err
-	}
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]hashEntry{}
-	}
-	c.m[path] = hashEntry{size: fi.Size(), mod: fi.ModTime(), sum: sum}
-	c.mu.Unlock()
-	return sum, nil
 }

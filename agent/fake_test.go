@@ -12,7 +12,8 @@ import (
 
 // fakeServices is a service manager kept in a JSON file, so an agent
 // process that is killed and the one that follows see the same services.
-// With hang set, a service named "hang" never finishes starting, which lets
+// With hang set, a service named "hang" never finishes starting and one
+// named "hangstop" never returns from a stop (after stopping), which lets
 // tests kill an agent in the middle of an apply.
 type fakeServices struct {
 	mu   sync.Mutex
@@ -99,6 +100,9 @@ func (f *fakeServices) Reconfigure(name string, cfg InstallConfig) (map[string]s
 		return nil, ErrServiceNotInstalled
 	}
 	cfg.Account.Password = ""
+	if cfg.KeepEnv {
+		cfg.Env, cfg.KeepEnv = m[name].Config.Env, false
+	}
 	m[name].Config = cfg
 	f.save(m)
 	return f.gaps, nil
@@ -130,6 +134,9 @@ func (f *fakeServices) Start(name string, _ time.Duration) error {
 
 func (f *fakeServices) Stop(name string, _ time.Duration) error {
 	_, err := f.update(name, func(s *fakeService) error { s.State = StateStopped; return nil })
+	if f.hang && name == "hangstop" {
+		select {} // stopped, then killed before anything else happens
+	}
 	return err
 }
 

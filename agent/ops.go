@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -173,6 +174,9 @@ func validateRecovery(r protocol.Recovery) error {
 
 // installConfig turns a spec into SCM settings. Wrapped services run the
 // service host, which reads wrapper.json; that file is written here too.
+// With spec.KeepsEnv() (no values, only hashes: a release switch or a
+// replayed journal step) the environment in place is left as it is, since
+// the agent keeps values nowhere but in wrapper.json and the registry.
 func (a *Agent) installConfig(spec protocol.ServiceSpec, binary string) (InstallConfig, error) {
 	cfg := InstallConfig{
 		BinaryPath:  binary,
@@ -183,6 +187,7 @@ func (a *Agent) installConfig(spec protocol.ServiceSpec, binary string) (Install
 		Account:     spec.Account,
 		DependsOn:   spec.DependsOn,
 		Env:         spec.Env,
+		KeepEnv:     spec.KeepsEnv(),
 	}
 	if spec.Mode != protocol.ModeWrapped {
 		return cfg, nil
@@ -204,6 +209,12 @@ func (a *Agent) installConfig(spec protocol.ServiceSpec, binary string) (Install
 		wc.LogMaxBytes, wc.LogKeep = w.LogMaxBytes, w.LogKeep
 		wc.BackoffInitialMS, wc.BackoffMaxMS = w.BackoffInitialMS, w.BackoffMaxMS
 	}
+	if spec.KeepsEnv() {
+		// wrapper.json is the only place the values live.
+		if old, err := servicehost.Load(a.layout.WrapperConfig(spec.Name)); err == nil {
+			wc.Env = old.Env
+		}
+	}
 	if err := os.MkdirAll(wc.Dir, 0o755); err != nil {
 		return InstallConfig{}, err
 	}
@@ -212,7 +223,7 @@ func (a *Agent) installConfig(spec protocol.ServiceSpec, binary string) (Install
 	}
 	cfg.BinaryPath = a.opts.ServiceHost
 	cfg.Args = []string{"service-host", "-root", a.layout.Root, "-service", spec.Name}
-	cfg.Env = nil
+	cfg.Env, cfg.KeepEnv = nil, false
 	return cfg, nil
 }
 
@@ -264,6 +275,13 @@ func (a *Agent) opEnsureService(ctx context.Context, req protocol.Request, emit 
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", spec.Name, err)
 	}
+	// The service's account may read its files and write its logs; the
+	// rest of the root stays administrators' only.
+	if gap, err := state.GrantServiceAccess(a.layout, spec.Name, spec.Account.Name); err != nil {
+		return nil, fmt.Errorf("service %s: %w", spec.Name, err)
+	} else if gap != "" {
+		emit(fmt.Sprintf("%s: %s", spec.Name, gap), nil)
+	}
 	if spec.Recovery != nil {
 		rgaps, err := a.opts.Services.SetRecovery(spec.Name, *spec.Recovery)
 		if err != nil {
@@ -272,18 +290,28 @@ func (a *Agent) opEnsureService(ctx context.Context, req protocol.Request, emit 
 		gaps = mergeGaps(gaps, rgaps)
 	}
 	svc := serviceEntry(st, spec.Name)
-	res.Changed = res.Created || spec.Account.Password != "" || !reflect.DeepEqual(svc.Spec, spec.Redacted())
-	svc.Recorded = recordGaps(spec, gaps)
+	stored := spec.Redacted()
+	if spec.KeepsEnv() {
+		// Values are never journaled: a replayed step keeps the
+		// environment in place, so record what is really there, and a
+		// plan that wanted other values sees the difference.
+		stored.EnvSHA256 = a.envInPlace(spec, obs)
+		if !reflect.DeepEqual(stored.EnvSHA256, spec.EnvSHA256) {
+			emit(fmt.Sprintf("%s: environment values are not journaled; the environment in place was kept and differs from the one requested, apply again", spec.Name), nil)
+		}
+	}
+	res.Changed = res.Created || spec.Account.Password != "" || !reflect.DeepEqual(svc.Spec, stored)
+	svc.Recorded = recordGaps(stored, gaps)
 	res.Recorded = gaps
 	if cur := svc.Current(); cur == nil || cur.Artifact != spec.Artifact {
 		res.ReleaseChanged = true
 		dropped := svc.Activate(protocol.Release{Artifact: spec.Artifact, Version: spec.Version, Path: binary, Activated: time.Now().UTC()}, st.KeepReleases)
-		svc.Spec = spec.Redacted()
+		svc.Spec = stored
 		a.pruneArtifacts(st, dropped, emit)
 	} else {
 		svc.Releases[0].Version = spec.Version
 	}
-	svc.Spec = spec.Redacted()
+	svc.Spec = stored
 	if err := st.Save(a.layout); err != nil {
 		return nil, err
 	}
@@ -292,6 +320,18 @@ func (a *Agent) opEnsureService(ctx context.Context, req protocol.Request, emit 
 		emit(fmt.Sprintf("%s: %s written; %s, kept in agent state", spec.Name, setting, why), nil)
 	}
 	return res, nil
+}
+
+// envInPlace is the environment a service has now, as names and hashes:
+// the wrapper's config for wrapped services, the registry for native ones.
+func (a *Agent) envInPlace(spec protocol.ServiceSpec, obs Observed) map[string]string {
+	if spec.Mode == protocol.ModeWrapped {
+		if wc, err := servicehost.Load(a.layout.WrapperConfig(spec.Name)); err == nil {
+			return protocol.HashEnv(wc.Env)
+		}
+		return nil
+	}
+	return protocol.HashEnv(obs.Env)
 }
 
 func mergeGaps(a, b map[string]string) map[string]string {
@@ -308,7 +348,8 @@ func mergeGaps(a, b map[string]string) map[string]string {
 }
 
 // recordGaps keeps the desired value of every setting the host accepted but
-// cannot report, so facts can still show it, marked as coming from state.
+// cannot report, so facts can still show it, marked as coming from state;
+// spec is redacted, so the environment is kept as hashes only.
 func recordGaps(spec protocol.ServiceSpec, gaps map[string]string) *state.Recorded {
 	if len(gaps) == 0 {
 		return nil
@@ -323,22 +364,80 @@ func recordGaps(spec protocol.ServiceSpec, gaps map[string]string) *state.Record
 		rec.DelayedStart = &d
 	}
 	if _, ok := gaps["env"]; ok {
-		rec.Env = spec.Env
+		rec.EnvSHA256 = spec.EnvSHA256
 	}
 	return rec
 }
 
-// pruneArtifacts deletes artifacts no kept release refers to any more.
+// artifactPruneGrace protects an artifact that no release refers to yet:
+// gsd stages every artifact of an apply before it activates any, possibly
+// in an earlier session, so a newly staged one is kept for this long.
+const artifactPruneGrace = time.Hour
+
+// pruneArtifacts runs after every activation, with the lock held. It
+// deletes the artifacts of releases that just fell out of history, and
+// every other artifact in the store that no kept release, current one or
+// pending journal step refers to and that was staged more than
+// artifactPruneGrace ago: ones staged but never used, and ones whose
+// removal failed before (Windows refuses while a process runs the file).
+// A failed removal is reported and retried at the next activation.
 func (a *Agent) pruneArtifacts(st *state.State, dropped []protocol.Release, emit progressFunc) {
-	refs := st.ReferencedArtifacts()
+	keep, err := a.neededArtifacts(st)
+	if err != nil {
+		return // cannot tell what the pending apply needs; try next time
+	}
+	remove := map[string]bool{}
 	for _, r := range dropped {
-		if refs[r.Artifact] {
-			continue
-		}
-		if err := a.store.Remove(r.Artifact); err != nil {
-			emit(fmt.Sprintf("could not remove old artifact %s (%v); will retry at the next release", r.Artifact, err), nil)
+		remove[r.Artifact] = true
+	}
+	dirs, err := a.store.Dirs()
+	if err != nil {
+		emit(fmt.Sprintf("could not list artifacts to prune: %v", err), nil)
+	}
+	for _, sha := range dirs {
+		if staged, err := a.store.StagedAt(sha); err == nil && time.Since(staged) > artifactPruneGrace {
+			remove[sha] = true
 		}
 	}
+	for sha := range remove {
+		if keep[sha] {
+			continue
+		}
+		if err := a.store.Remove(sha); err != nil {
+			emit(fmt.Sprintf("could not remove old artifact %s (%v); will retry at the next release", sha, err), nil)
+		}
+	}
+}
+
+// neededArtifacts are those a kept release or a pending journal step uses.
+func (a *Agent) neededArtifacts(st *state.State) (map[string]bool, error) {
+	keep := st.ReferencedArtifacts()
+	j, err := state.LoadJournal(a.layout)
+	if err != nil {
+		return nil, err
+	}
+	if j != nil {
+		for _, step := range append(append([]protocol.Request(nil), j.Steps...), j.Rollback...) {
+			if sha := stepArtifact(step); sha != "" {
+				keep[sha] = true
+			}
+		}
+	}
+	return keep, nil
+}
+
+// stepArtifact is the artifact a journaled step activates, if any.
+func stepArtifact(step protocol.Request) string {
+	var ref struct {
+		Artifact string `json:"artifact"`
+	}
+	switch step.Op {
+	case protocol.OpEnsureService, protocol.OpSwitchRelease:
+		if json.Unmarshal(step.Args, &ref) == nil {
+			return ref.Artifact
+		}
+	}
+	return ""
 }
 
 func (a *Agent) managedService(st *state.State, name string) (*state.Service, error) {
@@ -506,6 +605,14 @@ func (a *Agent) switchRelease(name, artifact, version string, emit progressFunc)
 	if cur := svc.Current(); cur != nil {
 		res.From = cur.Artifact
 		if cur.Artifact == artifact {
+			// Already switched; but an agent killed before the restart
+			// left the service down, and a replay must bring it back.
+			if svc.RestartPending {
+				if err := a.finishRestart(st, svc, name, emit); err != nil {
+					return nil, err
+				}
+				res.Restarted = true
+			}
 			return res, nil
 		}
 	}
@@ -520,7 +627,16 @@ func (a *Agent) switchRelease(name, artifact, version string, emit progressFunc)
 	if !obs.Installed {
 		return nil, failf(protocol.CodeNotFound, "service %s is managed but not installed; ensure_service it again", name)
 	}
-	wasRunning := obs.Status.State == StateRunning || obs.Status.State == StateStartPending
+	// RestartPending may be set by an earlier, killed switch that had
+	// already stopped the service: it was running before, so it must run
+	// after.
+	wasRunning := obs.Status.State == StateRunning || obs.Status.State == StateStartPending || svc.RestartPending
+	if wasRunning && !svc.RestartPending {
+		svc.RestartPending = true
+		if err := st.Save(a.layout); err != nil {
+			return nil, err
+		}
+	}
 	if wasRunning {
 		emit(fmt.Sprintf("stopping %s to switch release", name), nil)
 		if err := a.opts.Services.Stop(name, a.stopTimeout(svc, 0)); err != nil {
@@ -548,12 +664,29 @@ func (a *Agent) switchRelease(name, artifact, version string, emit progressFunc)
 	}
 	res.Changed = true
 	if wasRunning {
-		if err := a.opts.Services.Start(name, defaultStartWait); err != nil {
-			return nil, fmt.Errorf("service %s: start after switch: %w", name, err)
+		if err := a.finishRestart(st, svc, name, emit); err != nil {
+			return nil, err
 		}
 		res.Restarted = true
 	}
 	return res, nil
+}
+
+// finishRestart starts a service a release switch stopped, unless it runs
+// already, and then clears svc.RestartPending.
+func (a *Agent) finishRestart(st *state.State, svc *state.Service, name string, emit progressFunc) error {
+	obs, err := a.opts.Services.Query(name)
+	if err != nil {
+		return err
+	}
+	if obs.Installed && obs.Status.State != StateRunning && obs.Status.State != StateStartPending {
+		emit(fmt.Sprintf("starting %s after release switch", name), nil)
+		if err := a.opts.Services.Start(name, defaultStartWait); err != nil {
+			return fmt.Errorf("service %s: start after switch: %w", name, err)
+		}
+	}
+	svc.RestartPending = false
+	return st.Save(a.layout)
 }
 
 func (a *Agent) stopTimeout(svc *state.Service, override int64) time.Duration {

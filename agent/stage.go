@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,16 +26,31 @@ func (a *Agent) serveStage(ctx context.Context, req protocol.Request, dec *proto
 	var args protocol.StageArgs
 	var failure error
 	var up *artifacts.Upload
+	// Every stage request ends with exactly one error or result, so the
+	// chunks of a refused one must be consumed silently; that needs the
+	// announced size.
 	if err := protocol.DecodeArgs(req, &args); err != nil {
-		// Without trustworthy args the chunk count is unknown; the chunks
-		// that follow get "chunk without a stage" errors of their own.
-		return nil, fail(failf(protocol.CodeBadRequest, "%v", err))
+		size, ok := announcedSize(req.Args)
+		if !ok {
+			// How many chunk lines follow is unknown, so the stream can
+			// no longer be followed: answer once and end the session.
+			if werr := fail(failf(protocol.CodeBadRequest, "%v; the size of the stream that follows is unknown, so this session ends", err)); werr != nil {
+				return nil, werr
+			}
+			return nil, fmt.Errorf("%w: stage %q had unreadable args and no usable size", ErrSessionEnded, req.ID)
+		}
+		args = protocol.StageArgs{Size: size}
+		failure = failf(protocol.CodeBadRequest, "%v", err)
 	}
 	switch {
+	case failure != nil:
+	case args.Size < 0:
+		if werr := fail(failf(protocol.CodeBadRequest, "stage: negative size %d; the stream that follows cannot be followed, so this session ends", args.Size)); werr != nil {
+			return nil, werr
+		}
+		return nil, fmt.Errorf("%w: stage %q announced a negative size", ErrSessionEnded, req.ID)
 	case len(req.Data) > 0:
 		failure = failf(protocol.CodeBadRequest, "stage: data belongs in chunk lines")
-	case args.Size < 0:
-		return nil, fail(failf(protocol.CodeBadRequest, "stage: negative size %d", args.Size))
 	default:
 		up, failure = a.beginUpload(ctx, args, emit)
 	}
@@ -99,6 +115,23 @@ func (a *Agent) serveStage(ctx context.Context, req protocol.Request, dec *proto
 	}
 	res := protocol.StageResult{Path: path, SHA256: args.SHA256, Size: args.Size, AlreadyPresent: up.AlreadyPresent()}
 	return nil, enc.Encode(protocol.Event{ID: req.ID, Kind: protocol.EventResult, Op: req.Op, Result: protocol.MustArgs(res)})
+}
+
+// ErrSessionEnded is returned by Serve when a request leaves the stream in
+// a state that cannot be followed (a stage whose size is unknown); the
+// client was sent an error event saying so first.
+var ErrSessionEnded = errors.New("session ended")
+
+// announcedSize digs the size out of stage args that did not decode (an
+// unknown field, a bad hash type), so their chunks can still be skipped.
+func announcedSize(raw json.RawMessage) (int64, bool) {
+	var loose struct {
+		Size *int64 `json:"size"`
+	}
+	if json.Unmarshal(raw, &loose) != nil || loose.Size == nil || *loose.Size < 0 {
+		return 0, false
+	}
+	return *loose.Size, true
 }
 
 func (a *Agent) beginUpload(ctx context.Context, args protocol.StageArgs, emit progressFunc) (*artifacts.Upload, error) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent/atomicfile"
 	"github.com/gsd-deploy/gsd/agent/protocol"
@@ -25,6 +26,8 @@ var (
 // Store is the artifact directory.
 type Store struct {
 	Dir string
+	// Hashes, if set, saves rehashing unchanged artifacts on every lookup.
+	Hashes *HashCache
 }
 
 // Path is where an artifact lives once staged.
@@ -32,7 +35,11 @@ func (s Store) Path(sha, name string) string {
 	return filepath.Join(s.Dir, sha, name)
 }
 
-// Find returns the path of a staged artifact by hash.
+// Find returns the path of a staged artifact by hash. Only a file whose
+// content really hashes to sha is returned: the store's directory may hold
+// files nobody staged (planted by a user who could write there before the
+// root was locked down, or damaged on disk), and whatever Find returns
+// becomes a service's binary. Files that do not match are skipped.
 func (s Store) Find(sha string) (string, error) {
 	if err := protocol.ValidateSHA256(sha); err != nil {
 		return "", err
@@ -45,11 +52,30 @@ func (s Store) Find(sha string) (string, error) {
 		return "", err
 	}
 	for _, e := range entries {
-		if e.Type().IsRegular() && !isTemp(e.Name()) {
-			return filepath.Join(s.Dir, sha, e.Name()), nil
+		if !e.Type().IsRegular() || isTemp(e.Name()) {
+			continue
+		}
+		if ok, _ := s.Verify(sha, e.Name()); ok {
+			return s.Path(sha, e.Name()), nil
 		}
 	}
 	return "", fmt.Errorf("artifact %s is not staged", sha)
+}
+
+// Verify reports whether the file recorded for (sha, name) exists and its
+// content hashes to sha.
+func (s Store) Verify(sha, name string) (bool, error) {
+	if err := protocol.ValidateSHA256(sha); err != nil {
+		return false, err
+	}
+	if err := protocol.ValidateFileName(name); err != nil {
+		return false, err
+	}
+	got, err := s.Hashes.Sum(s.Path(sha, name))
+	if err != nil {
+		return false, err
+	}
+	return got == sha, nil
 }
 
 // List returns the hashes of all staged artifacts, sorted.
@@ -71,6 +97,38 @@ func (s Store) List() ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// Dirs returns the hash of every artifact directory, verified or not.
+func (s Store) Dirs() ([]string, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && protocol.ValidateSHA256(e.Name()) == nil {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// StagedAt is when the artifact's directory last changed, i.e. when it was
+// last staged.
+func (s Store) StagedAt(sha string) (time.Time, error) {
+	if err := protocol.ValidateSHA256(sha); err != nil {
+		return time.Time{}, err
+	}
+	fi, err := os.Stat(filepath.Join(s.Dir, sha))
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
 }
 
 // Remove deletes a staged artifact. Windows refuses while a service runs
@@ -106,12 +164,25 @@ func (s Store) Begin(sha string, size int64, name string) (*Upload, error) {
 		return nil, fmt.Errorf("%w: negative size %d", ErrSizeMismatch, size)
 	}
 	u := &Upload{final: s.Path(sha, name), want: sha, size: size, hash: sha256.New()}
-	if _, err := os.Stat(u.final); err == nil {
-		// Content addressed: the bytes are already here. The stream is
-		// still consumed and verified, so a client cannot tell the
-		// difference and nothing on disk is touched.
-		u.existing = true
-		return u, nil
+	if _, err := os.Lstat(u.final); err == nil {
+		if ok, _ := s.Verify(sha, name); ok {
+			// Content addressed: the bytes are already here. The stream is
+			// still consumed and verified, so a client cannot tell the
+			// difference and the artifact is not rewritten; only its
+			// directory's time is renewed, as it counts as newly staged
+			// for pruning (see StagedAt).
+			now := time.Now()
+			os.Chtimes(filepath.Join(s.Dir, sha), now, now)
+			u.existing = true
+			return u, nil
+		}
+		// Something else sits where the artifact belongs; it must never
+		// be mistaken for it. Remove it and stage the real bytes (the
+		// rename in Commit would replace it anyway; removing it now keeps
+		// Find from ever seeing it if the stream breaks).
+		if err := os.Remove(u.final); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("removing unverified %s: %w", u.final, err)
+		}
 	}
 	f, err := atomicfile.CreateTemp(u.final)
 	if err != nil {

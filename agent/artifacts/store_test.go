@@ -83,3 +83,51 @@ func TestBeginRefusesBadNamesBeforeWriting(t *testing.T) {
 		t.Fatalf("wrote %v", entries)
 	}
 }
+
+// A file nobody staged, sitting where an artifact belongs, must never be
+// returned as that artifact nor taken for an already staged one.
+func TestPlantedFileIsNeitherFoundNorTakenAsStaged(t *testing.T) {
+	store := Store{Dir: testfs.TempDir(t), Hashes: &HashCache{}}
+	good := []byte("the real binary")
+	dir := filepath.Join(store.Dir, sum(good))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "evil.exe"), []byte("planted"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := store.Find(sum(good)); err == nil {
+		t.Fatalf("Find returned the planted file %s", p)
+	}
+	if list, _ := store.List(); len(list) != 0 {
+		t.Fatalf("List reports the planted artifact: %v", list)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x.exe"), []byte("planted at the target"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up, err := store.Begin(sum(good), int64(len(good)), "x.exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.AlreadyPresent() {
+		t.Fatal("a mismatching file at the target was taken as already present")
+	}
+	up.Write(good)
+	path, err := up.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := FileSHA256(path); got != sum(good) {
+		t.Fatalf("stored content hashes to %s", got)
+	}
+	if found, err := store.Find(sum(good)); err != nil || found != path {
+		t.Fatalf("find after staging: %s %v", found, err)
+	}
+	// Changed behind the cache's back (same path, new content and time).
+	if err := os.WriteFile(path, []byte("tampered after staging"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := store.Find(sum(good)); err == nil {
+		t.Fatalf("Find returned a tampered file %s", p)
+	}
+}

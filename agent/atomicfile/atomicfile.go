@@ -109,3 +109,12 @@ func RemoveTree(path string) error {
 	}
 	return nil
 }
+
+// Rename moves from to a new name in the same directory, retrying briefly
+// on Windows while another process's handle blocks it (see replace).
+func Rename(from, to string) error {
+	if err := rename(from, to); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}

@@ -40,12 +40,29 @@
 // grow with the artifact; only a complete stream with the right size and
 // hash is synced and renamed into the content-addressed store. A stream
 // that ends, breaks, or is interrupted by another request stores nothing.
+// A refused stage is still answered exactly once, after its chunks were
+// read and dropped; if its args cannot be read, the size is taken from them
+// if possible, and otherwise the agent answers and ends the session, since
+// it can no longer tell where the stream ends. Only a file whose content
+// hashes to its name is ever used as an artifact.
 //
 // # Ops
 //
 // hello, facts, lock, unlock, stage (+chunk), write_file, delete_file,
 // ensure_service, delete_service, set_recovery, switch_release, rollback,
 // start, stop, reload (SERVICE_CONTROL_PARAMCHANGE), apply (journaled list
-// of the mutating ops, with rollback steps) and recover_journal. Mutating
-// ops take the host lock for the rest of the session; facts never does.
+// of the mutating ops, with rollback steps), recover_journal and
+// break_lock. Mutating ops take the host lock for the rest of the session;
+// facts never does.
+//
+// # The host lock
+//
+// lock.json is published complete (written under a temp name, then
+// hard-linked into place, which fails if a lock exists), carries a random
+// token, and is only removed by the agent whose token it holds. A lock
+// whose agent process is gone is taken over by the next agent; one that
+// cannot be parsed is reported in facts as lock_error and taken over once
+// it is old enough. A lock whose pid was reused by another process looks
+// alive: break_lock with the holder's pid and since (from facts or the
+// locked error) removes exactly that lock.
 package protocol

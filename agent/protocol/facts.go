@@ -21,6 +21,10 @@ type Facts struct {
 	Services  []ServiceFacts `json:"services"`
 	Artifacts []string       `json:"artifacts"` // SHA-256 of every staged artifact
 	Lock      *LockHolder    `json:"lock,omitempty"`
+	// LockError is set instead of Lock when lock.json exists but cannot be
+	// read; such a lock is treated as abandoned once it is
+	// state.CorruptLockGrace old.
+	LockError string `json:"lock_error,omitempty"`
 	// Journal is set when an interrupted apply awaits recovery.
 	Journal *JournalSummary `json:"journal,omitempty"`
 }
@@ -32,6 +36,10 @@ type HostFacts struct {
 	AgentVersion string `json:"agent_version"`
 	Root         string `json:"root"`
 	KeepReleases int    `json:"keep_releases"`
+	// Gaps maps a host-wide protection the agent could not put in place
+	// ("root_acl": the protected DACL on its root) to why, e.g. a Wine
+	// host without working ACLs. Empty means all are in place.
+	Gaps map[string]string `json:"gaps,omitempty"`
 }
 
 // JournalSummary describes a pending journaled apply.
@@ -92,7 +100,14 @@ type ServiceFacts struct {
 	// its reported value came from when that is not the SCM.
 	Sources map[string]string `json:"sources,omitempty"`
 	// Unreadable maps a setting to why the host could not report it.
-	Unreadable   map[string]string `json:"unreadable,omitempty"`
+	Unreadable map[string]string `json:"unreadable,omitempty"`
+	// EnvSHA256 is the service's environment as names and SHA-256 of each
+	// value (values may be secrets and are never reported); Sources["env"]
+	// says where it was read.
+	EnvSHA256 map[string]string `json:"env_sha256,omitempty"`
+	// Env is never set: environment values are not reported.
+	//
+	// Deprecated: use EnvSHA256. Kept so older clients still compile.
 	Env          map[string]string `json:"env,omitempty"`
 	BinarySHA256 string            `json:"binary_sha256,omitempty"`
 	Files        []FileFacts       `json:"files,omitempty"`

@@ -40,7 +40,9 @@ func ValidateRelPath(p string) error {
 			return fmt.Errorf("%w (in %q)", err, p)
 		}
 	}
-	if strings.Contains(p, "//") || strings.Contains(p, `\\`) || strings.HasSuffix(p, "/") || strings.HasSuffix(p, `\`) {
+	// Mixed separators count too: `a/\b` is `a\b` to Windows, and would be
+	// a second state key for it.
+	if norm := strings.ReplaceAll(p, `\`, "/"); strings.Contains(norm, "//") || strings.HasSuffix(norm, "/") {
 		return fmt.Errorf("%w: %q has an empty segment", ErrInvalidName, p)
 	}
 	return nil

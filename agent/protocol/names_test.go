@@ -18,7 +18,7 @@ func TestValidateRelPath(t *testing.T) {
 		"file.txt:stream", "file.txt::$DATA",
 		"CON", "con.txt", "NUL", "nul.tar.gz", "COM1", "LPT1", "aux", "PRN.log", "CONIN$", "COM1 .txt",
 		"trail.", "trail ", "dir./x", "dir /x",
-		"a//b", "a/", "a\x00b", "a|b", "a*b", "a?b", `a"b`, "a<b",
+		"a//b", "a/", `a/\b`, `a\/b`, "a\x00b", "a|b", "a*b", "a?b", `a"b`, "a<b",
 	}
 	for _, p := range bad {
 		err := ValidateRelPath(p)

@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 )
@@ -29,6 +31,7 @@ const (
 	OpReload         = "reload"
 	OpApply          = "apply"
 	OpRecoverJournal = "recover_journal"
+	OpBreakLock      = "break_lock"
 )
 
 // Event kinds.
@@ -54,6 +57,9 @@ const (
 	CodeUnsupported  = "unsupported"
 	CodeVersion      = "version_mismatch"
 	CodeFailed       = "failed"
+	// CodeJournalPending refuses an apply while an earlier one is
+	// unfinished; recover_journal must succeed first.
+	CodeJournalPending = "journal_pending"
 )
 
 // Request is one line from the client. Args is decoded per op; Data is only
@@ -108,6 +114,17 @@ type LockHolder struct {
 	Machine  string    `json:"machine"`
 	PID      int       `json:"pid"`
 	Since    time.Time `json:"since"`
+	// Token is random per acquisition; a lock is only released by the
+	// agent whose token it carries.
+	Token string `json:"token,omitempty"`
+}
+
+// BreakLockArgs names the holder an operator has verified to be gone (its
+// pid and since, as reported in facts or a locked error). The lock is
+// removed only if it still names exactly that holder.
+type BreakLockArgs struct {
+	PID   int       `json:"pid"`
+	Since time.Time `json:"since"`
 }
 
 // LockArgs names the operator on whose behalf the agent locks the host.
@@ -198,27 +215,61 @@ type WrapperSpec struct {
 
 // ServiceSpec is the desired state of one service, as sent by gsd.
 type ServiceSpec struct {
-	Name        string            `json:"name"`
-	Mode        string            `json:"mode"`
-	DisplayName string            `json:"display_name,omitempty"`
-	Description string            `json:"description,omitempty"`
-	Artifact    string            `json:"artifact"` // SHA-256 of a staged artifact
-	Version     string            `json:"version,omitempty"`
-	Args        []string          `json:"args,omitempty"`
-	Start       string            `json:"start,omitempty"`
-	Account     Account           `json:"account,omitempty"`
-	DependsOn   []string          `json:"depends_on,omitempty"`
-	Env         map[string]string `json:"env,omitempty"`
+	Name        string   `json:"name"`
+	Mode        string   `json:"mode"`
+	DisplayName string   `json:"display_name,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Artifact    string   `json:"artifact"` // SHA-256 of a staged artifact
+	Version     string   `json:"version,omitempty"`
+	Args        []string `json:"args,omitempty"`
+	Start       string   `json:"start,omitempty"`
+	Account     Account  `json:"account,omitempty"`
+	DependsOn   []string `json:"depends_on,omitempty"`
+	// Env holds the environment's values, which may be secrets. They travel
+	// only in requests: the agent hands them to the wrapper's own config
+	// (wrapped) or the service's registry key (native) and never stores or
+	// reports them.
+	Env map[string]string `json:"env,omitempty"`
+	// EnvSHA256 maps each of Env's names to the SHA-256 (hex) of its value:
+	// the form in which the environment is stored, journaled and reported
+	// (last_applied). A request that carries EnvSHA256 but no Env, as a
+	// journaled step replayed after a crash does, leaves the service's
+	// environment as it is on the host.
+	EnvSHA256   map[string]string `json:"env_sha256,omitempty"`
 	Recovery    *Recovery         `json:"recovery,omitempty"`
 	StopTimeout int64             `json:"stop_timeout_ms,omitempty"`
 	Wrapper     *WrapperSpec      `json:"wrapper,omitempty"`
 }
 
 // Redacted returns the spec without secrets, the only form that is stored
-// or reported.
+// or reported: no password, and the environment as names and value hashes.
 func (s ServiceSpec) Redacted() ServiceSpec {
 	s.Account.Password = ""
+	if s.Env != nil {
+		s.EnvSHA256 = HashEnv(s.Env)
+		s.Env = nil
+	}
 	return s
+}
+
+// KeepsEnv reports whether the spec asks to leave the environment as it is:
+// it names the environment only by hashes (a redacted, journaled step).
+func (s ServiceSpec) KeepsEnv() bool {
+	return s.Env == nil && s.EnvSHA256 != nil
+}
+
+// HashEnv maps each name in env to the SHA-256 (hex) of its value, or
+// returns nil for an empty environment.
+func HashEnv(env map[string]string) map[string]string {
+	if len(env) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(env))
+	for k, v := range env {
+		sum := sha256.Sum256([]byte(v))
+		out[k] = hex.EncodeToString(sum[:])
+	}
+	return out
 }
 
 // ServiceRef names the service an op acts on.

@@ -63,8 +63,8 @@ func TestNativeServiceOnRealSCM(t *testing.T) {
 	if f.Recovery == nil || len(f.Recovery.Actions) != 3 || f.Recovery.ResetAfterMS != 86400000 || !f.Recovery.OnNonCrash {
 		t.Fatalf("recovery: %+v (sources %v, unreadable %v)", f.Recovery, f.Sources, f.Unreadable)
 	}
-	if f.Env["GSD_FIXTURE_ENV"] != "from-registry" {
-		t.Fatalf("env: %v", f.Env)
+	if want := protocol.HashEnv(spec.Env); f.EnvSHA256["GSD_FIXTURE_ENV"] != want["GSD_FIXTURE_ENV"] {
+		t.Fatalf("env: names and hashes %v, want %v", f.EnvSHA256, want)
 	}
 	if f.Status.State != agent.StateStopped || f.BinarySHA256 != r1.SHA256 {
 		t.Fatalf("status %+v sha %s", f.Status, f.BinarySHA256)

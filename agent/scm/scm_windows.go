@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/gsd-deploy/gsd/agent"
+	"github.com/gsd-deploy/gsd/agent/internal/wine"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 )
 
@@ -34,9 +35,7 @@ func New() agent.ServiceControl {
 
 // IsWine reports whether this process runs under Wine, detected by the
 // wine_get_version export that only Wine's ntdll has.
-func IsWine() bool {
-	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
-}
+func IsWine() bool { return wine.Detected() }
 
 func notReadable(err error) string {
 	return "not readable on this host: " + err.Error()
@@ -332,10 +331,12 @@ func (c *Control) configureExtras(h windows.Handle, name string, cfg agent.Insta
 	} else if _, err := queryConfig2(h, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO); err != nil {
 		gaps["delayed_start"] = notReadable(err)
 	}
-	if err := writeEnv(name, cfg.Env); err != nil {
-		return nil, fmt.Errorf("set environment: %w", err)
+	if !cfg.KeepEnv {
+		if err := writeEnv(name, cfg.Env); err != nil {
+			return nil, fmt.Errorf("set environment: %w", err)
+		}
 	}
-	if c.onWine && len(cfg.Env) > 0 {
+	if c.onWine && len(cfg.Env) > 0 && !cfg.KeepEnv {
 		gaps["env"] = "written to the service's Environment registry value, which Wine does not apply to the process"
 	}
 	if len(gaps) == 0 {

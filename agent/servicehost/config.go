@@ -3,7 +3,6 @@ package servicehost
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent/atomicfile"
@@ -39,7 +38,9 @@ type Config struct {
 
 // Load reads a wrapper config and fills defaults.
 func Load(path string) (Config, error) {
-	b, err := os.ReadFile(path)
+	// Shared for delete, so that reading it never blocks the agent
+	// replacing it (Windows).
+	b, err := atomicfile.ReadFile(path)
 	if err != nil {
 		return Config{}, err
 	}

@@ -4,6 +4,7 @@
 // child with its output in size-rotated log files, restarts it with bounded
 // exponential backoff when it exits, injects its environment, records exit
 // codes in a status file, and on stop asks it to quit (Ctrl-Break) before
-// killing it after the stop timeout. The supervision logic is
+// killing it, and every process it started (a job object on Windows, the
+// process group on POSIX), after the stop timeout. The supervision logic is
 // platform-neutral and tested on Linux; the SCM glue is Windows-only.
 package servicehost

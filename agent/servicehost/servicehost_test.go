@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gsd-deploy/gsd/agent/atomicfile"
 	"github.com/gsd-deploy/gsd/agent/internal/testfs"
 )
 
@@ -25,6 +27,26 @@ func TestMain(m *testing.M) {
 		fmt.Println("env", os.Getenv("GSD_INJECTED"))
 		fmt.Fprintln(os.Stderr, strings.Repeat("e", 50))
 		os.Exit(3)
+	case "grandchild":
+		for { // holds the inherited stdout until killed
+			time.Sleep(time.Hour)
+		}
+	case "spawner":
+		// Starts a process that inherits stdout (as "cmd &" in a script
+		// does) and then ignores the stop request.
+		gc := exec.Command(os.Args[0], "-test.run=^$")
+		gc.Env = append(os.Environ(), childModeEnv+"=grandchild")
+		gc.Stdout = os.Stdout
+		if err := gc.Start(); err != nil {
+			fmt.Println("spawn:", err)
+			os.Exit(1)
+		}
+		interrupts := make(chan os.Signal, 1)
+		signal.Notify(interrupts, os.Interrupt)
+		fmt.Printf("grandchild %d\n", gc.Process.Pid)
+		fmt.Println("ready")
+		for range interrupts {
+		}
 	case "graceful", "stubborn":
 		interrupts := make(chan os.Signal, 1)
 		signal.Notify(interrupts, os.Interrupt)
@@ -211,5 +233,91 @@ func TestLoadFillsDefaults(t *testing.T) {
 	Save(path, Config{})
 	if _, err := Load(path); err == nil {
 		t.Fatal("accepted a config without a program")
+	}
+}
+
+// A stop must not wait for processes the program started (they hold its
+// output pipes) and must not leave them running.
+func TestSupervisorStopKillsProcessesTheProgramStarted(t *testing.T) {
+	_, logs, cancel, done, dir := supervise(t, "spawner", 200)
+	var pid int
+	waitFor(t, "the program to be ready", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "logs", "stdout.log"))
+		if !strings.Contains(string(b), "ready") {
+			return false
+		}
+		_, err := fmt.Sscanf(string(b), "grandchild %d", &pid)
+		return err == nil
+	})
+	// Safety valve, not an assertion: without the fix Run waits for the
+	// grandchild, which never exits by itself. The valve lets the test end,
+	// and failing is decided by whether it had to fire.
+	valve := make(chan struct{})
+	fired := make(chan bool, 1)
+	go func() {
+		select {
+		case <-valve:
+			fired <- false
+		case <-time.After(2 * time.Minute):
+			if p, err := os.FindProcess(pid); err == nil {
+				p.Kill()
+			}
+			fired <- true
+		}
+	}()
+	if strings.Contains(logs.text(), "exited") {
+		t.Fatalf("the program did not stay up:\n%s", logs.text())
+	}
+	cancel()
+	<-done
+	close(valve)
+	if <-fired {
+		t.Fatalf("stop waited for the program's child; log:\n%s", logs.text())
+	}
+	waitFor(t, "the grandchild to be gone", func() bool { return !processAlive(pid) })
+	t.Logf("supervisor log:\n%s", logs.text())
+}
+
+// A rotation that fails must not end logging: lines go on into the current
+// file, and the rotation is retried on a later write.
+func TestRotationFailureKeepsLoggingAndRetries(t *testing.T) {
+	dir := testfs.TempDir(t)
+	path := filepath.Join(dir, "stdout.log")
+	// A non-empty directory where the rotated file must go makes the
+	// rename fail, on Windows and POSIX alike.
+	blocker := path + ".1"
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenRotating(path, 100, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var rotateErrs []error
+	r.OnRotateError = func(err error) { rotateErrs = append(rotateErrs, err) }
+	line := strings.Repeat("a", 39) + "\n"
+	for i := 0; i < 5; i++ {
+		if n, err := r.Write([]byte(line)); err != nil || n != len(line) {
+			t.Fatalf("write %d with rotation blocked: %d, %v", i, n, err)
+		}
+	}
+	if len(rotateErrs) == 0 {
+		t.Fatal("the failed rotation was not reported")
+	}
+	if b, _ := os.ReadFile(path); len(b) != 5*len(line) {
+		t.Fatalf("current file holds %d bytes, want all %d", len(b), 5*len(line))
+	}
+	if err := atomicfile.RemoveTree(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Write([]byte(line)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(blocker); err != nil || fi.IsDir() || fi.Size() != 5*int64(len(line)) {
+		t.Fatalf("rotation was not retried: %v %v", fi, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != line {
+		t.Fatalf("current file after rotation: %q", b)
 	}
 }

@@ -44,6 +44,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	defer stderr.Close()
+	stdout.OnRotateError = func(err error) { s.Logf("%v", err) }
+	stderr.OnRotateError = stdout.OnRotateError
 	backoff := NewBackoff(ms(s.cfg.BackoffInitialMS), ms(s.cfg.BackoffMaxMS))
 	for first := true; ; first = false {
 		cmd := s.command(stdout, stderr)
@@ -54,6 +56,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			}
 			s.Logf("start %s: %v", s.cfg.Program, err)
 		} else {
+			tree, terr := startTree(cmd)
+			if terr != nil {
+				s.Logf("cannot track the processes pid %d starts (%v); only pid %d itself is killed on stop", cmd.Process.Pid, terr, cmd.Process.Pid)
+			}
 			s.status.Starts++
 			s.status.ChildPID = cmd.Process.Pid
 			s.status.NextBackoff = 0
@@ -64,8 +70,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			select {
 			case err := <-exited:
 				s.recordExit(cmd, err)
+				s.endTree(cmd, tree)
 			case <-ctx.Done():
-				s.stopChild(cmd, exited)
+				s.stopChild(cmd, tree, exited)
+				s.endTree(cmd, tree)
 				return nil
 			}
 		}
@@ -81,10 +89,16 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 }
 
+// childWaitDelay bounds how long Wait waits, once the program has exited,
+// for processes it started to let go of its stdout/stderr pipes; without
+// it a stop or restart waits for as long as any of them lives.
+const childWaitDelay = 2 * time.Second
+
 func (s *Supervisor) command(stdout, stderr *RotatingFile) *exec.Cmd {
 	cmd := exec.Command(s.cfg.Program, s.cfg.Args...)
 	cmd.Dir = s.cfg.Dir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = childWaitDelay
 	// The wrapper injects the environment itself: the SCM's per-service
 	// Environment value is not honoured everywhere (Wine ignores it).
 	cmd.Env = mergeEnv(os.Environ(), s.cfg.Env)
@@ -92,16 +106,25 @@ func (s *Supervisor) command(stdout, stderr *RotatingFile) *exec.Cmd {
 	return cmd
 }
 
-// stopChild asks the program to quit and kills it if it has not exited
-// within the stop timeout.
-func (s *Supervisor) stopChild(cmd *exec.Cmd, exited chan error) {
+// endTree kills whatever the program started and left running once the
+// program itself is gone, so a restart or stop leaves no orphans.
+func (s *Supervisor) endTree(cmd *exec.Cmd, tree *procTree) {
+	if err := tree.kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		s.Logf("ending processes left by pid %d: %v", cmd.Process.Pid, err)
+	}
+	tree.close()
+}
+
+// stopChild asks the program to quit and kills it, with every process it
+// started, if it has not exited within the stop timeout.
+func (s *Supervisor) stopChild(cmd *exec.Cmd, tree *procTree, exited chan error) {
 	timeout := ms(s.cfg.StopTimeoutMS)
 	if err := interruptChild(cmd); err != nil {
 		// Wine cannot deliver Ctrl-Break; there is no gentler signal a
 		// plain console program understands, so kill at once rather than
 		// wait out a timeout that cannot end well.
 		s.Logf("cannot ask pid %d to stop (%v); killing it", cmd.Process.Pid, err)
-		cmd.Process.Kill()
+		tree.kill()
 		s.status.LastStop = "killed: " + err.Error()
 		s.recordExit(cmd, <-exited)
 		return
@@ -112,7 +135,9 @@ func (s *Supervisor) stopChild(cmd *exec.Cmd, exited chan error) {
 		s.recordExit(cmd, err)
 		s.Logf("pid %d stopped gracefully", cmd.Process.Pid)
 	case <-time.After(timeout):
-		cmd.Process.Kill()
+		// The whole tree: a process the program started may hold its
+		// output pipes, and Wait would wait for it.
+		tree.kill()
 		err := <-exited
 		s.status.LastStop = "killed after stop timeout"
 		s.recordExit(cmd, err)

@@ -2,9 +2,25 @@
 
 package servicehost
 
-import "golang.org/x/sys/windows"
+import (
+	"golang.org/x/sys/windows"
 
-// onWine mirrors scm.IsWine, which this package cannot import.
-func onWine() bool {
-	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+	"github.com/gsd-deploy/gsd/agent/internal/wine"
+)
+
+func onWine() bool { return wine.Detected() }
+
+// processAlive reports whether pid runs; a handle can outlive the process,
+// so the exit code decides.
+func processAlive(pid int) bool {
+	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
+	if err != nil {
+		return err == windows.ERROR_ACCESS_DENIED
+	}
+	defer windows.CloseHandle(h)
+	var code uint32
+	if err := windows.GetExitCodeProcess(h, &code); err != nil {
+		return true
+	}
+	return code == 259 // STILL_ACTIVE
 }

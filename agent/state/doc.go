@@ -3,5 +3,8 @@
 // their releases, the lock file that names who is applying, and the journal
 // that lets the next run finish or undo an apply that was interrupted.
 // Everything here is plain files written atomically, so it works and is
-// tested the same on Linux.
+// tested the same on Linux. Because an administrator's agent acts on what
+// these files say, SecureRoot restricts the root to SYSTEM and
+// Administrators first (owner-only on POSIX); environment values and
+// passwords are never written here, only hashes of the former.
 package state

@@ -35,7 +35,7 @@ func (j *Journal) Summary() *protocol.JournalSummary {
 
 // LoadJournal returns the pending journal, or nil if none.
 func LoadJournal(l Layout) (*Journal, error) {
-	b, err := os.ReadFile(l.JournalFile())
+	b, err := atomicfile.ReadFile(l.JournalFile())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

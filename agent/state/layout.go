@@ -16,6 +16,9 @@ func (l Layout) LockFile() string { return filepath.Join(l.Root, "lock.json") }
 // JournalFile exists only while a journaled apply is unfinished.
 func (l Layout) JournalFile() string { return filepath.Join(l.Root, "journal.json") }
 
+// BinDir is where gsd's bootstrap puts agent binaries: bin/<sha256>/.
+func (l Layout) BinDir() string { return filepath.Join(l.Root, "bin") }
+
 // ArtifactDir is the content-addressed store: artifacts/<sha256>/<name>.
 func (l Layout) ArtifactDir() string { return filepath.Join(l.Root, "artifacts") }
 
@@ -34,9 +37,10 @@ func (l Layout) WrapperConfig(service string) string {
 	return filepath.Join(l.ServiceDir(service), "wrapper.json")
 }
 
-// WrapperStatus is where the service host records starts and exit codes.
+// WrapperStatus is where the service host records starts and exit codes:
+// in the log directory, the one place the service's account may write.
 func (l Layout) WrapperStatus(service string) string {
-	return filepath.Join(l.ServiceDir(service), "wrapper-status.json")
+	return filepath.Join(l.LogDir(service), "wrapper-status.json")
 }
 
 // LogDir holds the wrapped program's rotated stdout/stderr logs.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 
 	"github.com/gsd-deploy/gsd/agent/atomicfile"
@@ -37,13 +36,23 @@ type Service struct {
 	// Recorded holds settings that were written to a host that cannot
 	// report them back (Wine), keyed like ServiceFacts.Sources.
 	Recorded *Recorded `json:"recorded,omitempty"`
+	// RestartPending is set, before the service is stopped, while a
+	// release switch has a running service down; it is cleared once the
+	// service runs again. An agent killed in between leaves it set, and the
+	// replayed switch then starts the service even though the release is
+	// already current and the service is already stopped.
+	RestartPending bool `json:"restart_pending,omitempty"`
 }
 
 // Recorded are settings the agent wrote but may not be able to read back.
 type Recorded struct {
 	Recovery     *protocol.Recovery `json:"recovery,omitempty"`
 	DelayedStart *bool              `json:"delayed_start,omitempty"`
-	Env          map[string]string  `json:"env,omitempty"`
+	// EnvSHA256 is the environment written, as names and value hashes.
+	EnvSHA256 map[string]string `json:"env_sha256,omitempty"`
+	// LegacyEnv is the environment with its values, as older agents
+	// recorded it; Load converts it to EnvSHA256 and the next Save drops it.
+	LegacyEnv map[string]string `json:"env,omitempty"`
 }
 
 // Current is the active release, or nil.
@@ -90,7 +99,7 @@ func New() *State {
 
 // Load reads state.json, or returns an empty state if there is none yet.
 func Load(l Layout) (*State, error) {
-	b, err := os.ReadFile(l.StateFile())
+	b, err := atomicfile.ReadFile(l.StateFile())
 	if errors.Is(err, fs.ErrNotExist) {
 		return New(), nil
 	}
@@ -107,6 +116,17 @@ func Load(l Layout) (*State, error) {
 	if st.Services == nil {
 		st.Services = map[string]*Service{}
 	}
+	// Files written by older agents held environment values; keep only
+	// their hashes from here on.
+	for _, s := range st.Services {
+		if s == nil {
+			continue
+		}
+		s.Spec = s.Spec.Redacted()
+		if r := s.Recorded; r != nil && r.LegacyEnv != nil {
+			r.EnvSHA256, r.LegacyEnv = protocol.HashEnv(r.LegacyEnv), nil
+		}
+	}
 	if st.KeepReleases < 1 {
 		st.KeepReleases = DefaultKeepReleases
 	}
@@ -114,10 +134,14 @@ func Load(l Layout) (*State, error) {
 }
 
 // Save writes state.json atomically. Specs are redacted again here, so a
-// password can never reach the file even if a caller forgot.
+// password or environment value can never reach the file even if a caller
+// forgot.
 func (st *State) Save(l Layout) error {
 	for _, s := range st.Services {
 		s.Spec = s.Spec.Redacted()
+		if r := s.Recorded; r != nil && r.LegacyEnv != nil {
+			r.EnvSHA256, r.LegacyEnv = protocol.HashEnv(r.LegacyEnv), nil
+		}
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {

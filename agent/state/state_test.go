@@ -110,3 +110,29 @@ func TestAcquireTakesOverLockOfDeadProcess(t *testing.T) {
 		t.Fatalf("BrokeStale = %+v, want pid %d", lk.BrokeStale, dead)
 	}
 }
+
+// state.json written by an older agent held environment values; they are
+// reduced to hashes on load and gone from the file after the next save.
+func TestLoadHashesLegacyEnvValues(t *testing.T) {
+	l := Layout{Root: testfs.TempDir(t)}
+	const secret = "legacy-secret-value"
+	old := `{"schema":1,"keep_releases":3,"services":{"api":{"spec":{"name":"api","mode":"native","artifact":"","env":{"K":"` + secret + `"}},"releases":[],"recorded":{"env":{"K":"` + secret + `"}}}}}`
+	if err := os.WriteFile(l.StateFile(), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Load(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := protocol.HashEnv(map[string]string{"K": secret})
+	svc := st.Services["api"]
+	if svc.Spec.Env != nil || svc.Spec.EnvSHA256["K"] != want["K"] || svc.Recorded.LegacyEnv != nil || svc.Recorded.EnvSHA256["K"] != want["K"] {
+		t.Fatalf("loaded spec env %v/%v, recorded %v/%v", svc.Spec.Env, svc.Spec.EnvSHA256, svc.Recorded.LegacyEnv, svc.Recorded.EnvSHA256)
+	}
+	if err := st.Save(l); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(l.StateFile()); strings.Contains(string(b), secret) {
+		t.Fatalf("value still in state.json: %s", b)
+	}
+}
