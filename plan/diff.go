@@ -1,0 +1,357 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/config"
+)
+
+// The SCM states a step cares about.
+const stateRunning = "running"
+
+const sensitiveValue = "(sensitive)"
+
+// diffService compares one desired service with what the host reports.
+// Every rule says whether its change needs a restart: settings the SCM
+// applies at once (display name, description, start type, dependencies,
+// recovery) do not; what the process reads when it starts (binary,
+// arguments, account, environment, mode, wrapper settings) does.
+func diffService(svc *config.Service, want protocol.ServiceSpec, have *protocol.ServiceFacts) *Step {
+	step := &Step{Address: "service." + svc.Name, Service: svc.Name, Version: want.Version, Artifact: want.Artifact}
+	if have == nil || !have.Installed {
+		step.Action = ActionCreate
+		step.Start = svc.Start == config.StartAuto || svc.Start == config.StartDelayed
+		step.Changes = creationChanges(svc, want)
+		return step
+	}
+	var last protocol.ServiceSpec
+	if have.LastApplied != nil {
+		last = *have.LastApplied
+	}
+	if have.Current != nil {
+		step.OldVersion = have.Current.Version
+	}
+	scm := have.Config
+	if scm == nil {
+		scm = &protocol.SCMConfig{}
+	}
+	d := &differ{step: step}
+
+	haveSHA := have.BinarySHA256
+	if haveSHA == "" && have.Current != nil {
+		haveSHA = have.Current.Artifact
+	}
+	if haveSHA != want.Artifact {
+		step.Action = ActionReplace
+		d.change("binary", ShortHash(haveSHA), ShortHash(want.Artifact), false, true, "binary changed")
+	}
+	if step.OldVersion != want.Version && step.Action != ActionReplace {
+		d.change("version", step.OldVersion, want.Version, false, false, "")
+	}
+	mode := orDefault(have.Mode, last.Mode)
+	d.change("mode", mode, want.Mode, false, true, "mode changed")
+	d.change("display_name", scm.DisplayName, want.DisplayName, false, false, "")
+	d.change("description", scm.Description, want.Description, false, false, "")
+	d.change("start", startOf(scm), want.Start, false, false, "")
+	// Account names are case-insensitive to Windows.
+	if !strings.EqualFold(canonicalAccount(scm.Account), canonicalAccount(want.Account.Name)) {
+		d.change("account", canonicalAccount(scm.Account), canonicalAccount(want.Account.Name), false, true, "account changed")
+	}
+
+	// A wrapped service's SCM command line is the wrapper's; its own
+	// arguments are what gsd last applied.
+	haveArgs := scm.Args
+	if want.Mode == config.ModeWrapped {
+		haveArgs = last.Args
+	}
+	d.list("args", haveArgs, want.Args, anySensitive(svc.Args), true, "arguments changed")
+	d.set("depends_on", scm.Dependencies, want.DependsOn)
+	d.env(have.EnvSHA256, svc.Env)
+	if want.Recovery != nil {
+		d.change("recovery", recoveryString(have.Recovery), recoveryString(want.Recovery), false, false, "")
+	}
+	if last.StopTimeout != 0 {
+		d.change("stop_timeout", msString(last.StopTimeout), msString(want.StopTimeout), false, false, "")
+	}
+	if want.Wrapper != nil && last.Wrapper != nil {
+		d.change("log", wrapperString(last.Wrapper), wrapperString(want.Wrapper), false, true, "log settings changed")
+	}
+	d.files(have.Files, svc.Files)
+
+	if step.Action == "" {
+		step.Action = ActionNoOp
+		if len(step.Changes) > 0 {
+			step.Action = ActionUpdate
+		}
+	}
+	running := have.Status != nil && have.Status.State == stateRunning
+	shouldRun := svc.Start == config.StartAuto || svc.Start == config.StartDelayed
+	switch {
+	case !running && shouldRun:
+		// A stopped service that should run is started, which also
+		// makes any pending change take effect: no restart needed.
+		step.Start = true
+		step.Restart, step.RestartReasons = false, nil
+		if step.Action == ActionNoOp {
+			step.Action = ActionUpdate
+			step.Changes = append(step.Changes, Change{Attribute: "state", Old: ptr(stateOf(have)), New: ptr(stateRunning)})
+		}
+	case !running:
+		// A stopped manual service stays stopped; changes apply when it
+		// next starts.
+		step.Restart, step.RestartReasons, step.Reload = false, nil, false
+	}
+	if step.Restart {
+		step.Reload = false // a restart rereads the files anyway
+	}
+	return step
+}
+
+type differ struct{ step *Step }
+
+// change records a difference between old and new. restart marks changes
+// that need the process restarted, with reason saying why.
+func (d *differ) change(attr, old, new string, sensitive, restart bool, reason string) {
+	if old == new {
+		return
+	}
+	c := Change{Attribute: attr, Sensitive: sensitive, Restart: restart}
+	if sensitive {
+		old, new = sensitiveValue, sensitiveValue
+	}
+	c.Old, c.New = ptr(old), ptr(new)
+	d.step.Changes = append(d.step.Changes, c)
+	if restart {
+		d.restart(reason)
+	}
+}
+
+func (d *differ) restart(reason string) {
+	d.step.Restart = true
+	if !contains(d.step.RestartReasons, reason) {
+		d.step.RestartReasons = append(d.step.RestartReasons, reason)
+	}
+}
+
+func (d *differ) list(attr string, old, new []string, sensitive, restart bool, reason string) {
+	if strings.Join(old, "\x00") == strings.Join(new, "\x00") && len(old) == len(new) {
+		return
+	}
+	d.change(attr, listString(old), listString(new), sensitive, restart, reason)
+}
+
+// set compares Windows service names, which are case-insensitive and
+// unordered as dependencies.
+func (d *differ) set(attr string, old, new []string) {
+	norm := func(l []string) []string {
+		out := make([]string, len(l))
+		for i, s := range l {
+			out[i] = strings.ToLower(s)
+		}
+		sort.Strings(out)
+		return out
+	}
+	if strings.Join(norm(old), "\x00") == strings.Join(norm(new), "\x00") {
+		return
+	}
+	d.change(attr, listString(old), listString(new), false, false, "")
+}
+
+// env compares variable by variable. The host reports only hashes, so an
+// old value is never shown; a new value is shown unless it is sensitive.
+func (d *differ) env(have map[string]string, want map[string]config.Text) {
+	names := map[string]bool{}
+	for k := range have {
+		names[k] = true
+	}
+	for k := range want {
+		names[k] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for k := range names {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		oldHash, had := have[k]
+		w, wants := want[k]
+		attr := "env." + k
+		switch {
+		case had && !wants:
+			d.step.Changes = append(d.step.Changes, Change{Attribute: attr, Old: ptr("(set)"), Restart: true})
+		case !had && wants:
+			d.step.Changes = append(d.step.Changes, Change{Attribute: attr, New: ptr(shown(w)), Sensitive: w.Sensitive, Restart: true})
+		case oldHash != protocol.HashEnv(map[string]string{k: w.Value})[k]:
+			d.step.Changes = append(d.step.Changes, Change{Attribute: attr, Old: ptr("(changed)"), New: ptr(shown(w)), Sensitive: w.Sensitive, Restart: true})
+		default:
+			continue
+		}
+		d.restart("environment changed")
+	}
+}
+
+// files compares managed files by content hash. What happens after a
+// change is the file's own on_change.
+func (d *differ) files(have []protocol.FileFacts, want []*config.File) {
+	byName := map[string]protocol.FileFacts{}
+	for _, f := range have {
+		byName[strings.ToLower(f.Name)] = f
+	}
+	for _, f := range want {
+		old, had := byName[strings.ToLower(f.Name)]
+		delete(byName, strings.ToLower(f.Name))
+		sum := protocol.HashEnv(map[string]string{"f": f.Content.Value})["f"]
+		if had && !old.Missing && old.SHA256 == sum {
+			continue
+		}
+		c := Change{Attribute: "file." + f.Name, New: ptr(ShortHash(sum)), Sensitive: f.Content.Sensitive}
+		if had && !old.Missing {
+			c.Old = ptr(ShortHash(old.SHA256))
+		}
+		switch f.OnChange {
+		case config.OnChangeRestart:
+			c.Restart = true
+			d.restart(fmt.Sprintf("file %s changed", f.Name))
+		case config.OnChangeReload:
+			d.step.Reload = true
+		}
+		d.step.Changes = append(d.step.Changes, c)
+	}
+	var removed []string
+	for _, f := range byName {
+		removed = append(removed, f.Name)
+	}
+	sort.Strings(removed)
+	for _, n := range removed {
+		d.step.Changes = append(d.step.Changes, Change{Attribute: "file." + n, Old: ptr(ShortHash(byName[strings.ToLower(n)].SHA256))})
+	}
+}
+
+// creationChanges lists what a new service gets, so the plan shows it.
+func creationChanges(svc *config.Service, want protocol.ServiceSpec) []Change {
+	var out []Change
+	add := func(attr, v string, sensitive bool) {
+		if v == "" {
+			return
+		}
+		if sensitive {
+			v = sensitiveValue
+		}
+		out = append(out, Change{Attribute: attr, New: ptr(v), Sensitive: sensitive})
+	}
+	add("binary", ShortHash(want.Artifact), false)
+	add("version", want.Version, false)
+	add("mode", want.Mode, false)
+	add("display_name", want.DisplayName, false)
+	add("description", want.Description, false)
+	add("start", want.Start, false)
+	add("account", want.Account.Name, false)
+	if len(want.Args) > 0 {
+		add("args", listString(want.Args), anySensitive(svc.Args))
+	}
+	if len(want.DependsOn) > 0 {
+		add("depends_on", listString(want.DependsOn), false)
+	}
+	keys := make([]string, 0, len(svc.Env))
+	for k := range svc.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		add("env."+k, svc.Env[k].Value, svc.Env[k].Sensitive)
+	}
+	if want.Recovery != nil {
+		add("recovery", recoveryString(want.Recovery), false)
+	}
+	for _, f := range svc.Files {
+		add("file."+f.Name, ShortHash(protocol.HashEnv(map[string]string{"f": f.Content.Value})["f"]), f.Content.Sensitive)
+	}
+	return out
+}
+
+func shown(t config.Text) string {
+	if t.Sensitive {
+		return sensitiveValue
+	}
+	return t.Value
+}
+
+func anySensitive(ts []config.Text) bool {
+	for _, t := range ts {
+		if t.Sensitive {
+			return true
+		}
+	}
+	return false
+}
+
+func ptr(s string) *string { return &s }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func startOf(c *protocol.SCMConfig) string {
+	if c.StartType == config.StartAuto && c.DelayedStart {
+		return config.StartDelayed
+	}
+	return c.StartType
+}
+
+func stateOf(f *protocol.ServiceFacts) string {
+	if f.Status == nil {
+		return "unknown"
+	}
+	return f.Status.State
+}
+
+// canonicalAccount folds the spellings Windows treats as one account.
+func canonicalAccount(a string) string {
+	switch strings.ToLower(a) {
+	case "", "localsystem", `nt authority\system`, `.\localsystem`:
+		return "LocalSystem"
+	case "localservice", `nt authority\localservice`:
+		return `NT AUTHORITY\LocalService`
+	case "networkservice", `nt authority\networkservice`:
+		return `NT AUTHORITY\NetworkService`
+	}
+	return a
+}
+
+func listString(l []string) string {
+	if l == nil {
+		l = []string{}
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+func msString(ms int64) string {
+	return fmt.Sprintf("%gs", float64(ms)/1000)
+}
+
+func recoveryString(r *protocol.Recovery) string {
+	if r == nil {
+		return ""
+	}
+	var parts []string
+	for _, a := range r.Actions {
+		if a.Type == "none" {
+			parts = append(parts, "none")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s/%s", a.Type, msString(a.DelayMS)))
+	}
+	return fmt.Sprintf("%s reset_after=%s on_non_crash=%v", strings.Join(parts, ","), msString(r.ResetAfterMS), r.OnNonCrash)
+}
+
+func wrapperString(w *protocol.WrapperSpec) string {
+	return fmt.Sprintf("max_size=%d keep=%d", w.LogMaxBytes, w.LogKeep)
+}

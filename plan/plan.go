@@ -1,0 +1,328 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/build"
+	"github.com/gsd-deploy/gsd/config"
+)
+
+// FormatVersion is the version of the plan's JSON form and of saved plan
+// files. A reader refuses a version it does not know.
+const FormatVersion = 1
+
+// Action is what a step does to one service on one host.
+type Action string
+
+// Actions, in the order a summary lists them.
+const (
+	ActionNoOp    Action = "no-op"
+	ActionCreate  Action = "create"
+	ActionUpdate  Action = "update"  // settings change in place
+	ActionReplace Action = "replace" // a new release of the binary
+	ActionDelete  Action = "delete"
+)
+
+// Plan is everything gsd apply will do, host by host. It holds no secret:
+// sensitive values appear as "(sensitive)" and are compared by hash.
+type Plan struct {
+	FormatVersion int          `json:"format_version"`
+	Hosts         []*HostPlan  `json:"hosts"`
+	Summary       Summary      `json:"summary"`
+	Fingerprints  Fingerprints `json:"fingerprints"`
+}
+
+// Summary counts steps across hosts, as "2 to add, 1 to change, 0 to
+// destroy".
+type Summary struct {
+	Add     int `json:"add"`
+	Change  int `json:"change"`
+	Destroy int `json:"destroy"`
+	// FailedHosts are hosts whose facts could not be read: nothing is
+	// planned for them.
+	FailedHosts int `json:"failed_hosts"`
+}
+
+// HasChanges reports whether applying the plan would change anything.
+func (s Summary) HasChanges() bool { return s.Add+s.Change+s.Destroy > 0 }
+
+// Fingerprints let gsd apply refuse a saved plan that no longer matches
+// the configuration, the artifacts or a host.
+type Fingerprints struct {
+	Config    string            `json:"config"`
+	Artifacts map[string]string `json:"artifacts"`
+	Facts     map[string]string `json:"facts"`
+}
+
+// HostPlan is the work on one host, in the order it is done.
+type HostPlan struct {
+	Host      string   `json:"host"`
+	Address   string   `json:"address"`
+	Transport string   `json:"transport"`
+	Error     string   `json:"error,omitempty"`
+	Uploads   []Upload `json:"uploads,omitempty"`
+	Steps     []*Step  `json:"steps"`
+}
+
+// Upload is an artifact the host does not hold yet. Uploads happen before
+// anything stops, so a binary switch costs only a stop and a start.
+type Upload struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	Name   string `json:"name"`
+	// For names the services that need it.
+	For []string `json:"for"`
+}
+
+// Step is the change to one service on one host.
+type Step struct {
+	Address string `json:"address"` // service.NAME
+	Service string `json:"service"`
+	Action  Action `json:"action"`
+	// Version is the release label after the step; OldVersion before it.
+	Version    string   `json:"version,omitempty"`
+	OldVersion string   `json:"old_version,omitempty"`
+	Artifact   string   `json:"artifact,omitempty"`
+	Changes    []Change `json:"changes"`
+	// Restart says the service is restarted, and RestartReasons why. A
+	// change the SCM applies at once (display name, start type) needs none.
+	Restart        bool     `json:"restart"`
+	RestartReasons []string `json:"restart_reasons,omitempty"`
+	// Reload sends SERVICE_CONTROL_PARAMCHANGE instead of a restart, for
+	// files with on_change = "reload".
+	Reload bool `json:"reload,omitempty"`
+	// Start says a stopped service that should run is started.
+	Start bool `json:"start,omitempty"`
+}
+
+// Change is one attribute's difference. Old is nil for a new attribute,
+// New nil for a removed one.
+type Change struct {
+	Attribute string  `json:"attribute"`
+	Old       *string `json:"old"`
+	New       *string `json:"new"`
+	Sensitive bool    `json:"sensitive,omitempty"`
+	// Restart says this change alone needs a restart to take effect.
+	Restart bool `json:"restart,omitempty"`
+}
+
+// HostFacts is what was read from one host: its facts, or why they could
+// not be read.
+type HostFacts struct {
+	Facts *protocol.Facts
+	Err   error
+}
+
+// ArtifactKey is the key of a service's binary in Make's artifacts map:
+// "build.NAME" for a build block, "file:PATH" for a prebuilt executable.
+func ArtifactKey(b config.Binary) string {
+	if b.Build != "" {
+		return "build." + b.Build
+	}
+	return "file:" + b.Path
+}
+
+// Make compares the desired configuration with the facts of every host
+// and returns the plan. It is pure: no I/O, no clock. Hosts missing from
+// facts are not targeted and do not appear in the plan.
+func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[string]HostFacts) (*Plan, error) {
+	p := &Plan{FormatVersion: FormatVersion, Hosts: []*HostPlan{}}
+	p.Fingerprints = Fingerprints{Artifacts: map[string]string{}, Facts: map[string]string{}}
+	for k, a := range artifacts {
+		p.Fingerprints.Artifacts[k] = a.SHA256
+	}
+	desiredAll := map[string]protocol.ServiceSpec{}
+	for _, svc := range cfg.Services {
+		art := artifacts[ArtifactKey(svc.Binary)]
+		if art == nil {
+			return nil, fmt.Errorf("service %q: no artifact for %s", svc.Name, ArtifactKey(svc.Binary))
+		}
+		desiredAll[svc.Name] = Spec(svc, art)
+	}
+	p.Fingerprints.Config = fingerprintSpecs(desiredAll)
+
+	for _, h := range cfg.Hosts {
+		hf, targeted := facts[h.Name]
+		if !targeted {
+			continue
+		}
+		hp := &HostPlan{Host: h.Name, Address: h.Address, Transport: h.Transport(), Steps: []*Step{}}
+		p.Hosts = append(p.Hosts, hp)
+		if hf.Err != nil || hf.Facts == nil {
+			hp.Error = "facts could not be read"
+			if hf.Err != nil {
+				hp.Error = hf.Err.Error()
+			}
+			p.Summary.FailedHosts++
+			continue
+		}
+		p.Fingerprints.Facts[h.Name] = fingerprintFacts(hf.Facts)
+		planHost(hp, cfg, desiredAll, artifacts, hf.Facts)
+		for _, s := range hp.Steps {
+			switch s.Action {
+			case ActionCreate:
+				p.Summary.Add++
+			case ActionUpdate, ActionReplace:
+				p.Summary.Change++
+			case ActionDelete:
+				p.Summary.Destroy++
+			}
+		}
+	}
+	return p, nil
+}
+
+func planHost(hp *HostPlan, cfg *config.Config, desired map[string]protocol.ServiceSpec, artifacts map[string]*build.Artifact, f *protocol.Facts) {
+	actual := map[string]*protocol.ServiceFacts{}
+	for i := range f.Services {
+		actual[strings.ToLower(f.Services[i].Name)] = &f.Services[i]
+	}
+	held := map[string]bool{}
+	for _, a := range f.Artifacts {
+		held[a] = true
+	}
+	uploads := map[string]*Upload{}
+
+	var wanted []*config.Service
+	for _, svc := range cfg.Services {
+		if contains(svc.Hosts, hp.Host) {
+			wanted = append(wanted, svc)
+		}
+	}
+	for _, svc := range dependencyOrder(wanted) {
+		spec := desired[svc.Name]
+		step := diffService(svc, spec, actual[strings.ToLower(svc.Name)])
+		delete(actual, strings.ToLower(svc.Name))
+		hp.Steps = append(hp.Steps, step)
+		if step.Action == ActionCreate || step.Action == ActionReplace {
+			art := artifacts[ArtifactKey(svc.Binary)]
+			if held[art.SHA256] {
+				continue
+			}
+			u := uploads[art.SHA256]
+			if u == nil {
+				u = &Upload{SHA256: art.SHA256, Size: art.Size, Name: svc.Name + ".exe"}
+				uploads[art.SHA256] = u
+			}
+			u.For = append(u.For, svc.Name)
+		}
+	}
+	// Services gsd manages on the host that the configuration no longer
+	// has are removed, dependents before what they depend on.
+	var gone []*protocol.ServiceFacts
+	for _, sf := range actual {
+		gone = append(gone, sf)
+	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i].Name < gone[j].Name })
+	for _, sf := range reverseDependencyOrder(gone) {
+		step := &Step{Address: "service." + sf.Name, Service: sf.Name, Action: ActionDelete}
+		if sf.Current != nil {
+			step.OldVersion = sf.Current.Version
+		}
+		hp.Steps = append(hp.Steps, step)
+	}
+	for _, u := range uploads {
+		hp.Uploads = append(hp.Uploads, *u)
+	}
+	sort.Slice(hp.Uploads, func(i, j int) bool { return hp.Uploads[i].Name < hp.Uploads[j].Name })
+}
+
+// Spec is the desired state of a service as the agent receives it. The
+// release label defaults to the artifact's short hash.
+func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
+	s := protocol.ServiceSpec{
+		Name:        svc.Name,
+		Mode:        svc.Mode,
+		DisplayName: svc.DisplayName,
+		Description: svc.Description,
+		Artifact:    art.SHA256,
+		Version:     svc.Version,
+		Start:       svc.Start,
+		Account:     protocol.Account{Name: svc.Account.Name, Password: svc.Account.Password.Value},
+		StopTimeout: svc.StopTimeout.Milliseconds(),
+	}
+	if s.Version == "" {
+		s.Version = ShortHash(art.SHA256)
+	}
+	for _, a := range svc.Args {
+		s.Args = append(s.Args, a.Value)
+	}
+	for _, d := range svc.DependsOn {
+		s.DependsOn = append(s.DependsOn, d.Key())
+	}
+	if len(svc.Env) > 0 {
+		s.Env = map[string]string{}
+		for k, v := range svc.Env {
+			s.Env[k] = v.Value
+		}
+	}
+	if r := svc.Recovery; r != nil {
+		s.Recovery = &protocol.Recovery{ResetAfterMS: r.ResetAfter.Milliseconds(), OnNonCrash: r.OnNonCrash}
+		for _, a := range r.Actions {
+			s.Recovery.Actions = append(s.Recovery.Actions, protocol.RecoveryAction{Type: a.Type, DelayMS: a.Delay.Milliseconds()})
+		}
+	}
+	if svc.Log != nil {
+		s.Wrapper = &protocol.WrapperSpec{LogMaxBytes: svc.Log.MaxSize, LogKeep: svc.Log.Keep}
+	}
+	return s
+}
+
+// ShortHash is the first 12 hex digits of an artifact hash, the default
+// release label.
+func ShortHash(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// fingerprintSpecs hashes the desired specs with secrets replaced by their
+// hashes, so a plan file can carry the fingerprint without the secrets.
+func fingerprintSpecs(specs map[string]protocol.ServiceSpec) string {
+	names := make([]string, 0, len(specs))
+	for n := range specs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		s := specs[n].Redacted()
+		pw := sha256.Sum256([]byte(specs[n].Account.Password))
+		b, _ := json.Marshal(s)
+		fmt.Fprintf(h, "%s\n%s\n%x\n", n, b, pw)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fingerprintFacts hashes the facts a plan depends on. What changes
+// without anyone deploying (status, pid, the wrapper's counters, who holds
+// the lock right now) is left out, so a saved plan is not refused merely
+// because a service restarted.
+func fingerprintFacts(f *protocol.Facts) string {
+	c := *f
+	c.Lock, c.LockError = nil, ""
+	c.Services = make([]protocol.ServiceFacts, len(f.Services))
+	for i, s := range f.Services {
+		s.Status, s.Wrapper = nil, nil
+		c.Services[i] = s
+	}
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
