@@ -1,0 +1,155 @@
+package views
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gsd-deploy/gsd/plan"
+	"github.com/pterm/pterm"
+)
+
+// PlanJSON writes the plan as JSON: the same data the human form is
+// rendered from, so the two never disagree.
+func PlanJSON(w io.Writer, p *plan.Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
+}
+
+// Plan renders the plan for people: per host the uploads, then each
+// service that changes with its attributes and why it restarts, and a
+// summary line. Services that stay as they are are not listed.
+func Plan(w io.Writer, p *plan.Plan, color bool) error {
+	paint := func(c pterm.Color, s string) string {
+		if !color {
+			return s
+		}
+		return c.Sprint(s)
+	}
+	var b strings.Builder
+	if !p.Summary.HasChanges() && p.Summary.FailedHosts == 0 {
+		b.WriteString("No changes. The hosts match the configuration.\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	for _, h := range p.Hosts {
+		if h.Error == "" && !hostChanges(h) {
+			continue
+		}
+		fmt.Fprintf(&b, "%s (%s, %s)\n", paint(pterm.Bold, "host."+h.Host), h.Address, h.Transport)
+		if h.Error != "" {
+			fmt.Fprintf(&b, "  %s %s\n\n", paint(pterm.FgRed, "error:"), h.Error)
+			continue
+		}
+		for _, u := range h.Uploads {
+			fmt.Fprintf(&b, "  upload %s  %s  %s  (for %s)\n", u.Name, plan.ShortHash(u.SHA256), humanBytes(u.Size), strings.Join(u.For, ", "))
+		}
+		for _, s := range h.Steps {
+			if s.Action == plan.ActionNoOp {
+				continue
+			}
+			writeStep(&b, s, paint)
+		}
+		b.WriteByte('\n')
+	}
+	s := p.Summary
+	fmt.Fprintf(&b, "%s %d to add, %d to change, %d to destroy.\n", paint(pterm.Bold, "Plan:"), s.Add, s.Change, s.Destroy)
+	if s.FailedHosts > 0 {
+		fmt.Fprintf(&b, "%s %s could not be planned; see the errors above.\n", paint(pterm.FgRed, "Error:"), plural(s.FailedHosts, "host"))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func hostChanges(h *plan.HostPlan) bool {
+	for _, s := range h.Steps {
+		if s.Action != plan.ActionNoOp {
+			return true
+		}
+	}
+	return false
+}
+
+func writeStep(b *strings.Builder, s *plan.Step, paint func(pterm.Color, string) string) {
+	var sym, what string
+	var c pterm.Color
+	switch s.Action {
+	case plan.ActionCreate:
+		sym, c, what = "+", pterm.FgGreen, "create, release "+s.Version
+	case plan.ActionReplace:
+		sym, c, what = "~", pterm.FgYellow, fmt.Sprintf("new release %s → %s", orDash(s.OldVersion), s.Version)
+	case plan.ActionUpdate:
+		sym, c, what = "~", pterm.FgYellow, "update in place"
+	case plan.ActionDelete:
+		sym, c, what = "-", pterm.FgRed, "delete"
+		if s.OldVersion != "" {
+			what += ", release " + s.OldVersion
+		}
+	}
+	var after []string
+	switch {
+	case s.Restart:
+		after = append(after, "restart ("+strings.Join(s.RestartReasons, "; ")+")")
+	case s.Reload:
+		after = append(after, "reload (SERVICE_CONTROL_PARAMCHANGE)")
+	}
+	if s.Start {
+		after = append(after, "start")
+	}
+	line := fmt.Sprintf("  %s %s  %s", paint(c, sym), paint(pterm.Bold, s.Address), what)
+	if len(after) > 0 {
+		line += ", then " + strings.Join(after, ", ")
+	}
+	b.WriteString(line + "\n")
+	width := 0
+	for _, ch := range s.Changes {
+		width = max(width, len(ch.Attribute))
+	}
+	for _, ch := range s.Changes {
+		mark, val := "~", fmt.Sprintf("%s → %s", quoted(ch.Old), quoted(ch.New))
+		switch {
+		case ch.Old == nil:
+			mark, val = "+", quoted(ch.New)
+		case ch.New == nil:
+			mark, val = "-", quoted(ch.Old)+" (removed)"
+		}
+		if ch.Sensitive {
+			val = "(sensitive value changed)"
+			if ch.Old == nil {
+				val = "(sensitive value)"
+			}
+		}
+		fmt.Fprintf(b, "      %s %-*s  %s\n", mark, width, ch.Attribute, val)
+	}
+}
+
+func quoted(s *string) string {
+	if s == nil {
+		return "(none)"
+	}
+	if strings.HasPrefix(*s, "(") && strings.HasSuffix(*s, ")") {
+		return *s // (set), (changed), (sensitive)
+	}
+	return fmt.Sprintf("%q", *s)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
