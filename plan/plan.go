@@ -164,16 +164,7 @@ func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[st
 		}
 		p.Fingerprints.Facts[h.Name] = fingerprintFacts(hf.Facts)
 		planHost(hp, cfg, desiredAll, artifacts, hf.Facts)
-		for _, s := range hp.Steps {
-			switch s.Action {
-			case ActionCreate:
-				p.Summary.Add++
-			case ActionUpdate, ActionReplace:
-				p.Summary.Change++
-			case ActionDelete:
-				p.Summary.Destroy++
-			}
-		}
+		count(&p.Summary, hp)
 	}
 	return p, nil
 }

@@ -415,3 +415,28 @@ func TestFingerprints(t *testing.T) {
 		t.Errorf("artifact fingerprints: %v", p1.Fingerprints.Artifacts)
 	}
 }
+
+// -target never touches what it does not name, not even a service the
+// configuration no longer has.
+func TestTargetLeavesOthersAlone(t *testing.T) {
+	cfg := loadConfig(t, base+`
+service "api" {
+  hosts  = ["web1"]
+  binary = build.api
+}
+`)
+	facts := &protocol.Facts{Services: []protocol.ServiceFacts{{Name: "legacy", Installed: true}}}
+	p := mustMake(t, cfg, map[string]HostFacts{"web1": {Facts: facts}})
+	if p.Summary.Destroy != 1 || p.Summary.Add != 1 {
+		t.Fatalf("untargeted summary %+v", p.Summary)
+	}
+	Target(p, []string{"api"})
+	hp := hostPlan(p, "web1")
+	if len(hp.Steps) != 1 || hp.Steps[0].Service != "api" || p.Summary.Destroy != 0 || p.Summary.Add != 1 || len(hp.Uploads) != 1 {
+		t.Errorf("targeted: steps %v summary %+v uploads %v", hp.Steps, p.Summary, hp.Uploads)
+	}
+	Target(p, []string{"legacy"})
+	if len(hostPlan(p, "web1").Uploads) != 0 || p.Summary.Add != 0 {
+		t.Errorf("uploads for untargeted services must go: %+v", hostPlan(p, "web1").Uploads)
+	}
+}

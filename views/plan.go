@@ -132,6 +132,9 @@ func quoted(s *string) string {
 	if strings.HasPrefix(*s, "(") && strings.HasSuffix(*s, ")") {
 		return *s // (set), (changed), (sensitive)
 	}
+	if strings.HasPrefix(*s, "[") && strings.HasSuffix(*s, "]") {
+		return *s // a list, already in JSON form
+	}
 	return fmt.Sprintf("%q", *s)
 }
 

@@ -46,7 +46,7 @@ func samplePlan() *plan.Plan {
 				Uploads: []plan.Upload{{SHA256: sha("a"), Size: 9 << 20, Name: "api.exe", For: []string{"api"}}},
 				Steps: []*plan.Step{
 					{Address: "service.db", Service: "db", Action: plan.ActionCreate, Version: "dddddddddddd", Start: true,
-						Changes: []plan.Change{{Attribute: "binary", New: s("dddddddddddd")}, {Attribute: "start", New: s("auto")}, {Attribute: "env.DB_PASSWORD", New: s("(sensitive)"), Sensitive: true}}},
+						Changes: []plan.Change{{Attribute: "binary", New: s("dddddddddddd")}, {Attribute: "start", New: s("auto")}, {Attribute: "args", New: s(`["-listen",":8080"]`)}, {Attribute: "env.DB_PASSWORD", New: s("(sensitive)"), Sensitive: true}}},
 					{Address: "service.api", Service: "api", Action: plan.ActionReplace, OldVersion: "1.0.0", Version: "1.1.0", Restart: true,
 						RestartReasons: []string{"binary changed", "environment changed"},
 						Changes: []plan.Change{{Attribute: "binary", Old: s("000000000000"), New: s("aaaaaaaaaaaa"), Restart: true},
