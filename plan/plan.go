@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -198,7 +199,7 @@ func planHost(hp *HostPlan, cfg *config.Config, desired map[string]protocol.Serv
 			}
 			u := uploads[art.SHA256]
 			if u == nil {
-				u = &Upload{SHA256: art.SHA256, Size: art.Size, Name: svc.Name + ".exe"}
+				u = &Upload{SHA256: art.SHA256, Size: art.Size, Name: artifactName(art, svc)}
 				uploads[art.SHA256] = u
 			}
 			u.For = append(u.For, svc.Name)
@@ -222,6 +223,18 @@ func planHost(hp *HostPlan, cfg *config.Config, desired map[string]protocol.Serv
 		hp.Uploads = append(hp.Uploads, *u)
 	}
 	sort.Slice(hp.Uploads, func(i, j int) bool { return hp.Uploads[i].Name < hp.Uploads[j].Name })
+}
+
+// artifactName is the file name an artifact gets on a host: its build's
+// name, or a prebuilt file's own name.
+func artifactName(art *build.Artifact, svc *config.Service) string {
+	switch {
+	case art.Build != "":
+		return art.Build + ".exe"
+	case svc.Binary.Path != "":
+		return filepath.Base(svc.Binary.Path)
+	}
+	return svc.Name + ".exe"
 }
 
 // Spec is the desired state of a service as the agent receives it. The
