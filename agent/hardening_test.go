@@ -423,3 +423,27 @@ func countTerminal(evs []protocol.Event, id string) int {
 	}
 	return n
 }
+
+// A same-named service that gsd did not create is never touched, unless
+// the spec adopts it.
+func TestEnsureServiceLeavesUnmanagedServiceAlone(t *testing.T) {
+	root := testfs.TempDir(t)
+	a, fake := newTestAgent(t, root)
+	fake.Install("api", InstallConfig{BinaryPath: `C:\vendor\api.exe`, Start: protocol.StartManual, DisplayName: "Vendor API"})
+	s := startSession(t, a)
+	res := s.stage("st", "api.exe", []byte("ours"), 5)
+	s.call("w", protocol.OpWriteFile, protocol.WriteFileArgs{Service: "api", Name: "c.yaml", Content: []byte("x")}, nil)
+	s.callErr("e", protocol.OpEnsureService, nativeSpec("api", res.SHA256, "1"), protocol.CodeUnmanaged)
+	if got := fake.load()["api"].Config.BinaryPath; got != `C:\vendor\api.exe` {
+		t.Fatalf("the unmanaged service was changed: binary %s", got)
+	}
+	adopt := nativeSpec("api", res.SHA256, "1")
+	adopt.Adopt = true
+	s.call("e2", protocol.OpEnsureService, adopt, nil)
+	if got := fake.load()["api"].Config.BinaryPath; got != res.Path {
+		t.Fatalf("adopt did not take the service over: binary %s", got)
+	}
+	// Once adopted it is gsd's: no adopt needed any more.
+	s.call("e3", protocol.OpEnsureService, nativeSpec("api", res.SHA256, "2"), nil)
+	s.close()
+}

@@ -98,6 +98,13 @@ func (a *Agent) opDeleteFile(ctx context.Context, req protocol.Request, emit pro
 	return map[string]bool{"existed": existed}, nil
 }
 
+// managesService reports whether gsd installed the service: it has a
+// release. (A managed file alone does not make gsd the service's owner.)
+func managesService(st *state.State, name string) bool {
+	svc := st.Services[name]
+	return svc != nil && len(svc.Releases) > 0
+}
+
 func serviceEntry(st *state.State, name string) *state.Service {
 	svc := st.Services[name]
 	if svc == nil {
@@ -263,6 +270,12 @@ func (a *Agent) opEnsureService(ctx context.Context, req protocol.Request, emit 
 	obs, err := a.opts.Services.Query(spec.Name)
 	if err != nil {
 		return nil, err
+	}
+	// A service gsd installed has a release in state; any other service
+	// of that name belongs to someone else and is left alone unless the
+	// configuration says to adopt it.
+	if obs.Installed && !managesService(st, spec.Name) && !spec.Adopt {
+		return nil, failf(protocol.CodeUnmanaged, "service %s exists on this host and was not created by gsd; gsd leaves it alone unless its service block says adopt = true", spec.Name)
 	}
 	var res ensureResult
 	var gaps map[string]string

@@ -508,3 +508,17 @@ host "dual" {
 		t.Errorf("single-block hosts must use their only transport")
 	}
 }
+
+func TestWithServicesHasItsOwnLookups(t *testing.T) {
+	cfg := mustLoad(t, map[string]string{"main.hcl": hostAndBuild + "service \"api\" {\n hosts = [\"web1\"]\n binary = build.app\n}\n"}, Options{})
+	if cfg.Service("api") == nil {
+		t.Fatal("api missing")
+	}
+	empty := cfg.WithServices(nil)
+	if empty.Service("api") != nil || len(empty.Services) != 0 || empty.Host("web1") == nil {
+		t.Errorf("the copy must see only its own services")
+	}
+	if cfg.Service("api") == nil {
+		t.Errorf("the original changed")
+	}
+}

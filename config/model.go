@@ -47,6 +47,13 @@ func (c *Config) Service(name string) *Service {
 	return c.serviceIndex[name]
 }
 
+// WithServices returns a copy of the configuration with only the given
+// services, for planning part of it (gsd destroy). Lookups on the copy see
+// its own services.
+func (c *Config) WithServices(services []*Service) *Config {
+	return &Config{Variables: c.Variables, Hosts: c.Hosts, Builds: c.Builds, Services: services, Files: c.Files}
+}
+
 // index maps names to items. The Config is not changed after Load, so the
 // lazily built indexes never go stale.
 func index[T any](items []T, name func(T) string) map[string]T {

@@ -250,6 +250,7 @@ func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
 		Start:       svc.Start,
 		Account:     protocol.Account{Name: svc.Account.Name, Password: svc.Account.Password.Value},
 		StopTimeout: svc.StopTimeout.Milliseconds(),
+		Adopt:       svc.Adopt,
 	}
 	if s.Version == "" {
 		s.Version = ShortHash(art.SHA256)

@@ -54,6 +54,9 @@ const (
 	CodeSizeMismatch = "size_mismatch"
 	CodeStreamBroken = "stream_broken"
 	CodeNotFound     = "not_found"
+	// CodeUnmanaged: a service of that name exists and gsd did not create
+	// it; it is only taken over when the spec says Adopt.
+	CodeUnmanaged = "unmanaged"
 	CodeUnsupported  = "unsupported"
 	CodeVersion      = "version_mismatch"
 	CodeFailed       = "failed"
@@ -239,6 +242,9 @@ type ServiceSpec struct {
 	Recovery    *Recovery         `json:"recovery,omitempty"`
 	StopTimeout int64             `json:"stop_timeout_ms,omitempty"`
 	Wrapper     *WrapperSpec      `json:"wrapper,omitempty"`
+	// Adopt takes over a same-named service that gsd did not create.
+	// Without it such a service is never touched.
+	Adopt bool `json:"adopt,omitempty"`
 }
 
 // Redacted returns the spec without secrets, the only form that is stored
