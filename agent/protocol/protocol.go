@@ -56,10 +56,10 @@ const (
 	CodeNotFound     = "not_found"
 	// CodeUnmanaged: a service of that name exists and gsd did not create
 	// it; it is only taken over when the spec says Adopt.
-	CodeUnmanaged = "unmanaged"
-	CodeUnsupported  = "unsupported"
-	CodeVersion      = "version_mismatch"
-	CodeFailed       = "failed"
+	CodeUnmanaged   = "unmanaged"
+	CodeUnsupported = "unsupported"
+	CodeVersion     = "version_mismatch"
+	CodeFailed      = "failed"
 	// CodeJournalPending refuses an apply while an earlier one is
 	// unfinished; recover_journal must succeed first.
 	CodeJournalPending = "journal_pending"
