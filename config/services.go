@@ -25,8 +25,15 @@ const (
 	DefaultHealthInterval = 2 * time.Second
 	DefaultLogMaxSize     = 10 << 20
 	DefaultLogKeep        = 5
-	DefaultFileDir        = `C:\ProgramData`
+	// ServicesDir is where the agent keeps each service's files.
+	ServicesDir = `C:\ProgramData\gsd\services`
 )
+
+// DefaultFilePath is where a managed file lives on the host unless its
+// block sets path: C:\ProgramData\gsd\services\<service>\files\<name>.
+func DefaultFilePath(service, name string) string {
+	return ServicesDir + `\` + service + `\files\` + name
+}
 
 func (l *loader) decodeServices(cfg *Config) []*Service {
 	var out []*Service
@@ -387,7 +394,7 @@ func (l *loader) serviceFiles(ev *evaluator, d *serviceDecl) []*File {
 		}
 		f := &File{
 			Name:     fb.Name,
-			Path:     DefaultFileDir + `\` + s.Name + `\` + fb.Name,
+			Path:     DefaultFilePath(s.Name, fb.Name),
 			OnChange: ev.oneOf(fb.OnChange, what("on_change"), OnChangeRestart, OnChangeRestart, OnChangeReload, OnChangeNone),
 		}
 		if p, ok := ev.str(fb.Path, what("path")); ok {

@@ -47,11 +47,10 @@ service "api" {
   hosts        = ["app1"]
   binary       = build.hello
   display_name = "Orders API (templated)"
-  args         = ["-listen", "127.0.0.1:8081", "-config", "C:\\ProgramData\\api\\config.yaml"]
+  args         = ["-listen", "127.0.0.1:8081", "-config", "C:\\ProgramData\\gsd\\services\\api\\files\\config.yaml"]
   depends_on   = [service.cache]
 
   file "config.yaml" {
-    path = "C:\\ProgramData\\api\\config.yaml"
     content = templatefile("templates/api.yaml.tpl", {
       port       = 8081
       cache_addr = "127.0.0.1:${local.cache_port}"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/config"
@@ -333,8 +334,18 @@ func listString(l []string) string {
 	return string(b)
 }
 
+// msString writes milliseconds the way the configuration does: 24h,
+// 1m30s, 5s.
 func msString(ms int64) string {
-	return fmt.Sprintf("%gs", float64(ms)/1000)
+	d := time.Duration(ms) * time.Millisecond
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func recoveryString(r *protocol.Recovery) string {

@@ -144,6 +144,11 @@ func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[st
 		if art == nil {
 			return nil, fmt.Errorf("service %q: no artifact for %s", svc.Name, ArtifactKey(svc.Binary))
 		}
+		for _, f := range svc.Files {
+			if !strings.EqualFold(f.Path, config.DefaultFilePath(svc.Name, f.Name)) {
+				return nil, fmt.Errorf("service %q file %q: this agent writes managed files only to %s; a path elsewhere is not supported yet (remove path and point the service at that location)", svc.Name, f.Name, config.DefaultFilePath(svc.Name, f.Name))
+			}
+		}
 		desiredAll[svc.Name] = Spec(svc, art)
 	}
 	p.Fingerprints.Config = fingerprintSpecs(desiredAll)

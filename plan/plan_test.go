@@ -440,3 +440,28 @@ service "api" {
 		t.Errorf("uploads for untargeted services must go: %+v", hostPlan(p, "web1").Uploads)
 	}
 }
+
+func TestCustomFilePathIsRefusedClearly(t *testing.T) {
+	cfg := loadConfig(t, base+`
+service "api" {
+  hosts  = ["web1"]
+  binary = build.api
+  file "c.yaml" {
+    path    = "D:\\conf\\c.yaml"
+    content = "x"
+  }
+}
+`)
+	_, err := Make(cfg, arts, map[string]HostFacts{"web1": {Facts: &protocol.Facts{}}})
+	if err == nil || !strings.Contains(err.Error(), `file "c.yaml"`) || !strings.Contains(err.Error(), `C:\ProgramData\gsd\services\api\files\c.yaml`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDurationsReadAsWritten(t *testing.T) {
+	for ms, want := range map[int64]string{86400000: "24h", 5000: "5s", 90000: "1m30s", 60000: "1m", 500: "500ms", 3600000 + 1000: "1h0m1s"} {
+		if got := msString(ms); got != want {
+			t.Errorf("msString(%d) = %q, want %q", ms, got, want)
+		}
+	}
+}
