@@ -8,7 +8,9 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
+	"github.com/gsd-deploy/gsd/agent/client"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/build"
 	"github.com/gsd-deploy/gsd/config"
@@ -66,6 +68,9 @@ type Options struct {
 	// Operator names who applies, recorded in each host's lock.
 	Operator string
 	OnEvent  func(Event)
+	// LockTimeout is how long to keep trying a host held by another
+	// apply; 0 fails at once, naming the holder.
+	LockTimeout time.Duration
 	// Stop, when closed, ends the run gracefully: steps in flight finish,
 	// no new step starts (the first Ctrl-C). Cancelling the context aborts
 	// at once (the second).
@@ -171,8 +176,8 @@ func runHost(ctx context.Context, hp *plan.HostPlan, host *config.Host, want Des
 		return r
 	}
 	defer conn.Close()
-	if err := conn.Call(ctx, protocol.OpLock, protocol.LockArgs{Operator: opts.Operator}, nil); err != nil {
-		r.Err = fmt.Errorf("host %s: taking the lock: %w", hp.Host, err)
+	if err := takeLock(ctx, conn, opts); err != nil {
+		r.Err = fmt.Errorf("host %s: %w", hp.Host, err)
 		return r
 	}
 	defer conn.Call(context.WithoutCancel(ctx), protocol.OpUnlock, nil, nil)
@@ -270,6 +275,50 @@ func runStep(ctx context.Context, conn Conn, s *plan.Step, want Desired, op func
 		return call(protocol.OpReload, ref)
 	}
 	return nil
+}
+
+// takeLock takes the host's lock, waiting up to opts.LockTimeout while
+// another apply holds it. The error names the holder, so the user knows
+// whom to ask.
+func takeLock(ctx context.Context, conn Conn, opts Options) error {
+	deadline := time.Now().Add(opts.LockTimeout)
+	for {
+		err := conn.Call(ctx, protocol.OpLock, protocol.LockArgs{Operator: opts.Operator}, nil)
+		var ae *client.Error
+		if err == nil || !errors.As(err, &ae) || ae.Code() != protocol.CodeLocked {
+			if err != nil {
+				return fmt.Errorf("taking the lock: %w", err)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return lockedError(ae.Detail.Holder, opts.LockTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(lockRetry):
+		}
+	}
+}
+
+// lockRetry is how often a held lock is tried again.
+var lockRetry = time.Second
+
+func lockedError(h *protocol.LockHolder, waited time.Duration) error {
+	who := "another apply"
+	if h != nil {
+		who = h.Operator
+		if who == "" {
+			who = h.User
+		}
+		who = fmt.Sprintf("%s (agent pid %d on %s, since %s)", who, h.PID, h.Machine, h.Since.UTC().Format(time.RFC3339))
+	}
+	msg := fmt.Sprintf("locked by %s", who)
+	if waited > 0 {
+		msg += fmt.Sprintf("; still held after waiting %s", waited)
+	}
+	return errors.New(msg + ". Wait for it to finish, or use -lock-timeout to wait")
 }
 
 func fileChanged(s *plan.Step, name string) bool {

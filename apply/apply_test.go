@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/gsd-deploy/gsd/agent/client"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/build"
 	"github.com/gsd-deploy/gsd/config"
@@ -24,6 +26,9 @@ type recorder struct {
 	host   string
 	log    *[]string
 	failOp string
+	// lockedFor is how many lock attempts fail as held by someone else
+	// (with failOp "locked").
+	lockedFor int
 }
 
 func (r *recorder) record(s string) {
@@ -45,6 +50,16 @@ func (r *recorder) Call(_ context.Context, op string, args, _ any) error {
 		what += " " + a.Service + "/" + a.Name
 	}
 	r.record(what)
+	if r.failOp == "locked" && op == protocol.OpLock {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.lockedFor > 0 {
+			r.lockedFor--
+			return &client.Error{Op: op, Detail: protocol.Error{Code: protocol.CodeLocked, Message: "held",
+				Holder: &protocol.LockHolder{User: "SYSTEM", Operator: "alice@laptop", Machine: "WEB1", PID: 4711, Since: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}}}
+		}
+		return nil
+	}
 	if r.failOp != "" && strings.HasPrefix(what, r.failOp) {
 		return errors.New("the agent said no")
 	}
@@ -281,15 +296,39 @@ func TestGracefulStopBetweenSteps(t *testing.T) {
 	}
 }
 
+func lockedDialer(log *[]string, attempts int) Dialer {
+	return func(_ context.Context, h *config.Host) (Conn, error) {
+		return &recorder{host: h.Name, log: log, failOp: "locked", lockedFor: attempts}, nil
+	}
+}
+
+// A host another apply holds fails at once, naming the holder, and
+// nothing happens on it.
 func TestLockHeldElsewhereFailsFast(t *testing.T) {
 	f := newFixture(t)
 	p := f.plan(t, map[string]plan.HostFacts{"web1": {Facts: &protocol.Facts{}}})
 	var log []string
-	res := Run(context.Background(), p, f.hosts, f.want, dialer(&log, "web1", "lock"), Options{})
-	if res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "taking the lock") {
+	res := Run(context.Background(), p, f.hosts, f.want, lockedDialer(&log, 100), Options{})
+	if res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "locked by alice@laptop (agent pid 4711 on WEB1, since 2026-11-25T12:00:00Z)") {
 		t.Errorf("result %+v", res[0])
 	}
 	if ops := opsOf(log, "web1"); len(ops) != 2 || ops[1] != "close" {
 		t.Errorf("nothing may happen without the lock: %v", ops)
+	}
+}
+
+// With -lock-timeout the apply waits for the holder to finish.
+func TestLockTimeoutWaits(t *testing.T) {
+	lockRetry = time.Millisecond
+	defer func() { lockRetry = time.Second }()
+	f := newFixture(t)
+	p := f.plan(t, map[string]plan.HostFacts{"web1": {Facts: &protocol.Facts{}}})
+	var log []string
+	res := Run(context.Background(), p, f.hosts, f.want, lockedDialer(&log, 3), Options{LockTimeout: time.Hour})
+	if res[0].Err != nil || res[0].Completed != 2 {
+		t.Fatalf("result %+v", res[0])
+	}
+	if ops := opsOf(log, "web1"); ops[0] != "lock" || ops[3] != "lock" || ops[4] != "stage app.exe" {
+		t.Errorf("operations %v", ops)
 	}
 }
