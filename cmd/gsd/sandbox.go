@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/gsd-deploy/gsd/sandbox"
+	"github.com/gsd-deploy/gsd/sandbox/winrs"
+)
+
+func init() {
+	register(command{name: "sandbox", summary: "Start, inspect or remove local Windows test hosts (Wine)", run: runSandbox})
+}
+
+const sandboxUsage = `Usage: gsd sandbox <up|down|status|fault> [options]
+
+  up      start hosts in the background and write sandbox.hcl
+  down    stop them and remove everything 'up' made
+  status  show the hosts and whether they answer
+  fault   switch fault injection on a running host (for transport tests)
+
+Run 'gsd sandbox <command> -h' for its options.
+`
+
+func runSandbox(env *cliEnv, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		io.WriteString(env.stdout, sandboxUsage)
+		return nil
+	}
+	switch args[0] {
+	case "up":
+		return sandboxUp(env, args[1:])
+	case "down":
+		return sandboxDown(env, args[1:])
+	case "status":
+		return sandboxStatus(env, args[1:])
+	case "fault":
+		return sandboxFault(env, args[1:])
+	case "serve", "exec":
+		// The background roles Up starts: a host's servers, and sshd's
+		// forced command. Not meant to be typed.
+		if code := sandbox.HelperMain(args); code != 0 {
+			return &exitError{code: code}
+		}
+		return nil
+	}
+	io.WriteString(env.stderr, sandboxUsage)
+	return fmt.Errorf("unknown sandbox command %q", args[0])
+}
+
+func sandboxUp(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "sandbox up", "")
+	n := fs.Int("n", 1, "number of hosts")
+	ssh := fs.Bool("ssh", false, "also run an OpenSSH server on each host")
+	dir := fs.String("dir", sandbox.DefaultDir, "sandbox directory (state, prefixes, keys, logs)")
+	loopback := fs.Bool("loopback", false, "use 127.x addresses even as root, instead of network namespaces")
+	maxEnv := fs.Int("max-envelope-size", winrs.DefaultMaxEnvelopeSize, "WinRM MaxEnvelopeSize the hosts enforce, in bytes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	st, err := sandbox.Up(sandbox.Options{
+		Dir: *dir, Hosts: *n, SSH: *ssh, Loopback: *loopback, HCLDir: ".", MaxEnvelopeSize: *maxEnv,
+		Logf: func(format string, a ...any) { fmt.Fprintf(env.stdout, format+"\n", a...) },
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "%d host(s) up (%s); wrote %s and %s. Stop them with 'gsd sandbox down'.\n",
+		len(st.Hosts), st.Network, sandbox.HCLFile, sandbox.VarsFile)
+	return nil
+}
+
+func sandboxDown(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "sandbox down", "")
+	dir := fs.String("dir", sandbox.DefaultDir, "sandbox directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	err := sandbox.Down(*dir, func(format string, a ...any) { fmt.Fprintf(env.stdout, format+"\n", a...) })
+	if errors.Is(err, sandbox.ErrNoSandbox) {
+		fmt.Fprintf(env.stdout, "No sandbox in %s.\n", *dir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, "Sandbox removed.")
+	return nil
+}
+
+func sandboxStatus(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "sandbox status", "")
+	dir := fs.String("dir", sandbox.DefaultDir, "sandbox directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, hosts, err := sandbox.Status(*dir)
+	if errors.Is(err, sandbox.ErrNoSandbox) {
+		fmt.Fprintf(env.stdout, "No sandbox in %s.\n", *dir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "Sandbox %s (%s), user %s:\n", st.ID, st.Network, st.User)
+	for _, h := range hosts {
+		state := "stopped"
+		if h.Running {
+			state = "running"
+		}
+		fmt.Fprintf(env.stdout, "  %-10s %-15s %-8s winrm %s", h.Name, h.Address, state, yesNo(h.WinRM, fmt.Sprintf("https :%d", h.HTTPSPort)))
+		if h.SSHPort > 0 {
+			fmt.Fprintf(env.stdout, "  ssh %s", yesNo(h.SSH, fmt.Sprintf(":%d", h.SSHPort)))
+		}
+		fmt.Fprintf(env.stdout, "  log %s\n", h.ServeLog())
+	}
+	return nil
+}
+
+func yesNo(ok bool, what string) string {
+	if ok {
+		return what
+	}
+	return what + " (not answering)"
+}
+
+func sandboxFault(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "sandbox fault", "HOST")
+	dir := fs.String("dir", sandbox.DefaultDir, "sandbox directory")
+	cut := fs.Int64("cut-after", 0, "close each new connection after this many bytes")
+	delay := fs.Int("delay-ms", 0, "delay every response by this many milliseconds")
+	refuse := fs.Bool("refuse", false, "refuse connections")
+	status500 := fs.Bool("500", false, "answer every request with HTTP 500")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errReported
+	}
+	st, err := sandbox.LoadState(*dir)
+	if err != nil {
+		return fmt.Errorf("no sandbox in %s: %w", *dir, err)
+	}
+	for _, h := range st.Hosts {
+		if h.Name == fs.Arg(0) {
+			s := winrs.FaultSettings{CutAfterBytes: *cut, DelayMS: *delay, Refuse: *refuse, Status500: *status500}
+			if err := winrs.WriteFaultFile(h.FaultFile(), s); err != nil {
+				return err
+			}
+			if s == (winrs.FaultSettings{}) {
+				fmt.Fprintf(env.stdout, "%s: faults off\n", h.Name)
+			} else {
+				fmt.Fprintf(env.stdout, "%s: %+v (in %s)\n", h.Name, s, filepath.Base(h.FaultFile()))
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no host %q in the sandbox", fs.Arg(0))
+}

@@ -1,0 +1,133 @@
+package winecmd
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gsd-deploy/gsd/bootstrap"
+)
+
+// bootstrapProcess performs bootstrap.Script natively: the same contract,
+// the same output and exit codes, without PowerShell.
+type bootstrapProcess struct {
+	stdin *io.PipeWriter
+	done  chan struct{}
+	code  int
+}
+
+func (h *Host) startBootstrap(p bootstrap.Params, c Command) (Process, error) {
+	r, w := io.Pipe()
+	bp := &bootstrapProcess{stdin: w, done: make(chan struct{})}
+	stdout, stderr := orDiscard(c.Stdout), orDiscard(c.Stderr)
+	go func() {
+		defer close(bp.done)
+		sum, err := h.receiveFile(p, r)
+		switch {
+		case err == errMismatch:
+			fmt.Fprintf(stderr, "gsd-bootstrap: sha256 mismatch: want %s, got %s\r\n", p.SHA256, sum)
+			bp.code = bootstrap.ExitHashMismatch
+		case err != nil:
+			fmt.Fprintf(stderr, "gsd-bootstrap: %v\r\n", err)
+			bp.code = bootstrap.ExitFailed
+		default:
+			fmt.Fprintf(stdout, "%s%s\r\n", bootstrap.OKPrefix, sum)
+			bp.code = bootstrap.ExitOK
+		}
+		// Like PowerShell, stop reading at exit; the writer side gets an
+		// error instead of blocking.
+		r.CloseWithError(io.ErrClosedPipe)
+	}()
+	return bp, nil
+}
+
+var errMismatch = fmt.Errorf("sha256 mismatch")
+
+func (h *Host) receiveFile(p bootstrap.Params, in io.Reader) (string, error) {
+	dest, err := h.UnixPath(p.Path)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Dir(dest)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".*.partial")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	hash := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, hash), in); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	sum := hex.EncodeToString(hash.Sum(nil))
+	if sum != p.SHA256 {
+		return sum, errMismatch
+	}
+	return sum, os.Rename(tmp.Name(), dest)
+}
+
+func (b *bootstrapProcess) Stdin() io.WriteCloser { return b.stdin }
+
+func (b *bootstrapProcess) Wait() int {
+	<-b.done
+	return b.code
+}
+
+func (b *bootstrapProcess) Signal(Signal) {
+	b.stdin.CloseWithError(fmt.Errorf("terminated"))
+}
+
+// UnixPath maps an absolute Windows path to the file it names in the
+// prefix, following the drive letter's dosdevices link and matching each
+// component case-insensitively as Windows would. "." and ".." components,
+// alternate data streams and device paths are refused.
+func (h *Host) UnixPath(win string) (string, error) {
+	if len(win) < 3 || win[1] != ':' || (win[2] != '\\' && win[2] != '/') {
+		return "", fmt.Errorf("%q is not an absolute Windows path", win)
+	}
+	drive := strings.ToLower(win[:1])
+	root, err := filepath.EvalSymlinks(filepath.Join(h.Prefix, "dosdevices", drive+":"))
+	if err != nil {
+		return "", fmt.Errorf("drive %s: is not mapped in this host", strings.ToUpper(drive))
+	}
+	path := root
+	for _, part := range strings.FieldsFunc(win[3:], func(r rune) bool { return r == '\\' || r == '/' }) {
+		if part == "." || part == ".." || strings.ContainsAny(part, ":*?\"<>|") {
+			return "", fmt.Errorf("%q: component %q is not allowed", win, part)
+		}
+		path = filepath.Join(path, matchCase(path, part))
+	}
+	return path, nil
+}
+
+// matchCase returns the existing entry of dir that equals name ignoring
+// case, or name itself.
+func matchCase(dir, name string) string {
+	if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+		return name
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return name
+	}
+	for _, e := range entries {
+		if strings.EqualFold(e.Name(), name) {
+			return e.Name()
+		}
+	}
+	return name
+}

@@ -1,0 +1,606 @@
+package winrs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gsd-deploy/gsd/sandbox/ntlm"
+	"github.com/gsd-deploy/gsd/sandbox/winecmd"
+	"github.com/gsd-deploy/gsd/sandbox/wsman"
+)
+
+// DefaultMaxEnvelopeSize is Windows' default MaxEnvelopeSizekb (500) in
+// bytes.
+const DefaultMaxEnvelopeSize = 500 * 1024
+
+// Path is where WinRM listens.
+const Path = "/wsman"
+
+// Windows' defaults for what a request may ask.
+const (
+	defaultOperationTimeout = 60 * time.Second
+	maxOperationTimeout     = 10 * time.Minute
+	maxShellsPerUser        = 30
+	defaultIdleTimeout      = 2 * time.Hour
+)
+
+// Config describes one server.
+type Config struct {
+	// Machine is the host name reported in faults and NTLM challenges.
+	Machine  string
+	User     string
+	Password string
+	// MaxEnvelopeSize limits requests, in bytes (DefaultMaxEnvelopeSize
+	// when 0), and caps responses together with the client's own limit.
+	MaxEnvelopeSize int
+	Runner          Runner
+	// Faults, when set, injects failures (see Faults).
+	Faults *Faults
+	// Logf, when set, gets one line per request.
+	Logf func(format string, args ...any)
+	// IdleTimeout ends shells no request has touched for this long, with
+	// their commands (Windows' default, 2 hours, when 0).
+	IdleTimeout time.Duration
+}
+
+// Server is an http.Handler speaking WinRS.
+type Server struct {
+	cfg      Config
+	ntlm     *ntlm.Server
+	certHash []byte
+
+	mu     sync.Mutex
+	shells map[string]*shell
+	closed bool
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.MaxEnvelopeSize <= 0 {
+		cfg.MaxEnvelopeSize = DefaultMaxEnvelopeSize
+	}
+	if cfg.Machine == "" {
+		cfg.Machine = "sandbox"
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	return &Server{
+		cfg:    cfg,
+		ntlm:   &ntlm.Server{Computer: cfg.Machine, Account: ntlm.Account{User: cfg.User, Password: cfg.Password}},
+		shells: map[string]*shell{},
+	}
+}
+
+// SetCertificate records the HTTPS certificate so NTLM channel bindings
+// can be checked against it.
+func (s *Server) SetCertificate(cert *tls.Certificate) error {
+	if cert == nil || len(cert.Certificate) == 0 {
+		return errors.New("winrs: empty certificate")
+	}
+	c, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return err
+	}
+	// RFC 5929: SHA-256 unless the signature uses a stronger hash.
+	var sum []byte
+	switch c.SignatureAlgorithm {
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h := sha512.Sum384(c.Raw)
+		sum = h[:]
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h := sha512.Sum512(c.Raw)
+		sum = h[:]
+	default:
+		h := sha256.Sum256(c.Raw)
+		sum = h[:]
+	}
+	s.certHash = sum
+	return nil
+}
+
+// Close ends every shell and its commands.
+func (s *Server) Close() {
+	s.mu.Lock()
+	shells := s.shells
+	s.shells = map[string]*shell{}
+	s.closed = true
+	s.mu.Unlock()
+	for _, sh := range shells {
+		s.endShell(sh)
+	}
+}
+
+// Shells returns how many shells are open.
+func (s *Server) Shells() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.shells)
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.cfg.Logf != nil {
+		s.cfg.Logf(format, args...)
+	}
+}
+
+// ServeHTTP handles one WS-Management request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f := s.cfg.Faults; f != nil {
+		set := f.Current()
+		if set.DelayMS > 0 {
+			select {
+			case <-time.After(time.Duration(set.DelayMS) * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if set.Status500 {
+			http.Error(w, "injected fault: 500", http.StatusInternalServerError)
+			return
+		}
+	}
+	if r.URL.Path != Path {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "WS-Management accepts POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	user, res := s.authenticate(w, r)
+	switch res {
+	case authChallenge:
+		drain(r.Body, s.cfg.MaxEnvelopeSize)
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	case authDenied:
+		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		s.logf("%s 401 (auth scheme %q)", r.RemoteAddr, scheme)
+		drain(r.Body, s.cfg.MaxEnvelopeSize)
+		writeUnauthorized(w)
+		return
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/soap+xml" {
+		msg := "WS-Management accepts application/soap+xml only"
+		if mt == "multipart/encrypted" {
+			msg = "the gsd sandbox does not implement WinRM message encryption: use HTTPS, or plain HTTP without encryption (pywinrm: message_encryption='never')"
+		}
+		http.Error(w, msg, http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := readLimited(r, s.cfg.MaxEnvelopeSize)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			// The rest of the body is unread, so the connection cannot be
+			// reused.
+			w.Header().Set("Connection", "close")
+			s.logf("%s request over MaxEnvelopeSize: fault w:EncodingLimit", r.RemoteAddr)
+			s.writeFault(w, "", wsman.EnvelopeTooLarge(s.cfg.MaxEnvelopeSize))
+			return
+		}
+		http.Error(w, "reading request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	env, err := wsman.Decode(body)
+	if err != nil {
+		f := wsman.InvalidXML(err.Error())
+		errors.As(err, &f)
+		s.logf("%s undecodable request: fault %s", r.RemoteAddr, f.Subcode)
+		s.writeFault(w, "", f)
+		return
+	}
+	resp, fault := s.dispatch(r.Context(), user, env)
+	if fault != nil {
+		s.logf("%s %s fault %s", r.RemoteAddr, short(env.Action), fault.Subcode)
+		s.writeFault(w, env.MessageID, fault)
+		return
+	}
+	s.logf("%s %s ok", r.RemoteAddr, short(env.Action))
+	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp)
+}
+
+func short(action string) string {
+	if i := strings.LastIndex(action, "/"); i >= 0 {
+		return action[i+1:]
+	}
+	return action
+}
+
+func (s *Server) writeFault(w http.ResponseWriter, relatesTo string, f *wsman.Fault) {
+	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	w.WriteHeader(f.HTTPStatus)
+	_, _ = w.Write(f.Render(relatesTo, s.cfg.Machine))
+}
+
+func readLimited(r *http.Request, limit int) ([]byte, error) {
+	if r.ContentLength > int64(limit) {
+		return nil, errTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+// drain reads a small body so the connection can carry the next leg of
+// an NTLM handshake; a large one is left, and the connection with it.
+func drain(body io.Reader, limit int) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, int64(limit)))
+}
+
+func (s *Server) dispatch(ctx context.Context, user string, env *wsman.Envelope) ([]byte, *wsman.Fault) {
+	switch env.Action {
+	case wsman.ActionCreate, wsman.ActionDelete, wsman.ActionCommand, wsman.ActionSend, wsman.ActionReceive, wsman.ActionSignal:
+	default:
+		return nil, wsman.ActionNotSupported(env.Action)
+	}
+	if env.ResourceURI != wsman.ResourceCmd {
+		return nil, wsman.InvalidResourceURI(env.ResourceURI)
+	}
+	s.reapIdle()
+	if env.Action == wsman.ActionCreate {
+		return s.create(user, env)
+	}
+	id := env.Selectors["ShellId"]
+	s.mu.Lock()
+	sh := s.shells[id]
+	s.mu.Unlock()
+	if sh == nil || !strings.EqualFold(sh.owner, user) {
+		return nil, wsman.ShellNotFound(id)
+	}
+	sh.touch()
+	defer sh.touch() // a long Receive is activity until it returns
+	switch env.Action {
+	case wsman.ActionDelete:
+		s.mu.Lock()
+		delete(s.shells, id)
+		s.mu.Unlock()
+		s.endShell(sh)
+		return wsman.Response(wsman.ActionDelete+wsman.ResponseSuffix, env.MessageID, ""), nil
+	case wsman.ActionCommand:
+		return s.command(sh, env)
+	case wsman.ActionSend:
+		return s.send(sh, env)
+	case wsman.ActionReceive:
+		return s.receive(ctx, sh, env)
+	default:
+		return s.signal(sh, env)
+	}
+}
+
+func (sh *shell) touch() { sh.lastUsed.Store(time.Now().UnixNano()) }
+
+// reapIdle ends shells idle for longer than IdleTimeout. It runs on
+// requests rather than on a timer: a server nobody talks to has nothing
+// to gain from reaping.
+func (s *Server) reapIdle() {
+	cutoff := time.Now().Add(-s.cfg.IdleTimeout).UnixNano()
+	var idle []*shell
+	s.mu.Lock()
+	for id, sh := range s.shells {
+		if sh.lastUsed.Load() < cutoff {
+			idle = append(idle, sh)
+			delete(s.shells, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, sh := range idle {
+		s.logf("shell %s idle for over %s: ended", sh.id, s.cfg.IdleTimeout)
+		s.endShell(sh)
+	}
+}
+
+func (s *Server) create(user string, env *wsman.Envelope) ([]byte, *wsman.Fault) {
+	body := env.Body
+	if body == nil || body.Name.Space != wsman.NSShell || body.Name.Local != "Shell" {
+		return nil, wsman.InvalidBody()
+	}
+	sh := &shell{id: wsman.NewUUID(), owner: user, env: map[string]string{}, commands: map[string]*command{}}
+	sh.touch()
+	sh.dir = body.Child(wsman.NSShell, "WorkingDirectory").TextOf()
+	for _, v := range body.Child(wsman.NSShell, "Environment").All(wsman.NSShell, "Variable") {
+		name, _ := v.AttrValue("Name")
+		if name == "" || strings.ContainsAny(name, "=\x00") {
+			return nil, wsman.InvalidParameter("environment variable name " + fmt.Sprintf("%q", name))
+		}
+		sh.env[name] = v.Text
+	}
+	in := body.Child(wsman.NSShell, "InputStreams").TextOf()
+	out := body.Child(wsman.NSShell, "OutputStreams").TextOf()
+	if in == "" {
+		in = "stdin"
+	}
+	if out == "" {
+		out = "stdout stderr"
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, wsman.InternalError("the server is shutting down")
+	}
+	n := 0
+	for _, o := range s.shells {
+		if strings.EqualFold(o.owner, user) {
+			n++
+		}
+	}
+	if n >= maxShellsPerUser {
+		s.mu.Unlock()
+		return nil, &wsman.Fault{HTTPStatus: 500, Code: "s:Sender", Subcode: "w:QuotaLimit", WSManCode: 0x803381A6,
+			Reason: fmt.Sprintf("The WS-Management service cannot process the request. This user is allowed a maximum number of %d concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user.", maxShellsPerUser)}
+	}
+	s.shells[sh.id] = sh
+	s.mu.Unlock()
+
+	var b strings.Builder
+	b.WriteString(`<x:ResourceCreated><a:Address>` + wsman.AnonymousAddress + `</a:Address><a:ReferenceParameters>`)
+	b.WriteString(`<w:ResourceURI>` + wsman.ResourceCmd + `</w:ResourceURI>`)
+	b.WriteString(`<w:SelectorSet><w:Selector Name="ShellId">` + sh.id + `</w:Selector></w:SelectorSet>`)
+	b.WriteString(`</a:ReferenceParameters></x:ResourceCreated>`)
+	b.WriteString(`<rsp:Shell><rsp:ShellId>` + sh.id + `</rsp:ShellId><rsp:ResourceUri>` + wsman.ResourceCmd + `</rsp:ResourceUri>`)
+	b.WriteString(`<rsp:Owner>` + wsman.Escape(user) + `</rsp:Owner><rsp:ClientIP></rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>`)
+	b.WriteString(`<rsp:InputStreams>` + wsman.Escape(in) + `</rsp:InputStreams><rsp:OutputStreams>` + wsman.Escape(out) + `</rsp:OutputStreams>`)
+	b.WriteString(`<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>`)
+	return wsman.Response(wsman.ActionCreate+wsman.ResponseSuffix, env.MessageID, b.String()), nil
+}
+
+func isTrue(v string) bool { return strings.EqualFold(strings.TrimSpace(v), "TRUE") }
+
+func (s *Server) command(sh *shell, env *wsman.Envelope) ([]byte, *wsman.Fault) {
+	body := env.Body
+	if body == nil || body.Name.Space != wsman.NSShell || body.Name.Local != "CommandLine" {
+		return nil, wsman.InvalidBody()
+	}
+	cmdEl := body.Child(wsman.NSShell, "Command")
+	if cmdEl == nil || strings.TrimSpace(cmdEl.Text) == "" {
+		return nil, wsman.InvalidParameter("rsp:Command is empty")
+	}
+	// Windows joins Command and each Arguments element with one space and
+	// hands the result to the shell as a raw command line.
+	line := strings.TrimSpace(cmdEl.Text)
+	for _, a := range body.All(wsman.NSShell, "Arguments") {
+		line += " " + a.Text
+	}
+	if strings.ContainsRune(line, 0) {
+		return nil, wsman.InvalidParameter("the command line contains a NUL character")
+	}
+	id, _ := body.AttrValue("CommandId")
+	if id == "" {
+		id = wsman.NewUUID()
+	}
+	c := &command{id: id, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.stdout, c.stderr = newStream(c), newStream(c)
+	proc, err := s.cfg.Runner.Start(winecmd.Command{
+		Line:   line,
+		Shell:  !isTrue(env.Options["WINRS_SKIP_CMD_SHELL"]),
+		Dir:    sh.dir,
+		Env:    sh.env,
+		Stdout: c.stdout,
+		Stderr: c.stderr,
+	})
+	if err != nil {
+		if errors.Is(err, winecmd.ErrPowerShell) {
+			return nil, &wsman.Fault{HTTPStatus: 500, Code: "s:Receiver", Subcode: "w:InternalError", WSManCode: wsman.CodeInternalError, Reason: err.Error()}
+		}
+		return nil, wsman.InternalError("the command could not be started: " + err.Error())
+	}
+	c.proc = proc
+	sh.mu.Lock()
+	if old := sh.commands[id]; old != nil {
+		sh.mu.Unlock()
+		proc.Signal(winecmd.Terminate)
+		return nil, wsman.InvalidParameter("CommandId " + id + " is already in use")
+	}
+	sh.commands[id] = c
+	sh.mu.Unlock()
+	go func() {
+		c.code = proc.Wait()
+		close(c.done)
+		c.notify()
+	}()
+	resp := `<rsp:CommandResponse><rsp:CommandId>` + wsman.Escape(id) + `</rsp:CommandId></rsp:CommandResponse>`
+	return wsman.Response(wsman.ActionCommand+wsman.ResponseSuffix, env.MessageID, resp), nil
+}
+
+func (sh *shell) lookup(id string) *command {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.commands[id]
+}
+
+func (s *Server) send(sh *shell, env *wsman.Envelope) ([]byte, *wsman.Fault) {
+	body := env.Body
+	if body == nil || body.Name.Space != wsman.NSShell || body.Name.Local != "Send" {
+		return nil, wsman.InvalidBody()
+	}
+	for _, st := range body.All(wsman.NSShell, "Stream") {
+		name, _ := st.AttrValue("Name")
+		if name != "stdin" {
+			return nil, wsman.InvalidParameter(fmt.Sprintf("stream %q is not an input stream of this shell", name))
+		}
+		id, _ := st.AttrValue("CommandId")
+		c := sh.lookup(id)
+		if c == nil {
+			return nil, wsman.CommandNotFound(id)
+		}
+		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(st.Text))
+		if err != nil {
+			return nil, wsman.InvalidParameter("the stdin stream is not valid base64")
+		}
+		end, _ := st.AttrValue("End")
+		c.mu.Lock()
+		closed := c.stdinClosed
+		if isTrue(end) {
+			c.stdinClosed = true
+		}
+		c.mu.Unlock()
+		if closed {
+			continue
+		}
+		if len(data) > 0 {
+			// A process that has exited no longer reads; Windows drops the
+			// input then too.
+			_, _ = c.proc.Stdin().Write(data)
+		}
+		if isTrue(end) {
+			_ = c.proc.Stdin().Close()
+		}
+	}
+	return wsman.Response(wsman.ActionSend+wsman.ResponseSuffix, env.MessageID, `<rsp:SendResponse></rsp:SendResponse>`), nil
+}
+
+func (s *Server) signal(sh *shell, env *wsman.Envelope) ([]byte, *wsman.Fault) {
+	body := env.Body
+	if body == nil || body.Name.Space != wsman.NSShell || body.Name.Local != "Signal" {
+		return nil, wsman.InvalidBody()
+	}
+	id, _ := body.AttrValue("CommandId")
+	c := sh.lookup(id)
+	if c == nil {
+		return nil, wsman.CommandNotFound(id)
+	}
+	switch code := body.Child(wsman.NSShell, "Code").TextOf(); code {
+	case wsman.SignalTerm:
+		sh.mu.Lock()
+		delete(sh.commands, id)
+		sh.mu.Unlock()
+		endCommand(c)
+	case wsman.SignalCtrlC:
+		c.proc.Signal(winecmd.CtrlC)
+	case wsman.SignalCtrlBrk:
+		c.proc.Signal(winecmd.CtrlBreak)
+	default:
+		return nil, wsman.InvalidParameter(fmt.Sprintf("signal %q is not supported", code))
+	}
+	return wsman.Response(wsman.ActionSignal+wsman.ResponseSuffix, env.MessageID, `<rsp:SignalResponse></rsp:SignalResponse>`), nil
+}
+
+func endCommand(c *command) {
+	if !c.finished() {
+		c.proc.Signal(winecmd.Terminate)
+	}
+	c.stdout.discard()
+	c.stderr.discard()
+	_ = c.proc.Stdin().Close()
+}
+
+func (s *Server) endShell(sh *shell) {
+	sh.mu.Lock()
+	cmds := sh.commands
+	sh.commands = map[string]*command{}
+	sh.mu.Unlock()
+	for _, c := range cmds {
+		endCommand(c)
+	}
+}
+
+// receive waits for output, at most OperationTimeout, and returns as much
+// as fits in the smaller of the client's and the server's envelope size.
+func (s *Server) receive(ctx context.Context, sh *shell, env *wsman.Envelope) ([]byte, *wsman.Fault) {
+	body := env.Body
+	if body == nil || body.Name.Space != wsman.NSShell || body.Name.Local != "Receive" {
+		return nil, wsman.InvalidBody()
+	}
+	ds := body.Child(wsman.NSShell, "DesiredStream")
+	id, _ := ds.AttrValue("CommandId")
+	c := sh.lookup(id)
+	if c == nil {
+		return nil, wsman.CommandNotFound(id)
+	}
+	wantOut, wantErr := true, true
+	if names := strings.Fields(ds.TextOf()); len(names) > 0 {
+		wantOut, wantErr = false, false
+		for _, n := range names {
+			wantOut = wantOut || n == "stdout"
+			wantErr = wantErr || n == "stderr"
+		}
+	}
+	timeout := env.OperationTimeout
+	if timeout <= 0 {
+		timeout = defaultOperationTimeout
+	}
+	timeout = min(timeout, maxOperationTimeout)
+	limit := s.cfg.MaxEnvelopeSize
+	if env.MaxEnvelopeSize > 0 {
+		limit = min(limit, env.MaxEnvelopeSize)
+	}
+	// Base64 grows data by 4/3; each stream element costs ~150 bytes.
+	budget := max((limit-wsman.Overhead-512)*3/4, 1024)
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		if (wantOut && c.stdout.pending() > 0) || (wantErr && c.stderr.pending() > 0) || c.finished() {
+			break
+		}
+		select {
+		case <-c.wake:
+		case <-timer.C:
+			return nil, wsman.TimedOut()
+		case <-ctx.Done():
+			return nil, wsman.InternalError("the client went away")
+		}
+	}
+	// Output usually comes in bursts; a moment's wait fills the envelope
+	// instead of answering with a few bytes.
+	if !c.finished() && c.stdout.pending()+c.stderr.pending() < budget {
+		select {
+		case <-c.wake:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString(`<rsp:ReceiveResponse>`)
+	done := c.finished()
+	qid := wsman.Escape(c.id)
+	writeStream := func(name string, st *stream, want bool, ended *bool) {
+		if !want {
+			return
+		}
+		if data := st.take(budget); len(data) > 0 {
+			budget -= len(data)
+			b.WriteString(`<rsp:Stream Name="` + name + `" CommandId="` + qid + `">`)
+			b.WriteString(base64.StdEncoding.EncodeToString(data))
+			b.WriteString(`</rsp:Stream>`)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if done && st.pending() == 0 && !*ended {
+			*ended = true
+			b.WriteString(`<rsp:Stream Name="` + name + `" CommandId="` + qid + `" End="true"></rsp:Stream>`)
+		}
+	}
+	writeStream("stdout", c.stdout, wantOut, &c.stdoutEnded)
+	writeStream("stderr", c.stderr, wantErr, &c.stderrEnded)
+	drained := (!wantOut || c.stdout.pending() == 0) && (!wantErr || c.stderr.pending() == 0)
+	if done && drained {
+		fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>`, qid, wsman.StateDone, c.code)
+	} else {
+		fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"></rsp:CommandState>`, qid, wsman.StateRunning)
+	}
+	b.WriteString(`</rsp:ReceiveResponse>`)
+	return wsman.Response(wsman.ActionReceive+wsman.ResponseSuffix, env.MessageID, b.String()), nil
+}
