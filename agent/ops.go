@@ -21,22 +21,32 @@ import (
 
 func badArgs(err error) error { return failf(protocol.CodeBadRequest, "%v", err) }
 
+// fileTarget checks a managed file's service and name before anything is
+// touched, takes the host lock, and returns the file's key in state (with
+// forward slashes) and its path under the service's files directory.
+func (a *Agent) fileTarget(ctx context.Context, emit progressFunc, service, name string) (key, path string, err error) {
+	if err := protocol.ValidateServiceName(service); err != nil {
+		return "", "", err
+	}
+	if err := protocol.ValidateRelPath(name); err != nil {
+		return "", "", err
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return "", "", err
+	}
+	key = filepath.ToSlash(strings.ReplaceAll(name, `\`, "/"))
+	return key, filepath.Join(a.layout.FilesDir(service), filepath.FromSlash(key)), nil
+}
+
 func (a *Agent) opWriteFile(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
 	var args protocol.WriteFileArgs
 	if err := protocol.DecodeArgs(req, &args); err != nil {
 		return nil, badArgs(err)
 	}
-	if err := protocol.ValidateServiceName(args.Service); err != nil {
+	key, path, err := a.fileTarget(ctx, emit, args.Service, args.Name)
+	if err != nil {
 		return nil, err
 	}
-	if err := protocol.ValidateRelPath(args.Name); err != nil {
-		return nil, err
-	}
-	if err := a.ensureLocked(ctx, "", emit); err != nil {
-		return nil, err
-	}
-	key := filepath.ToSlash(strings.ReplaceAll(args.Name, `\`, "/"))
-	path := filepath.Join(a.layout.FilesDir(args.Service), filepath.FromSlash(key))
 	sum := sha256Hex(args.Content)
 	res := protocol.FileResult{Path: path, SHA256: sum}
 	if old, err := artifacts.FileSHA256(path); err != nil || old != sum {
@@ -67,18 +77,11 @@ func (a *Agent) opDeleteFile(ctx context.Context, req protocol.Request, emit pro
 	if err := protocol.DecodeArgs(req, &args); err != nil {
 		return nil, badArgs(err)
 	}
-	if err := protocol.ValidateServiceName(args.Service); err != nil {
+	key, path, err := a.fileTarget(ctx, emit, args.Service, args.Name)
+	if err != nil {
 		return nil, err
 	}
-	if err := protocol.ValidateRelPath(args.Name); err != nil {
-		return nil, err
-	}
-	if err := a.ensureLocked(ctx, "", emit); err != nil {
-		return nil, err
-	}
-	key := filepath.ToSlash(strings.ReplaceAll(args.Name, `\`, "/"))
-	path := filepath.Join(a.layout.FilesDir(args.Service), filepath.FromSlash(key))
-	err := os.Remove(path)
+	err = os.Remove(path)
 	existed := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
