@@ -223,3 +223,74 @@ func TestFmtFollowsSymlinks(t *testing.T) {
 		t.Errorf("the link's target was not formatted")
 	}
 }
+
+func gsdEnv(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	code := run(e, args)
+	return result{code, out.String(), errb.String()}
+}
+
+// A build that does not compile stops plan with the compiler's own words,
+// before any host is contacted.
+func TestPlanShowsBuildFailure(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.test/broken\n\ngo 1.22\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "cmd", "svc"), 0o755)
+	os.WriteFile(filepath.Join(dir, "cmd", "svc", "main.go"), []byte("package main\n\nfunc main() {\n\tnotDefined()\n}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "gsd.hcl"), []byte(`
+host "web1" {
+  address = "127.0.0.1"
+  winrm {
+    port     = 1
+    user     = "deploy"
+    password = "x"
+  }
+}
+build "svc" {
+  package = "./cmd/svc"
+}
+service "svc" {
+  hosts  = ["web1"]
+  binary = build.svc
+}
+`), 0o644)
+	t.Setenv("GSD_CACHE_DIR", t.TempDir())
+	r := gsdEnv(t, nil, "plan", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, `build "svc" failed`) || !strings.Contains(r.stderr, "main.go:4:2: undefined: notDefined") {
+		t.Errorf("plan of a broken build: %+v", r)
+	}
+}
+
+// An unreachable host fails its own plan, with an error that names it,
+// and gsd exits 1.
+func TestPlanUnreachableHost(t *testing.T) {
+	dir := t.TempDir()
+	agent := filepath.Join(dir, "gsd-agent.exe")
+	os.WriteFile(agent, []byte("MZ stand-in: never sent, the host is not reached"), 0o644)
+	exe := filepath.Join(dir, "svc.exe")
+	os.WriteFile(exe, []byte("MZ"), 0o644)
+	os.WriteFile(filepath.Join(dir, "gsd.hcl"), []byte(`
+host "gone" {
+  address = "127.0.0.1"
+  winrm {
+    https             = false
+    allow_unencrypted = true
+    port              = 1
+    user              = "deploy"
+    password          = "x"
+    timeout           = "5s"
+  }
+}
+service "svc" {
+  hosts  = ["gone"]
+  binary = "svc.exe"
+}
+`), 0o644)
+	r := gsdEnv(t, map[string]string{"GSD_AGENT_EXE": agent}, "plan", "-no-color", dir)
+	if r.code != 1 || !strings.Contains(r.stdout, "host.gone (127.0.0.1, winrm)") || !strings.Contains(r.stdout, "error:") ||
+		!strings.Contains(r.stdout, "1 host could not be planned") {
+		t.Errorf("plan with an unreachable host: %+v", r)
+	}
+}

@@ -30,7 +30,7 @@ func main() {
 	s := &server{}
 	flag.StringVar(&s.listen, "listen", "127.0.0.1:8080", "address to serve on")
 	flag.StringVar(&s.configPath, "config", "", "optional config file, re-read on reload")
-	asService := flag.Bool("service", false, "run under the Windows service manager even where it cannot be detected (Wine)")
+	asService := flag.Bool("service", false, "run under the Windows service manager without trying to detect it")
 	flag.Parse()
 	if err := s.reload(); err != nil {
 		log.Fatal(err)

@@ -12,10 +12,17 @@ import (
 )
 
 // run serves under the service manager when started by it, else in the
-// foreground. svc.IsWindowsService cannot tell under Wine, hence the flag.
+// foreground. svc.IsWindowsService cannot tell under Wine, so when it says
+// no the service dispatcher is tried anyway: a process the service manager
+// did not start gets an error from it (at once on Windows, after about ten
+// seconds under Wine) and then serves in the foreground.
 func run(s *server, asService bool) error {
-	if is, err := svc.IsWindowsService(); asService || (err == nil && is) {
+	is, err := svc.IsWindowsService()
+	if asService || (err == nil && is) {
 		return svc.Run("hello", &handler{s: s})
+	}
+	if err := svc.Run("hello", &handler{s: s}); err == nil {
+		return nil
 	}
 	if err := s.start(); err != nil {
 		return err

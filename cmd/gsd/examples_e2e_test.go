@@ -1,0 +1,128 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gsd-deploy/gsd/config"
+	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// pointAtSandbox rewrites an example's host blocks to reach sandbox hosts
+// instead (address, port, CA, user; in order) and its builds to find their
+// sources; services, builds and everything else stay as written.
+func pointAtSandbox(t *testing.T, src []byte, name string, hosts []*config.Host, examples string) []byte {
+	t.Helper()
+	f, diags := hclwrite.ParseConfig(src, name, hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	i := 0
+	for _, b := range f.Body().Blocks() {
+		switch b.Type() {
+		case "host":
+			if i >= len(hosts) {
+				t.Fatalf("%s has more hosts than the sandbox", name)
+			}
+			sb := hosts[i]
+			i++
+			b.Body().SetAttributeValue("address", cty.StringVal(sb.Address))
+			for _, w := range b.Body().Blocks() {
+				if w.Type() != "winrm" {
+					continue
+				}
+				w.Body().SetAttributeValue("https", cty.True)
+				w.Body().SetAttributeValue("port", cty.NumberIntVal(int64(sb.WinRM.Port)))
+				w.Body().SetAttributeValue("user", cty.StringVal(sb.WinRM.User))
+				w.Body().SetAttributeValue("ca_cert", cty.StringVal(sb.WinRM.CACert))
+			}
+		case "build":
+			if b.Body().GetAttribute("dir") == nil {
+				b.Body().SetAttributeValue("dir", cty.StringVal(examples))
+			}
+		}
+	}
+	return f.Bytes()
+}
+
+// TestExamplesEndToEnd plans and applies every examples/*.hcl against
+// sandbox hosts: apply, nothing left to do, nothing sent or restarted the
+// second time, one changed attribute changes only that, destroy leaves
+// the hosts clean.
+func TestExamplesEndToEnd(t *testing.T) {
+	if os.Getenv("GSD_E2E") != "1" {
+		t.Skip("set GSD_E2E=1 (make test-e2e) to run against sandbox hosts")
+	}
+	sandboxtest.RequireWine(t)
+	examples, _ := filepath.Abs("../../examples")
+	files, _ := filepath.Glob(filepath.Join(examples, "*.hcl"))
+	if len(files) < 4 {
+		t.Fatalf("examples: %v", files)
+	}
+	bin := t.TempDir()
+	goBuild(t, filepath.Join(bin, "gsd"), nil, ".")
+	goBuild(t, filepath.Join(bin, "gsd-agent.exe"), []string{"GOOS=windows", "GOARCH=amd64"}, "../gsd-agent")
+	sbDir := t.TempDir()
+	e := &e2e{t: t, gsd: filepath.Join(bin, "gsd"), dir: sbDir}
+	e.env = append(os.Environ(), "GSD_AGENT_EXE="+filepath.Join(bin, "gsd-agent.exe"), "GSD_CACHE_DIR="+filepath.Join(bin, "cache"), "NO_COLOR=1")
+	e.run(0, "sandbox", "up", "-n", "3")
+	t.Cleanup(func() { e.dir = sbDir; e.run(0, "sandbox", "down") })
+	sb, diags := config.Load(config.Options{Paths: []string{sbDir}})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	password := sb.Hosts[0].WinRM.Password.Value
+	e.secret = password
+
+	for _, path := range files {
+		name := filepath.Base(path)
+		t.Run(name, func(t *testing.T) {
+			e.t = t
+			dir := t.TempDir()
+			src, _ := os.ReadFile(path)
+			if err := os.WriteFile(filepath.Join(dir, name), pointAtSandbox(t, src, name, sb.Hosts, examples), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.CopyFS(filepath.Join(dir, "templates"), os.DirFS(filepath.Join(examples, "templates"))); err != nil {
+				t.Fatal(err)
+			}
+			e.dir = dir
+			pw := "winrm_password=" + password
+
+			out := e.run(0, "apply", "-auto-approve", "-var", pw)
+			if !strings.Contains(out, "create complete") || strings.Contains(out, "failed") {
+				t.Fatalf("first apply:\n%s", out)
+			}
+			out = e.run(0, "plan", "-detailed-exitcode", "-var", pw)
+			if !strings.Contains(out, "No changes.") {
+				t.Fatalf("plan after apply:\n%s", out)
+			}
+			out = e.run(0, "apply", "-auto-approve", "-var", pw)
+			if strings.Contains(out, "uploading") || strings.Contains(out, ": stop") || !strings.Contains(out, "No changes.") {
+				t.Fatalf("second apply did work:\n%s", out)
+			}
+
+			// One attribute changes: only it, in place, no restart.
+			changed := strings.Replace(string(src), "display_name = \"", "display_name = \"New ", 1)
+			os.WriteFile(filepath.Join(dir, name), pointAtSandbox(t, []byte(changed), name, sb.Hosts, examples), 0o644)
+			out = e.run(2, "plan", "-detailed-exitcode", "-var", pw)
+			if !strings.Contains(out, "~ display_name") || strings.Count(out, "      ~ ") != strings.Count(out, "~ display_name") || strings.Contains(out, "restart") {
+				t.Fatalf("plan after changing display_name:\n%s", out)
+			}
+			e.run(0, "apply", "-auto-approve", "-var", pw)
+
+			out = e.run(0, "destroy", "-auto-approve", "-var", pw)
+			if !strings.Contains(out, "delete complete") {
+				t.Fatalf("destroy:\n%s", out)
+			}
+			if out = e.run(0, "hosts", "check", "-var", pw); strings.Count(out, "0 managed services") != strings.Count(out, "host.") {
+				t.Fatalf("hosts not clean after destroy:\n%s", out)
+			}
+		})
+	}
+}

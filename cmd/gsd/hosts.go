@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/config"
+	"github.com/gsd-deploy/gsd/plan"
+	"github.com/gsd-deploy/gsd/providers"
+)
+
+func init() {
+	register(command{name: "hosts", summary: "Check that every host is reachable and its agent answers", run: runHosts})
+}
+
+// hostResult is what reaching one host gave: its facts and whether its
+// agent had to be installed, or the error that stopped it.
+type hostResult struct {
+	facts     *protocol.Facts
+	installed bool
+	agent     string
+	err       error
+}
+
+// factsConn is what reading a host needs of its connection.
+type factsConn interface {
+	Facts(ctx context.Context) (protocol.Facts, error)
+	Installed() bool
+	Hello() protocol.Hello
+	Close() error
+}
+
+// dialFacts connects to a host's agent with the real transports.
+func dialFacts(agent providers.Agent) func(context.Context, *config.Host) (factsConn, error) {
+	return func(ctx context.Context, h *config.Host) (factsConn, error) {
+		return providers.Dial(ctx, h, providers.Options{Agent: agent})
+	}
+}
+
+// readHosts reaches every host, at most parallelism at a time, and reads
+// its facts in one agent round trip, however many services it runs. An
+// unreachable host fails alone.
+func readHosts(ctx context.Context, hosts []*config.Host, dial func(context.Context, *config.Host) (factsConn, error), parallelism int) map[string]hostResult {
+	out := make(map[string]hostResult, len(hosts))
+	var mu sync.Mutex
+	sem := make(chan struct{}, max(parallelism, 1))
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := hostResult{}
+			conn, err := dial(ctx, h)
+			if err != nil {
+				r.err = err
+			} else {
+				r.installed = conn.Installed()
+				r.agent = conn.Hello().AgentVersion
+				f, err := conn.Facts(ctx)
+				if err != nil {
+					r.err = err
+				} else {
+					r.facts = &f
+				}
+				conn.Close()
+			}
+			mu.Lock()
+			out[h.Name] = r
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func hostFacts(results map[string]hostResult) map[string]plan.HostFacts {
+	out := make(map[string]plan.HostFacts, len(results))
+	for name, r := range results {
+		out[name] = plan.HostFacts{Facts: r.facts, Err: r.err}
+	}
+	return out
+}
+
+func runHosts(env *cliEnv, args []string) error {
+	if len(args) == 0 || args[0] != "check" {
+		return fmt.Errorf("usage: gsd hosts check [options] [PATH...]")
+	}
+	fs := newFlagSet(env, "hosts check", "[PATH...]")
+	var cf configFlags
+	cf.register(fs)
+	var sel selectFlags
+	sel.register(fs)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadStrict(env, &cf, fs.Args())
+	if err != nil {
+		return err
+	}
+	hosts, err := sel.hosts(cfg)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	agent, err := agentBinary(ctx, env)
+	if err != nil {
+		return err
+	}
+	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
+	names := make([]string, 0, len(results))
+	for n := range results {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	failed := 0
+	for _, n := range names {
+		r, h := results[n], cfg.Host(n)
+		if r.err != nil {
+			failed++
+			fmt.Fprintf(env.stdout, "host.%s  %s  FAILED: %v\n", n, h.Transport(), r.err)
+			continue
+		}
+		note := ""
+		if r.installed {
+			note = ", agent installed now"
+		}
+		fmt.Fprintf(env.stdout, "host.%s  %s  ok: agent %s on %s, %d managed services%s\n", n, h.Transport(), r.agent, r.facts.Host.Machine, len(r.facts.Services), note)
+	}
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d hosts could not be reached", failed, len(names))}
+	}
+	return nil
+}

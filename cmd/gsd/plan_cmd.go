@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gsd-deploy/gsd/build"
+	"github.com/gsd-deploy/gsd/config"
+	"github.com/gsd-deploy/gsd/plan"
+	"github.com/gsd-deploy/gsd/views"
+)
+
+func init() {
+	register(command{name: "plan", summary: "Build, read every host, and show what would change", run: runPlan})
+}
+
+// selectFlags narrow a run to some services and hosts.
+type selectFlags struct {
+	targets     multiFlag
+	hostNames   multiFlag
+	parallelism int
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func (s *selectFlags) register(fs *flag.FlagSet) {
+	fs.Var(&s.targets, "target", "only this service, as service.NAME (repeatable); its dependencies come along")
+	fs.Var(&s.hostNames, "host", "only this host (repeatable)")
+	fs.IntVar(&s.parallelism, "parallelism", 10, "hosts worked on at once")
+}
+
+// hosts returns the selected hosts, refusing names that do not exist.
+func (s *selectFlags) hosts(cfg *config.Config) ([]*config.Host, error) {
+	if len(s.hostNames) == 0 {
+		return cfg.Hosts, nil
+	}
+	var out []*config.Host
+	for _, n := range s.hostNames {
+		h := cfg.Host(strings.TrimPrefix(n, "host."))
+		if h == nil {
+			return nil, fmt.Errorf("-host %s: no such host in the configuration", n)
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// services returns the targeted services with everything they depend
+// on, or nil when there is no -target.
+func (s *selectFlags) services(cfg *config.Config) ([]string, error) {
+	if len(s.targets) == 0 {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	var add func(name string)
+	add = func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		if svc := cfg.Service(name); svc != nil {
+			for _, d := range svc.DependsOn {
+				if d.Service != "" {
+					add(d.Service)
+				}
+			}
+		}
+	}
+	for _, t := range s.targets {
+		name, ok := strings.CutPrefix(t, "service.")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("-target %s: write service.NAME", t)
+		}
+		add(name)
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// loadStrict loads the configuration as plan and apply need it: every
+// variable must have a value. Diagnostics go to stderr.
+func loadStrict(env *cliEnv, cf *configFlags, paths []string) (*config.Config, error) {
+	cfg, diags := config.Load(cf.options(paths))
+	if err := reportDiagnostics(env, cfg.Files, diags, cf.errColor(env)); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// artifactsFor builds (or finds in the cache) every binary the services
+// use, reporting build progress on stderr.
+func artifactsFor(ctx context.Context, env *cliEnv, cfg *config.Config) (map[string]*build.Artifact, error) {
+	out := map[string]*build.Artifact{}
+	var builds []*config.Build
+	seen := map[string]bool{}
+	for _, svc := range cfg.Services {
+		key := plan.ArtifactKey(svc.Binary)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if svc.Binary.Build != "" {
+			builds = append(builds, cfg.Build(svc.Binary.Build))
+			continue
+		}
+		a, err := build.Prebuilt(svc.Binary.Path)
+		if err != nil {
+			return nil, fmt.Errorf("service %s binary: %w", svc.Name, err)
+		}
+		out[key] = a
+	}
+	built, err := build.Run(ctx, builds, build.Options{OnEvent: func(e build.Event) {
+		if e.Kind == "start" {
+			fmt.Fprintf(env.stderr, "Building %s...\n", e.Build)
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	for name, a := range built {
+		out["build."+name] = a
+	}
+	return out, nil
+}
+
+func runPlan(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "plan", "[PATH...]")
+	var cf configFlags
+	cf.register(fs)
+	var sel selectFlags
+	sel.register(fs)
+	out := fs.String("out", "", "save the plan to this file for gsd apply")
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	p, err := makePlan(ctx, env, &cf, &sel, fs.Args())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		err = views.PlanJSON(env.stdout, p)
+	} else {
+		err = views.Plan(env.stdout, p, useColor(env.isTerminal, cf.noColor, env))
+	}
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := savePlan(*out, p); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stderr, "Saved the plan to %s. Apply it with: gsd apply %s\n", *out, *out)
+	}
+	switch {
+	case p.Summary.FailedHosts > 0:
+		return errReported
+	case *detailed && p.Summary.HasChanges():
+		return &exitError{code: 2}
+	}
+	return nil
+}
+
+// makePlan does the whole of gsd plan but the rendering: load, build,
+// read hosts, compare.
+func makePlan(ctx context.Context, env *cliEnv, cf *configFlags, sel *selectFlags, paths []string) (*plan.Plan, error) {
+	cfg, err := loadStrict(env, cf, paths)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := sel.hosts(cfg)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := sel.services(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range targets {
+		if cfg.Service(t) == nil {
+			return nil, fmt.Errorf("-target service.%s: no such service in the configuration", t)
+		}
+	}
+	arts, err := artifactsFor(ctx, env, cfg)
+	if err != nil {
+		return nil, err
+	}
+	agent, err := agentBinary(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
+	p, err := plan.Make(cfg, arts, hostFacts(results))
+	if err != nil {
+		return nil, err
+	}
+	if targets != nil {
+		plan.Target(p, targets)
+	}
+	return p, nil
+}
+
+// savePlan writes the plan file atomically and readable by its owner
+// only: it names hosts and releases, though no secret.
+func savePlan(path string, p *plan.Plan) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".gsd-plan-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := plan.Write(f, p); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,215 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gsd-deploy/gsd/agent"
+	"github.com/gsd-deploy/gsd/agent/scm"
+	"github.com/gsd-deploy/gsd/bootstrap"
+	"github.com/gsd-deploy/gsd/providers/transport"
+)
+
+// fakeHost is a Transport that understands exactly the two command lines
+// Host sends: the agent start (served by an in-process agent) and the
+// bootstrap (performed in memory, with its hash check).
+type fakeHost struct {
+	t     *testing.T
+	root  string
+	mu    sync.Mutex
+	files map[string][]byte // Windows path → content
+	// corrupt flips a byte of every upload, as a damaged link would.
+	corrupt bool
+	// noHello makes the agent exit at once with an error message.
+	noHello bool
+	uploads int
+	starts  int // agent start commands
+}
+
+var startRE = regexp.MustCompile(`^if exist "([^"]+)" \("([^"]+)" serve\) else \(echo ` + missingMarker + `\)$`)
+
+func (f *fakeHost) Start(ctx context.Context, line string) (transport.Process, error) {
+	p := newFakeProcess()
+	if params, err := bootstrap.Parse(line); err == nil {
+		go func() {
+			b, _ := io.ReadAll(p.inR)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.uploads++
+			if f.corrupt && len(b) > 0 {
+				b[0] ^= 1
+			}
+			sum := sha256.Sum256(b)
+			if got := hex.EncodeToString(sum[:]); got != params.SHA256 {
+				fmt.Fprintf(&p.stderr, "gsd-bootstrap: sha256 mismatch: want %s, got %s\r\n", params.SHA256, got)
+				p.exit(bootstrap.ExitHashMismatch)
+				return
+			}
+			f.files[params.Path] = b
+			fmt.Fprintf(p.outW, "%s%s\r\n", bootstrap.OKPrefix, params.SHA256)
+			p.exit(0)
+		}()
+		return p, nil
+	}
+	m := startRE.FindStringSubmatch(line)
+	if m == nil || m[1] != m[2] {
+		return nil, fmt.Errorf("fake host: unexpected command %q", line)
+	}
+	f.mu.Lock()
+	_, ok := f.files[m[1]]
+	f.starts++
+	f.mu.Unlock()
+	go func() {
+		switch {
+		case !ok:
+			fmt.Fprintf(p.outW, "%s\r\n", missingMarker)
+			p.exit(0)
+		case f.noHello:
+			fmt.Fprint(&p.stderr, "gsd-agent serve: cannot create C:\\ProgramData\\gsd: Access is denied.\r\n")
+			p.exit(1)
+		default:
+			a := agent.New(agent.Options{Root: f.root, Services: scm.New()})
+			err := a.Serve(context.Background(), p.inR, p.outW)
+			if err != nil {
+				fmt.Fprintln(&p.stderr, err)
+			}
+			p.exit(0)
+		}
+	}()
+	return p, nil
+}
+
+func (f *fakeHost) Close() error { return nil }
+
+type fakeProcess struct {
+	inR    *io.PipeReader
+	inW    *io.PipeWriter
+	outR   *io.PipeReader
+	outW   *io.PipeWriter
+	stderr transport.TailBuffer
+	done   chan struct{}
+	code   int
+	once   sync.Once
+}
+
+func newFakeProcess() *fakeProcess {
+	p := &fakeProcess{done: make(chan struct{})}
+	p.inR, p.inW = io.Pipe()
+	p.outR, p.outW = io.Pipe()
+	return p
+}
+
+func (p *fakeProcess) exit(code int) {
+	p.once.Do(func() {
+		p.code = code
+		p.outW.Close()
+		p.inR.CloseWithError(errors.New("process exited"))
+		close(p.done)
+	})
+}
+
+func (p *fakeProcess) Stdin() io.WriteCloser { return p.inW }
+func (p *fakeProcess) Stdout() io.Reader     { return p.outR }
+func (p *fakeProcess) Stderr() []byte        { return p.stderr.Bytes() }
+func (p *fakeProcess) Wait() (int, error)    { <-p.done; return p.code, nil }
+func (p *fakeProcess) Close() error {
+	p.inW.Close()
+	p.outR.Close()
+	return nil
+}
+
+func newFakeHost(t *testing.T) *fakeHost {
+	return &fakeHost{t: t, root: t.TempDir(), files: map[string][]byte{}}
+}
+
+var testAgent = AgentFromBytes([]byte("MZ this stands for gsd-agent.exe"))
+
+func TestConnectInstallsOnceThenFinds(t *testing.T) {
+	f := newFakeHost(t)
+	ctx := context.Background()
+	h, err := Connect(ctx, "web1", f, Options{Agent: testAgent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Installed() || f.uploads != 1 {
+		t.Fatalf("installed %v after %d uploads", h.Installed(), f.uploads)
+	}
+	if !bytes.Equal(f.files[testAgent.Path()], []byte("MZ this stands for gsd-agent.exe")) {
+		t.Error("the agent was not stored at its content-addressed path")
+	}
+	h.Close()
+
+	h, err = Connect(ctx, "web1", f, Options{Agent: testAgent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if h.Installed() || f.uploads != 1 {
+		t.Errorf("second connection: installed %v, %d uploads", h.Installed(), f.uploads)
+	}
+
+	content := []byte("artifact bytes")
+	sum := sha256.Sum256(content)
+	art := Artifact{Name: "api.exe", SHA256: hex.EncodeToString(sum[:]), Size: int64(len(content)), Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(content)), nil
+	}}
+	if res, err := h.Stage(ctx, art); err != nil || res.AlreadyPresent {
+		t.Fatalf("stage: %+v %v", res, err)
+	}
+	before := h.SentBytes()
+	if res, err := h.Stage(ctx, art); err != nil || !res.AlreadyPresent {
+		t.Fatalf("second stage: %+v %v", res, err)
+	}
+	if h.SentBytes() != before {
+		t.Error("a held artifact was sent again")
+	}
+}
+
+func TestConnectCorruptUpload(t *testing.T) {
+	f := newFakeHost(t)
+	f.corrupt = true
+	_, err := Connect(context.Background(), "web1", f, Options{Agent: testAgent})
+	if err == nil {
+		t.Fatal("a corrupted upload was accepted")
+	}
+	for _, want := range []string{"host web1: installing the agent", "different SHA-256", "sha256 mismatch"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if len(f.files) != 0 {
+		t.Error("a corrupted upload left a file")
+	}
+	// A hash mismatch is not retried: the same bytes would fail again.
+	if f.uploads != 1 {
+		t.Errorf("%d uploads", f.uploads)
+	}
+}
+
+func TestAgentThatDoesNotStart(t *testing.T) {
+	f := newFakeHost(t)
+	f.files[testAgent.Path()] = []byte("present")
+	f.noHello = true
+	_, err := Connect(context.Background(), "web1", f, Options{Agent: testAgent})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"host web1: starting the agent", "exited before saying hello (exit code 1)", "Access is denied"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	// Started once more in case the failure was transient, then reported.
+	if f.starts != 2 {
+		t.Errorf("%d starts, want 2", f.starts)
+	}
+}
