@@ -17,13 +17,14 @@ func Dial(ctx context.Context, host *config.Host, opts Options) (*Host, error) {
 		t   transport.Transport
 		err error
 	)
+	// A host may describe both ways in; its transport says which is used.
 	switch {
-	case host.SSH != nil:
+	case host.Transport() == "ssh" && host.SSH != nil:
 		t, err = ssh.New(host, ssh.Options{})
-	case host.WinRM != nil:
+	case host.Transport() == "winrm" && host.WinRM != nil:
 		t, err = winrm.New(host, winrm.Options{})
 	default:
-		err = fmt.Errorf("host %s has neither a winrm nor an ssh block", host.Name)
+		err = fmt.Errorf("host %s: no %q block describes how to reach it", host.Name, host.Transport())
 	}
 	if err != nil {
 		return nil, err
