@@ -2,12 +2,10 @@ package winrm_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +20,6 @@ import (
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/providers"
 	"github.com/gsd-deploy/gsd/providers/internal/agentbuild"
-	"github.com/gsd-deploy/gsd/providers/transport"
 	"github.com/gsd-deploy/gsd/providers/winrm"
 	"github.com/gsd-deploy/gsd/sandbox/pki"
 	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"
@@ -217,37 +213,11 @@ func BenchmarkUploadShaped(b *testing.B) {
 			reportMBps(b, int64(b.N)*benchSize, total)
 		})
 		b.Run("https-put-ceiling/"+kind, func(b *testing.B) {
-			var total time.Duration
-			for i := 0; i < b.N; i++ {
-				start := time.Now()
-				req, _ := http.NewRequest(http.MethodPut, "https://"+net.JoinHostPort(hostIP, "8443")+"/upload", bytes.NewReader(contents[kind]))
-				resp, err := putClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				resp.Body.Close()
-				total += time.Since(start)
-			}
-			reportMBps(b, int64(b.N)*benchSize, total)
+			timePuts(b, putClient, "https://"+net.JoinHostPort(hostIP, "8443")+"/upload", contents[kind])
 		})
 	}
 	b.Run("echo-per-chunk", func(b *testing.B) {
-		const chunk = 4000
-		data := contents["random"][:128<<10]
-		enc := base64.StdEncoding.EncodeToString(data)
-		var total time.Duration
-		for i := 0; i < b.N; i++ {
-			start := time.Now()
-			for off := 0; off < len(enc); off += chunk {
-				line := `echo ` + enc[off:min(off+chunk, len(enc))] + ` >> "%TEMP%\gsd-echo-` + strconv.Itoa(i) + `.b64"`
-				res, err := transport.Run(context.Background(), tr, line, nil, 1024)
-				if err != nil || res.ExitCode != 0 {
-					b.Fatalf("echo: %v, exit code %d: %s", err, res.ExitCode, res.Stderr)
-				}
-			}
-			total += time.Since(start)
-		}
-		reportMBps(b, int64(b.N)*int64(len(data)), total)
+		timeEchoChunks(b, tr, contents["random"][:128<<10])
 	})
 	// The inputs go first: a live heap of 100 MB would let the garbage
 	// collector wait for 100 MB more. The host runs in another process,
