@@ -580,23 +580,12 @@ func (a *Agent) opSwitchRelease(ctx context.Context, req protocol.Request, emit 
 }
 
 func (a *Agent) opRollback(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
-	var args protocol.ServiceRef
-	if err := protocol.DecodeArgs(req, &args); err != nil {
-		return nil, badArgs(err)
-	}
-	if err := protocol.ValidateServiceName(args.Service); err != nil {
-		return nil, err
-	}
-	if err := a.ensureLocked(ctx, "", emit); err != nil {
-		return nil, err
-	}
-	st, err := a.loadState()
+	args, svc, err := a.serviceRefArgs(ctx, req, emit)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := a.managedService(st, args.Service)
-	if err != nil {
-		return nil, err
+	if svc == nil || svc.Spec.Mode == "" {
+		return nil, failf(protocol.CodeNotFound, "service %s is not managed by gsd on this host", args.Service)
 	}
 	prev := svc.Previous()
 	if prev == nil {
