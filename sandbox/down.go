@@ -25,8 +25,18 @@ func Down(dir string, logf func(string, ...any)) error {
 	if err != nil {
 		return err
 	}
+	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
+		return ErrNoSandbox
+	}
+	unlock, err := lockDir(abs)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := LoadState(abs)
 	if errors.Is(err, os.ErrNotExist) {
+		_ = os.Remove(filepath.Join(abs, lockFile))
+		_ = os.Remove(abs) // only if nothing else lives there
 		return ErrNoSandbox
 	}
 	if err != nil {
@@ -72,7 +82,8 @@ func down(dir string, st *State, logf func(string, ...any)) error {
 		// Keep the state so a second Down can finish the job.
 		return errors.Join(errs...)
 	}
-	for _, name := range []string{"hosts", "launcher", "ssh", "ca.pem", StateFile} {
+	// The lock file goes last: whoever waits for it starts afresh.
+	for _, name := range []string{"hosts", "launcher", "ssh", "ca.pem", StateFile, lockFile} {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			errs = append(errs, err)
 		}
@@ -82,9 +93,13 @@ func down(dir string, st *State, logf func(string, ...any)) error {
 }
 
 func stopHost(st *State, h HostState) error {
-	if h.ServePID > 0 {
-		// Its shutdown stops sshd, the shells and the wineserver.
-		stopProcess(h.ServePID, 10*time.Second)
+	if h.ServePID > 0 && h.Dir != "" {
+		// Its shutdown stops sshd, the shells and the wineserver. The PID
+		// is only trusted while it still runs this host's serve.
+		stopProcess(h.ServePID, 10*time.Second, func() bool { return isServe(h.ServePID, h.Dir) })
+		// A serve that died without its shutdown (kill -9) left its
+		// children running in its session.
+		sweepSession(h.ServePID, h.Dir)
 	}
 	if h.Prefix != "" {
 		if _, err := os.Stat(h.Prefix); err == nil {

@@ -38,6 +38,10 @@ type hostConfig struct {
 	// sshd with.
 	SSHDConfig string `json:"sshd_config,omitempty"`
 	SSHPort    int    `json:"ssh_port,omitempty"`
+	// RefuseUnencrypted and NoBasic switch the host's WinRM service to
+	// Windows' own defaults (AllowUnencrypted=false, Basic=false).
+	RefuseUnencrypted bool `json:"refuse_unencrypted,omitempty"`
+	NoBasic           bool `json:"no_basic,omitempty"`
 }
 
 const (
@@ -109,13 +113,15 @@ func serve(dir string) error {
 
 	faults := &winrs.Faults{File: filepath.Join(dir, "faults.json")}
 	srv := winrs.New(winrs.Config{
-		Machine:         cfg.Name,
-		User:            cfg.User,
-		Password:        cfg.Password,
-		MaxEnvelopeSize: cfg.MaxEnvelopeSize,
-		Runner:          cfg.wineHost(),
-		Faults:          faults,
-		Logf:            logger.Printf,
+		Machine:           cfg.Name,
+		User:              cfg.User,
+		Password:          cfg.Password,
+		MaxEnvelopeSize:   cfg.MaxEnvelopeSize,
+		Runner:            cfg.wineHost(),
+		Faults:            faults,
+		Logf:              logger.Printf,
+		RefuseUnencrypted: cfg.RefuseUnencrypted,
+		NoBasic:           cfg.NoBasic,
 	})
 	defer srv.Close()
 	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
@@ -157,6 +163,7 @@ func serve(dir string) error {
 	if cfg.SSHDConfig != "" {
 		sshd = exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", cfg.SSHDConfig)
 		sshd.Stdout, sshd.Stderr = lf, lf
+		sshd.SysProcAttr = childAttr()
 		if err := sshd.Start(); err != nil {
 			return fmt.Errorf("starting sshd: %w", err)
 		}

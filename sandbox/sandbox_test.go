@@ -388,6 +388,22 @@ func TestLoopbackHost(t *testing.T) {
 	if err != nil || code != 9 || strings.TrimSpace(out.String()) != "loopback" {
 		t.Fatalf("exit %d, %q, %v", code, out.String(), err)
 	}
+	// The host's commands see its own C: drive, not the machine's files:
+	// no Z: drive, and the profile folders are the prefix's own.
+	out.Reset()
+	code, err = winrmClient(t, st, h).Run(`dir /b Z:\`, &out, io.Discard)
+	if err != nil || code == 0 {
+		t.Errorf("Z: is mapped in a host: exit %d, %v: %q", code, err, out.String())
+	}
+	entries, _ := os.ReadDir(filepath.Join(h.Prefix, "drive_c", "users"))
+	for _, u := range entries {
+		folders, _ := os.ReadDir(filepath.Join(h.Prefix, "drive_c", "users", u.Name()))
+		for _, f := range folders {
+			if f.Type()&os.ModeSymlink != 0 {
+				t.Errorf("users\\%s\\%s links out of the prefix", u.Name(), f.Name())
+			}
+		}
+	}
 }
 
 // TestFailedUpCleansUp: a host whose server cannot start fails Up, and Up
@@ -439,5 +455,92 @@ func TestRenderedHCLLoads(t *testing.T) {
 	}
 	if h := cfg.Host("sandbox2"); h == nil || h.Transport() != "winrm" || h.SSH != nil {
 		t.Errorf("sandbox2: %+v", h)
+	}
+}
+
+// TestConcurrentUpOneDir: two Ups in one directory at once. One gets the
+// sandbox, the other a clear refusal, and Down afterwards leaves nothing.
+func TestConcurrentUpOneDir(t *testing.T) {
+	requireSandbox(t, false)
+	work := t.TempDir()
+	dir := filepath.Join(work, "sb")
+	t.Cleanup(func() { _ = sandbox.Down(dir, nil) })
+	type outcome struct {
+		st  *sandbox.State
+		err error
+	}
+	results := make(chan outcome, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			st, err := sandbox.Up(sandbox.Options{Dir: dir, Hosts: 1, Loopback: true, HCLDir: work})
+			results <- outcome{st, err}
+		}()
+	}
+	var won *sandbox.State
+	var errs []error
+	for i := 0; i < 2; i++ {
+		r := <-results
+		if r.err != nil {
+			errs = append(errs, r.err)
+		} else {
+			won = r.st
+		}
+	}
+	if won == nil || len(errs) != 1 {
+		t.Fatalf("want one Up to succeed and one to fail, got errors %v", errs)
+	}
+	if !strings.Contains(errs[0].Error(), "already up") || !strings.Contains(errs[0].Error(), "down") {
+		t.Errorf("the refusal does not say why: %v", errs[0])
+	}
+	st, err := sandbox.LoadState(dir)
+	if err != nil || st.ID != won.ID {
+		t.Fatalf("the state is not the winner's: %v", err)
+	}
+	var out bytes.Buffer
+	if code, err := winrmClient(t, won, won.Hosts[0]).Run("echo up& exit 2", &out, io.Discard); err != nil || code != 2 {
+		t.Errorf("the winner's host: exit %d, %v", code, err)
+	}
+	if err := sandbox.Down(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if left := sandbox.Leftovers(dir, won.ID); len(left) > 0 {
+		t.Errorf("left behind:\n%s", strings.Join(left, "\n"))
+	}
+	entries, _ := os.ReadDir(work)
+	for _, e := range entries {
+		t.Errorf("left in the project directory: %s", e.Name())
+	}
+}
+
+// TestCorruptStateRefused: a state Up cannot read may still name running
+// hosts, so Up refuses to start over it.
+func TestCorruptStateRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, sandbox.StateFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sandbox.Up(sandbox.Options{Dir: dir, Exe: "/bin/false"})
+	if err == nil || !strings.Contains(err.Error(), "present") || !strings.Contains(err.Error(), "down") {
+		t.Fatalf("Up over an unreadable state: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, sandbox.StateFile)); string(b) != "{not json" {
+		t.Errorf("the state was overwritten: %q", b)
+	}
+}
+
+// TestRefusedUpLeavesNoDirectory: an Up refused before it starts
+// anything (here: sandbox.hcl is already there) leaves no sandbox
+// directory or lock file behind.
+func TestRefusedUpLeavesNoDirectory(t *testing.T) {
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, sandbox.HCLFile), []byte("# mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(work, "sb")
+	if _, err := sandbox.Up(sandbox.Options{Dir: dir, HCLDir: work, Exe: "/bin/false"}); err == nil {
+		t.Fatal("Up overwrote sandbox.hcl")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused Up left %s: %v", dir, err)
 	}
 }

@@ -12,6 +12,9 @@ import (
 // Down can remove it even after a crash half-way through Up.
 const StateFile = "state.json"
 
+// lockFile, inside the sandbox directory, is locked by Up and Down.
+const lockFile = ".lock"
+
 // Network modes.
 const (
 	NetNamespaces = "netns"
@@ -77,6 +80,27 @@ func LoadState(dir string) (*State, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, StateFile), err)
 	}
 	return &s, nil
+}
+
+// create writes the first state, failing if one exists: whatever made it
+// owns the directory.
+func (s *State) create(dir string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, StateFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("a sandbox is already up in %s; run 'gsd sandbox down' first", dir)
+		}
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (s *State) save(dir string) error {

@@ -39,6 +39,11 @@ type Options struct {
 	// MaxEnvelopeSize for the hosts' WinRM servers (Windows' default when
 	// 0).
 	MaxEnvelopeSize int
+	// RefuseUnencrypted and NoBasic give the hosts' WinRM services
+	// Windows' defaults, AllowUnencrypted=false and Basic=false, instead
+	// of the sandbox's (plain HTTP and Basic accepted).
+	RefuseUnencrypted bool
+	NoBasic           bool
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 }
@@ -97,8 +102,26 @@ func Up(o Options) (st *State, err error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
+	unlockDir, err := lockDir(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockDir()
+	defer func() {
+		// A refusal before any state was written leaves the directory as
+		// it found it: the lock file and the directory go if they are all
+		// there is.
+		if _, serr := os.Stat(filepath.Join(o.Dir, StateFile)); err != nil && errors.Is(serr, os.ErrNotExist) {
+			_ = os.Remove(filepath.Join(o.Dir, lockFile))
+			_ = os.Remove(o.Dir)
+		}
+	}()
 	if _, err := LoadState(o.Dir); err == nil {
 		return nil, fmt.Errorf("a sandbox is already up in %s; run 'gsd sandbox down' first", o.Dir)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		// An unreadable state may still name running hosts; starting over
+		// it would lose them.
+		return nil, fmt.Errorf("a sandbox seems to be present in %s (its state: %v); run 'gsd sandbox down' first", o.Dir, err)
 	}
 	if err := winecmd.CheckTemplate(); err != nil {
 		return nil, err
@@ -123,15 +146,12 @@ func Up(o Options) (st *State, err error) {
 			}
 		}
 	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return nil, err
-	}
 	st = &State{Version: 1, ID: randomHex(2), User: SandboxUser, Password: "Gsd-" + randomHex(12), SSH: o.SSH}
 	st.Network = NetLoopback
 	if !o.Loopback && netns.Supported() == nil {
 		st.Network = NetNamespaces
 	}
-	if err := st.save(o.Dir); err != nil {
+	if err := st.create(o.Dir); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -282,6 +302,7 @@ func startHost(o Options, st *State, ca *pki.CA, launcher string, h *HostState, 
 		User: st.User, Password: st.Password, MaxEnvelopeSize: o.MaxEnvelopeSize,
 		CertFile: filepath.Join(h.Dir, "cert.pem"), KeyFile: filepath.Join(h.Dir, "key.pem"),
 		Prefix: h.Prefix, Launcher: launcher,
+		RefuseUnencrypted: o.RefuseUnencrypted, NoBasic: o.NoBasic,
 	}
 	if err := os.WriteFile(cfg.CertFile, certPEM, 0o644); err != nil {
 		return err

@@ -94,7 +94,10 @@ func (b *bootstrapProcess) Signal(Signal) {
 // UnixPath maps an absolute Windows path to the file it names in the
 // prefix, following the drive letter's dosdevices link and matching each
 // component case-insensitively as Windows would. "." and ".." components,
-// alternate data streams and device paths are refused.
+// alternate data streams and device paths are refused, and so is any path
+// that, links followed, leaves the prefix's drive_c: Wine's defaults link
+// Z: to / and profile folders to the Unix home directory, and the
+// bootstrap must never write to the real machine through them.
 func (h *Host) UnixPath(win string) (string, error) {
 	if len(win) < 3 || win[1] != ':' || (win[2] != '\\' && win[2] != '/') {
 		return "", fmt.Errorf("%q is not an absolute Windows path", win)
@@ -104,6 +107,10 @@ func (h *Host) UnixPath(win string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("drive %s: is not mapped in this host", strings.ToUpper(drive))
 	}
+	jail, err := filepath.EvalSymlinks(filepath.Join(h.Prefix, "drive_c"))
+	if err != nil {
+		return "", fmt.Errorf("the host's prefix has no drive_c: %w", err)
+	}
 	path := root
 	for _, part := range strings.FieldsFunc(win[3:], func(r rune) bool { return r == '\\' || r == '/' }) {
 		if part == "." || part == ".." || strings.ContainsAny(part, ":*?\"<>|") {
@@ -111,7 +118,38 @@ func (h *Host) UnixPath(win string) (string, error) {
 		}
 		path = filepath.Join(path, matchCase(path, part))
 	}
+	if err := within(jail, path); err != nil {
+		return "", fmt.Errorf("%q: %w", win, err)
+	}
 	return path, nil
+}
+
+// within checks that path, with the links of its deepest existing part
+// resolved, lies inside dir (itself resolved). The rest of path does not
+// exist yet and has no "." or ".." components, so it cannot climb out.
+func within(dir, path string) error {
+	existing, rest := path, ""
+	for {
+		if _, err := os.Lstat(existing); err == nil {
+			break
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			break
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = parent
+	}
+	resolved, err := filepath.EvalSymlinks(existing)
+	if err != nil {
+		return fmt.Errorf("resolving %s: %w", existing, err)
+	}
+	full := filepath.Join(resolved, rest)
+	rel, err := filepath.Rel(dir, full)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("leads outside the host's C: drive (to %s); the sandbox only writes inside the host's prefix", full)
+	}
+	return nil
 }
 
 // matchCase returns the existing entry of dir that equals name ignoring

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -57,7 +58,92 @@ func ClonePrefix(dst string) error {
 		_ = os.RemoveAll(tmp)
 		return fmt.Errorf("copying the template prefix: %v: %s", err, out)
 	}
+	if err := IsolatePrefix(tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("isolating the prefix: %w", err)
+	}
 	return os.Rename(tmp, dst)
+}
+
+// IsolatePrefix cuts a prefix's links to the rest of the machine that Wine
+// makes by default: the Z: drive (the whole filesystem), other dosdevices
+// entries that lead outside the prefix (serial ports and the like), and
+// the profile folders under drive_c/users that link to the Unix user's
+// home directory. A host's commands run as the sandbox's user, often root,
+// so a path on one of them would reach the real machine's files. The
+// profile folders become empty directories, as on a fresh Windows account.
+func IsolatePrefix(prefix string) error {
+	abs, err := filepath.Abs(prefix)
+	if err != nil {
+		return err
+	}
+	devs := filepath.Join(abs, "dosdevices")
+	entries, err := os.ReadDir(devs)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		p := filepath.Join(devs, e.Name())
+		if e.Type()&os.ModeSymlink == 0 {
+			continue
+		}
+		if target, err := os.Readlink(p); err == nil && linkInside(abs, devs, target) {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	users, err := os.ReadDir(filepath.Join(abs, "drive_c", "users"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, u := range users {
+		dir := filepath.Join(abs, "drive_c", "users", u.Name())
+		if u.Type()&os.ModeSymlink != 0 {
+			if err := os.Remove(dir); err != nil {
+				return err
+			}
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		if !u.IsDir() {
+			continue
+		}
+		folders, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, f := range folders {
+			if f.Type()&os.ModeSymlink == 0 {
+				continue
+			}
+			p := filepath.Join(dir, f.Name())
+			if target, err := os.Readlink(p); err == nil && linkInside(abs, dir, target) {
+				continue
+			}
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			if err := os.Mkdir(p, 0o755); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// linkInside reports whether a link in dir with the given target names a
+// path inside prefix, judged lexically: the prefix is being built and the
+// target need not exist.
+func linkInside(prefix, dir, target string) bool {
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(dir, target)
+	}
+	rel, err := filepath.Rel(prefix, filepath.Clean(target))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // StopWineserver ends the prefix's wineserver and every Windows process in

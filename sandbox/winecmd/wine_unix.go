@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -115,4 +116,36 @@ func (h *Host) Warm() error {
 		return fmt.Errorf("warming the Wine prefix: %w", err)
 	}
 	return nil
+}
+
+func (h *Host) environ(extra map[string]string) []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES", "DISPLAY", "WAYLAND_DISPLAY", LauncherVar:
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"WINEPREFIX="+h.Prefix,
+		"WINEDEBUG=-all",
+		// No desktop integration and no Mono/Gecko installer prompts.
+		"WINEDLLOVERRIDES=winemenubuilder.exe=d;mscoree=;mshtml=",
+	)
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+func (h *Host) user() string {
+	if h.User != "" {
+		return h.User
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "root"
 }

@@ -89,38 +89,6 @@ func (h *Host) Start(c Command) (Process, error) {
 	return h.startWine(full, c)
 }
 
-func (h *Host) environ(extra map[string]string) []string {
-	env := []string{}
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES", "DISPLAY", "WAYLAND_DISPLAY", LauncherVar:
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env,
-		"WINEPREFIX="+h.Prefix,
-		"WINEDEBUG=-all",
-		// No desktop integration and no Mono/Gecko installer prompts.
-		"WINEDLLOVERRIDES=winemenubuilder.exe=d;mscoree=;mshtml=",
-	)
-	for k, v := range extra {
-		env = append(env, k+"="+v)
-	}
-	return env
-}
-
-func (h *Host) user() string {
-	if h.User != "" {
-		return h.User
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "root"
-}
-
 func orDiscard(w io.Writer) io.Writer {
 	if w == nil {
 		return io.Discard

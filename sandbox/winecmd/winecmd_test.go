@@ -115,3 +115,99 @@ func TestOtherPowerShellRefused(t *testing.T) {
 		}
 	}
 }
+
+// escapePrefix is fakePrefix with the links Wine makes by default, aimed at
+// a directory standing in for the rest of the machine: Z: and a profile
+// folder, plus a link planted inside C:.
+func escapePrefix(t *testing.T) (h *Host, outside string) {
+	t.Helper()
+	h = fakePrefix(t)
+	outside = t.TempDir()
+	links := map[string]string{
+		"dosdevices/z:":                outside,
+		"dosdevices/com1":              "/dev/ttyS0",
+		"drive_c/users/root/Desktop":   outside,
+		"drive_c/ProgramData/planted":  outside,
+		"drive_c/users/root/Documents": "../../../../" + filepath.Base(outside),
+	}
+	for link, target := range links {
+		p := filepath.Join(h.Prefix, link)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h, outside
+}
+
+func TestUnixPathStaysInPrefix(t *testing.T) {
+	h, outside := escapePrefix(t)
+	sum := sha256.Sum256([]byte("x"))
+	sha := hex.EncodeToString(sum[:])
+	for _, bad := range []string{
+		`Z:\x`,
+		`z:\` + strings.TrimPrefix(filepath.ToSlash(outside), "/") + `\x`,
+		`C:\users\root\Desktop\x`,
+		`C:\users\root\Desktop\new\dir\x`,
+		`C:\ProgramData\planted\x`,
+		`c:\PROGRAMDATA\PLANTED\x`,
+	} {
+		if p, err := h.UnixPath(bad); err == nil {
+			t.Errorf("%s accepted as %s", bad, p)
+		}
+		line, err := bootstrap.CommandLine(bootstrap.Params{Path: bad, SHA256: sha})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var errb bytes.Buffer
+		proc, err := h.Start(Command{Line: line, Shell: true, Stderr: &errb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = proc.Stdin().Write([]byte("x")) // fails once the bootstrap has given up
+		proc.Stdin().Close()
+		code, stderr := proc.Wait(), errb.String()
+		if code != bootstrap.ExitFailed || !strings.Contains(stderr, "outside") && !strings.Contains(stderr, "not mapped") {
+			t.Errorf("bootstrap to %s: exit %d, %q", bad, code, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("the bootstrap wrote outside the prefix: %v", entries)
+	}
+	if _, err := h.UnixPath(`C:\ProgramData\gsd\x.exe`); err != nil {
+		t.Fatalf("a plain C: path: %v", err)
+	}
+}
+
+func TestIsolatePrefix(t *testing.T) {
+	h, outside := escapePrefix(t)
+	if err := IsolatePrefix(h.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{"dosdevices/z:", "dosdevices/com1"} {
+		if _, err := os.Lstat(filepath.Join(h.Prefix, gone)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there: %v", gone, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.Prefix, "dosdevices", "c:")); err != nil {
+		t.Errorf("C: went too: %v", err)
+	}
+	for _, d := range []string{"Desktop", "Documents"} {
+		fi, err := os.Lstat(filepath.Join(h.Prefix, "drive_c/users/root", d))
+		if err != nil || !fi.IsDir() {
+			t.Errorf("%s is not a real directory: %v", d, err)
+		}
+	}
+	// The profile folder now takes files itself.
+	if p, err := h.UnixPath(`C:\users\root\Desktop\x`); err != nil || !strings.HasPrefix(p, h.Prefix) {
+		t.Errorf("Desktop after isolation: %s, %v", p, err)
+	}
+	if _, err := h.UnixPath(`Z:\x`); err == nil {
+		t.Error("Z: still mapped")
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("isolation touched the outside: %v", entries)
+	}
+}

@@ -63,7 +63,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, a
 			return user, authOK
 		}
 		return "", authDenied
-	case strings.EqualFold(scheme, "Basic"):
+	case strings.EqualFold(scheme, "Basic") && !s.cfg.NoBasic:
 		raw, err := base64.StdEncoding.DecodeString(data)
 		if err != nil {
 			return "", authDenied
@@ -77,7 +77,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, a
 		if !ok || !s.checkPassword(user, pass) {
 			return "", authDenied
 		}
-		return user, authOK
+		return s.accountName(user), authOK
 	case strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM"):
 		msg, err := base64.StdEncoding.DecodeString(data)
 		if err != nil {
@@ -118,14 +118,33 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, a
 					s.logf("%s NTLM channel binding verified", r.RemoteAddr)
 				}
 			}
+			user := s.accountName(v.User)
 			cs.mu.Lock()
-			cs.user = v.User
+			cs.user = user
 			cs.mu.Unlock()
-			return v.User, authOK
+			return user, authOK
 		}
 		return "", authDenied
 	}
 	return "", authDenied
+}
+
+// accountName is the account a user name names on this machine, so the
+// owner of a shell is the same however the client wrote it: Basic passes
+// "sandbox1\gsd", ".\gsd" or "gsd" as typed, NTLM the bare name. A
+// local domain (".", the machine name, "localhost") is dropped and the
+// configured account's spelling used, as Windows matches names without
+// regard to case.
+func (s *Server) accountName(user string) string {
+	if domain, name, ok := strings.Cut(user, `\`); ok {
+		if domain == "." || strings.EqualFold(domain, s.cfg.Machine) || strings.EqualFold(domain, "localhost") {
+			user = name
+		}
+	}
+	if strings.EqualFold(user, s.cfg.User) {
+		return s.cfg.User
+	}
+	return user
 }
 
 // checkPassword compares in constant time; the user name is
@@ -150,9 +169,11 @@ func (s *Server) channelBindingOK(r *http.Request, got []byte) bool {
 	return subtle.ConstantTimeCompare(ntlm.TLSChannelBindings(s.certHash), got) == 1
 }
 
-func writeUnauthorized(w http.ResponseWriter) {
+func (s *Server) writeUnauthorized(w http.ResponseWriter) {
 	w.Header().Add("WWW-Authenticate", "Negotiate")
-	w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
+	if !s.cfg.NoBasic {
+		w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
+	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusUnauthorized)
 }

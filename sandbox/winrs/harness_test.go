@@ -71,15 +71,26 @@ next:
 
 func startServer(t *testing.T, runner winrs.Runner, host *winecmd.Host) *testServer {
 	t.Helper()
+	return startServerWith(t, runner, host, nil)
+}
+
+// startServerWith is startServer with configure, when set, adjusting the
+// server's configuration first.
+func startServerWith(t *testing.T, runner winrs.Runner, host *winecmd.Host, configure func(*winrs.Config)) *testServer {
+	t.Helper()
 	ts := &testServer{host: host, faults: &winrs.Faults{}}
-	ts.srv = winrs.New(winrs.Config{
+	cfg := winrs.Config{
 		Machine:  "SANDBOX-TEST",
 		User:     testUser,
 		Password: testPassword,
 		Runner:   runner,
 		Faults:   ts.faults,
 		Logf:     ts.logf,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	ts.srv = winrs.New(cfg)
 	ca, err := pki.NewCA("gsd sandbox test")
 	if err != nil {
 		t.Fatal(err)

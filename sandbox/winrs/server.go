@@ -54,6 +54,15 @@ type Config struct {
 	// IdleTimeout ends shells no request has touched for this long, with
 	// their commands (Windows' default, 2 hours, when 0).
 	IdleTimeout time.Duration
+	// RefuseUnencrypted is Windows' AllowUnencrypted=false: requests over
+	// plain HTTP without message encryption (which this server does not
+	// implement, so every plain-HTTP request) get 401 once authenticated.
+	// Off by default, as the sandbox's HTTP listener is for clients
+	// configured to send unencrypted.
+	RefuseUnencrypted bool
+	// NoBasic is Windows' Auth/Basic=false: Basic is neither offered nor
+	// accepted. Off by default.
+	NoBasic bool
 }
 
 // Server is an http.Handler speaking WinRS.
@@ -65,6 +74,9 @@ type Server struct {
 	mu     sync.Mutex
 	shells map[string]*shell
 	closed bool
+
+	stopReaper chan struct{}
+	closeOnce  sync.Once
 }
 
 // New returns a server for cfg.
@@ -78,10 +90,29 @@ func New(cfg Config) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = defaultIdleTimeout
 	}
-	return &Server{
-		cfg:    cfg,
-		ntlm:   &ntlm.Server{Computer: cfg.Machine, Account: ntlm.Account{User: cfg.User, Password: cfg.Password}},
-		shells: map[string]*shell{},
+	s := &Server{
+		cfg:        cfg,
+		ntlm:       &ntlm.Server{Computer: cfg.Machine, Account: ntlm.Account{User: cfg.User, Password: cfg.Password}},
+		shells:     map[string]*shell{},
+		stopReaper: make(chan struct{}),
+	}
+	go s.reaper()
+	return s
+}
+
+// reaper ends idle shells on a timer: a client that vanished must not
+// leave its commands running until some other request comes.
+func (s *Server) reaper() {
+	every := min(max(s.cfg.IdleTimeout/4, 10*time.Millisecond), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.reapIdle()
+		case <-s.stopReaper:
+			return
+		}
 	}
 }
 
@@ -114,6 +145,7 @@ func (s *Server) SetCertificate(cert *tls.Certificate) error {
 
 // Close ends every shell and its commands.
 func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.stopReaper) })
 	s.mu.Lock()
 	shells := s.shells
 	s.shells = map[string]*shell{}
@@ -173,7 +205,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		s.logf("%s 401 (auth scheme %q)", r.RemoteAddr, scheme)
 		drain(r.Body, s.cfg.MaxEnvelopeSize)
-		writeUnauthorized(w)
+		s.writeUnauthorized(w)
+		return
+	}
+	if s.cfg.RefuseUnencrypted && r.TLS == nil {
+		s.logf("%s 401: unencrypted request refused (AllowUnencrypted=false)", r.RemoteAddr)
+		drain(r.Body, s.cfg.MaxEnvelopeSize)
+		s.writeUnauthorized(w)
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -283,7 +321,7 @@ func (s *Server) dispatch(ctx context.Context, user string, env *wsman.Envelope)
 	case wsman.ActionCommand:
 		return s.command(sh, env)
 	case wsman.ActionSend:
-		return s.send(sh, env)
+		return s.send(ctx, sh, env)
 	case wsman.ActionReceive:
 		return s.receive(ctx, sh, env)
 	default:
@@ -293,9 +331,8 @@ func (s *Server) dispatch(ctx context.Context, user string, env *wsman.Envelope)
 
 func (sh *shell) touch() { sh.lastUsed.Store(time.Now().UnixNano()) }
 
-// reapIdle ends shells idle for longer than IdleTimeout. It runs on
-// requests rather than on a timer: a server nobody talks to has nothing
-// to gain from reaping.
+// reapIdle ends shells idle for longer than IdleTimeout. It runs on a
+// timer and on requests, so a request never finds a shell past its time.
 func (s *Server) reapIdle() {
 	cutoff := time.Now().Add(-s.cfg.IdleTimeout).UnixNano()
 	var idle []*shell
@@ -391,6 +428,23 @@ func (s *Server) command(sh *shell, env *wsman.Envelope) ([]byte, *wsman.Fault) 
 	if id == "" {
 		id = wsman.NewUUID()
 	}
+	// Reserve the id before anything runs: a duplicate is refused without
+	// starting it.
+	sh.mu.Lock()
+	if sh.commands[id] != nil || sh.starting[id] {
+		sh.mu.Unlock()
+		return nil, wsman.InvalidParameter("CommandId " + id + " is already in use")
+	}
+	if sh.starting == nil {
+		sh.starting = map[string]bool{}
+	}
+	sh.starting[id] = true
+	sh.mu.Unlock()
+	release := func() {
+		sh.mu.Lock()
+		delete(sh.starting, id)
+		sh.mu.Unlock()
+	}
 	c := &command{id: id, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.stdout, c.stderr = newStream(c), newStream(c)
 	proc, err := s.cfg.Runner.Start(winecmd.Command{
@@ -402,25 +456,31 @@ func (s *Server) command(sh *shell, env *wsman.Envelope) ([]byte, *wsman.Fault) 
 		Stderr: c.stderr,
 	})
 	if err != nil {
+		release()
 		if errors.Is(err, winecmd.ErrPowerShell) {
 			return nil, &wsman.Fault{HTTPStatus: 500, Code: "s:Receiver", Subcode: "w:InternalError", WSManCode: wsman.CodeInternalError, Reason: err.Error()}
 		}
 		return nil, wsman.InternalError("the command could not be started: " + err.Error())
 	}
 	c.proc = proc
+	c.stdin = newStdinQueue(proc.Stdin())
 	sh.mu.Lock()
-	if old := sh.commands[id]; old != nil {
-		sh.mu.Unlock()
-		proc.Signal(winecmd.Terminate)
-		return nil, wsman.InvalidParameter("CommandId " + id + " is already in use")
+	delete(sh.starting, id)
+	ended := sh.ended
+	if !ended {
+		sh.commands[id] = c
 	}
-	sh.commands[id] = c
 	sh.mu.Unlock()
 	go func() {
 		c.code = proc.Wait()
 		close(c.done)
 		c.notify()
 	}()
+	if ended {
+		// The shell went while the command started.
+		endCommand(c)
+		return nil, wsman.ShellNotFound(sh.id)
+	}
 	resp := `<rsp:CommandResponse><rsp:CommandId>` + wsman.Escape(id) + `</rsp:CommandId></rsp:CommandResponse>`
 	return wsman.Response(wsman.ActionCommand+wsman.ResponseSuffix, env.MessageID, resp), nil
 }
@@ -431,7 +491,7 @@ func (sh *shell) lookup(id string) *command {
 	return sh.commands[id]
 }
 
-func (s *Server) send(sh *shell, env *wsman.Envelope) ([]byte, *wsman.Fault) {
+func (s *Server) send(ctx context.Context, sh *shell, env *wsman.Envelope) ([]byte, *wsman.Fault) {
 	body := env.Body
 	if body == nil || body.Name.Space != wsman.NSShell || body.Name.Local != "Send" {
 		return nil, wsman.InvalidBody()
@@ -451,22 +511,13 @@ func (s *Server) send(sh *shell, env *wsman.Envelope) ([]byte, *wsman.Fault) {
 			return nil, wsman.InvalidParameter("the stdin stream is not valid base64")
 		}
 		end, _ := st.AttrValue("End")
-		c.mu.Lock()
-		closed := c.stdinClosed
-		if isTrue(end) {
-			c.stdinClosed = true
-		}
-		c.mu.Unlock()
-		if closed {
-			continue
-		}
-		if len(data) > 0 {
-			// A process that has exited no longer reads; Windows drops the
-			// input then too.
-			_, _ = c.proc.Stdin().Write(data)
-		}
-		if isTrue(end) {
-			_ = c.proc.Stdin().Close()
+		if err := c.stdin.put(ctx, data, isTrue(end), operationTimeout(env)); err != nil {
+			// Nothing of this stream was taken, so the client may send it
+			// again.
+			if errors.Is(err, errSendTimedOut) {
+				return nil, wsman.TimedOut()
+			}
+			return nil, wsman.InternalError("the client went away")
 		}
 	}
 	return wsman.Response(wsman.ActionSend+wsman.ResponseSuffix, env.MessageID, `<rsp:SendResponse></rsp:SendResponse>`), nil
@@ -504,17 +555,28 @@ func endCommand(c *command) {
 	}
 	c.stdout.discard()
 	c.stderr.discard()
+	c.stdin.kill()
 	_ = c.proc.Stdin().Close()
 }
 
 func (s *Server) endShell(sh *shell) {
 	sh.mu.Lock()
+	sh.ended = true
 	cmds := sh.commands
 	sh.commands = map[string]*command{}
 	sh.mu.Unlock()
 	for _, c := range cmds {
 		endCommand(c)
 	}
+}
+
+// operationTimeout is how long a request may wait, as it asked.
+func operationTimeout(env *wsman.Envelope) time.Duration {
+	timeout := env.OperationTimeout
+	if timeout <= 0 {
+		timeout = defaultOperationTimeout
+	}
+	return min(timeout, maxOperationTimeout)
 }
 
 // receive waits for output, at most OperationTimeout, and returns as much
@@ -538,17 +600,17 @@ func (s *Server) receive(ctx context.Context, sh *shell, env *wsman.Envelope) ([
 			wantErr = wantErr || n == "stderr"
 		}
 	}
-	timeout := env.OperationTimeout
-	if timeout <= 0 {
-		timeout = defaultOperationTimeout
-	}
-	timeout = min(timeout, maxOperationTimeout)
+	timeout := operationTimeout(env)
 	limit := s.cfg.MaxEnvelopeSize
 	if env.MaxEnvelopeSize > 0 {
 		limit = min(limit, env.MaxEnvelopeSize)
 	}
 	// Base64 grows data by 4/3; each stream element costs ~150 bytes.
-	budget := max((limit-wsman.Overhead-512)*3/4, 1024)
+	budget := (limit - wsman.Overhead - 512) * 3 / 4
+	if budget <= 0 {
+		// No response fits; Windows faults rather than exceed the limit.
+		return nil, wsman.ResponseTooLarge(limit)
+	}
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()

@@ -265,7 +265,11 @@ func parseTree(data []byte) (*Element, error) {
 	// entities and UTF-8 are accepted, which is what shuts out entity
 	// expansion and encoding tricks.
 	var (
-		stack    []*Element
+		stack []*Element
+		// texts[i] collects stack[i]'s text: appending to a string would
+		// copy all of it again for each piece, quadratic in a text cut
+		// into many pieces by comments.
+		texts    []*strings.Builder
 		root     *Element
 		elements int
 	)
@@ -300,8 +304,10 @@ func parseTree(data []byte) (*Element, error) {
 				parent.Children = append(parent.Children, el)
 			}
 			stack = append(stack, el)
+			texts = append(texts, &strings.Builder{})
 		case xml.EndElement:
-			stack = stack[:len(stack)-1]
+			stack[len(stack)-1].Text = texts[len(texts)-1].String()
+			stack, texts = stack[:len(stack)-1], texts[:len(texts)-1]
 		case xml.CharData:
 			if len(stack) == 0 {
 				if len(bytes.TrimSpace(t)) > 0 {
@@ -309,7 +315,7 @@ func parseTree(data []byte) (*Element, error) {
 				}
 				continue
 			}
-			stack[len(stack)-1].Text += string(t)
+			texts[len(texts)-1].Write(t)
 		case xml.Directive:
 			return nil, errors.New("DTDs and other directives are not accepted")
 		case xml.ProcInst:

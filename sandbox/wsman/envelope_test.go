@@ -1,7 +1,9 @@
 package wsman
 
 import (
+	"bytes"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +133,34 @@ func TestLongTextSurvivesTheFastPath(t *testing.T) {
 	// A long run outside any element is still refused.
 	if _, err := Decode([]byte(sample + strings.Repeat("A", 10000) + "<x/>")); err == nil {
 		t.Error("trailing text accepted")
+	}
+}
+
+// TestTextInManyPiecesIsLinear: text cut into many pieces by comments
+// costs memory in proportion to its length. Allocated bytes are compared
+// between two sizes in the same run: six times the pieces may cost about
+// six times the bytes, where joining by string concatenation costs
+// thirty-six.
+func TestTextInManyPiecesIsLinear(t *testing.T) {
+	doc := func(pieces int) []byte {
+		return []byte("<a>" + strings.Repeat("x y<!--c-->", pieces) + "</a>")
+	}
+	allocated := func(data []byte) uint64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		e, err := parse(data)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(e.Text) != len("x y")*bytes.Count(data, []byte("<!--")) {
+			t.Fatalf("text of %d bytes", len(e.Text))
+		}
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	small, large := allocated(doc(10_000)), allocated(doc(60_000))
+	if ratio := float64(large) / float64(small); ratio > 12 {
+		t.Fatalf("6x the pieces allocated %.1fx the bytes (%d vs %d): quadratic", ratio, large, small)
 	}
 }

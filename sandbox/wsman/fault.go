@@ -72,6 +72,20 @@ func EnvelopeTooLarge(limit int) *Fault {
 	}
 }
 
+// ResponseTooLarge answers a request whose MaxEnvelopeSize is too small
+// for any response to it.
+func ResponseTooLarge(limit int) *Fault {
+	return &Fault{
+		HTTPStatus: http.StatusInternalServerError,
+		Code:       "s:Sender",
+		Subcode:    "w:EncodingLimit",
+		Reason: fmt.Sprintf("The WS-Management service cannot process the request because the response would exceed the MaxEnvelopeSize of %d bytes in the request. "+
+			"Reconfigure the client to accept larger messages.", limit),
+		WSManCode: CodeEncodingLimit,
+		Detail:    FaultDetailMaxEnvelopeSize,
+	}
+}
+
 // ShellNotFound answers any request naming a ShellId the server does not
 // hold.
 func ShellNotFound(shellID string) *Fault {
