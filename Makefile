@@ -87,7 +87,7 @@ test-wine: wine-prefix
 # up/down leaving nothing behind, and a short fuzz of the SOAP decoder.
 # GSD_REQUIRE_SANDBOX=1 makes a missing prerequisite fail instead of skip.
 test-sandbox: wine-prefix
-	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=10m ./bootstrap/... ./sandbox/...
+	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=10m ./agent/bootstrap/... ./sandbox/...
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEnvelope -fuzztime=10s ./sandbox/wsman
 
 # The WinRM and SSH transports end to end: in-process WinRS servers and

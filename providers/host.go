@@ -14,9 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gsd-deploy/gsd/agent/bootstrap"
 	"github.com/gsd-deploy/gsd/agent/client"
 	"github.com/gsd-deploy/gsd/agent/protocol"
-	"github.com/gsd-deploy/gsd/bootstrap"
 	"github.com/gsd-deploy/gsd/providers/transport"
 )
 

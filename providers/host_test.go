@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/gsd-deploy/gsd/agent"
+	"github.com/gsd-deploy/gsd/agent/bootstrap"
 	"github.com/gsd-deploy/gsd/agent/scm"
-	"github.com/gsd-deploy/gsd/bootstrap"
 	"github.com/gsd-deploy/gsd/providers/transport"
 )
 

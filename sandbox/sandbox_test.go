@@ -20,7 +20,7 @@ import (
 	"github.com/masterzen/winrm"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/gsd-deploy/gsd/bootstrap"
+	"github.com/gsd-deploy/gsd/agent/bootstrap"
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/sandbox"
 	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"

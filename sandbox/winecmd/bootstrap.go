@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/gsd-deploy/gsd/bootstrap"
+	"github.com/gsd-deploy/gsd/agent/bootstrap"
 )
 
 // bootstrapProcess performs bootstrap.Script natively: the same contract,

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/gsd-deploy/gsd/bootstrap"
+	"github.com/gsd-deploy/gsd/agent/bootstrap"
 )
 
 //go:embed launcher/launch.c

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gsd-deploy/gsd/bootstrap"
+	"github.com/gsd-deploy/gsd/agent/bootstrap"
 )
 
 // fakePrefix has the layout Wine gives a prefix: drive_c and a dosdevices
