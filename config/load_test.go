@@ -522,3 +522,10 @@ func TestWithServicesHasItsOwnLookups(t *testing.T) {
 		t.Errorf("the original changed")
 	}
 }
+
+func TestTransportOfHostMadeInCode(t *testing.T) {
+	if (&Host{SSH: &SSH{}}).Transport() != "ssh" || (&Host{WinRM: &WinRM{}}).Transport() != "winrm" ||
+		(&Host{WinRM: &WinRM{}, SSH: &SSH{}, TransportName: "ssh"}).Transport() != "ssh" {
+		t.Error("Transport must follow the single block, or the choice")
+	}
+}

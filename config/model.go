@@ -112,8 +112,17 @@ type Host struct {
 	DeclRange hcl.Range
 }
 
-// Transport names the protocol used to reach the host.
-func (h *Host) Transport() string { return h.TransportName }
+// Transport names the protocol used to reach the host: the one chosen, or
+// for a host with a single block (as one made in code may be) that one.
+func (h *Host) Transport() string {
+	switch {
+	case h.TransportName != "":
+		return h.TransportName
+	case h.SSH != nil && h.WinRM == nil:
+		return "ssh"
+	}
+	return "winrm"
+}
 
 // WinRM settings of a host. HTTPS is the default; plain HTTP must be asked
 // for with AllowUnencrypted.
