@@ -144,7 +144,7 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 		ForceAttemptHTTP2: false,
 	}
 	if auth == "ntlm" {
-		rt = ntlmssp.Negotiator{RoundTripper: rt}
+		rt = ntlmssp.Negotiator{RoundTripper: noBasic{rt}}
 	}
 	t.http = &http.Client{Transport: rt}
 	// Receive polls within OperationTimeout; half the timeout leaves the
@@ -157,6 +157,22 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 	}
 	t.maxEnvelope.Store(int64(env))
 	return t, nil
+}
+
+// noBasic stands under the NTLM negotiator, which falls back to sending
+// the password as Basic when a host offers only Basic. With auth = "ntlm"
+// the password must never cross the network that way.
+type noBasic struct{ next http.RoundTripper }
+
+// errNoNTLM is what a host that offers no NTLM gets instead of the
+// password.
+var errNoNTLM = errors.New(`the host offers only Basic authentication, and gsd does not send the password as Basic when auth = "ntlm"; enable Negotiate/NTLM on the host or set auth = "basic"`)
+
+func (n noBasic) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(req.Header.Get("Authorization"), "Basic ") {
+		return nil, errNoNTLM
+	}
+	return n.next.RoundTrip(req)
 }
 
 // BytesSent counts request bodies sent to the host, Receive polls
