@@ -180,7 +180,14 @@ func runHost(ctx context.Context, hp *plan.HostPlan, host *config.Host, want Des
 		r.Err = fmt.Errorf("host %s: %w", hp.Host, err)
 		return r
 	}
-	defer conn.Call(context.WithoutCancel(ctx), protocol.OpUnlock, nil, nil)
+	defer func() {
+		// Unlock even after an abort, but never wait on it for long: a
+		// host that stopped answering keeps its lock until the agent's
+		// own stale-lock rules free it.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		conn.Call(uctx, protocol.OpUnlock, nil, nil)
+	}()
 
 	for _, u := range hp.Uploads {
 		art := want.Artifacts[u.SHA256]

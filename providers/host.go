@@ -325,10 +325,45 @@ func (h *Host) call(ctx context.Context, step, op string, args, result any) erro
 	if err != nil {
 		return err
 	}
-	if err := c.Call(op, args, result); err != nil {
+	if err := h.bounded(ctx, func() error { return c.Call(op, args, result) }); err != nil {
+		if ctx.Err() != nil {
+			return h.fail(step, fmt.Errorf("gave up waiting for the agent: %w", ctx.Err()))
+		}
 		return h.fail(step, h.sessionError(err))
 	}
 	return nil
+}
+
+// bounded runs f, one exchange with the agent, and gives up when ctx
+// ends: the agent client itself cannot be interrupted, so the session is
+// ended, which also unblocks f; the next call starts a new agent. Without
+// this a host that stops answering would hang gsd, and a second Ctrl-C
+// could not abort it.
+func (h *Host) bounded(ctx context.Context, f func() error) error {
+	if ctx.Done() == nil {
+		return f()
+	}
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		h.endSession()
+		return ctx.Err()
+	}
+}
+
+// endSession closes the agent's process without waiting for it.
+func (h *Host) endSession() {
+	h.mu.Lock()
+	p := h.proc
+	h.proc, h.client = nil, nil
+	h.mu.Unlock()
+	if p != nil {
+		p.Stdin().Close()
+		p.Close()
+	}
 }
 
 // session returns the agent client, restarting the agent when an earlier
@@ -433,8 +468,21 @@ func (h *Host) Stage(ctx context.Context, a Artifact) (protocol.StageResult, err
 		if err != nil {
 			return err
 		}
-		res, err = c.Stage(a.SHA256, a.Size, a.Name, r)
+		// The result is kept only from an exchange that finished; one
+		// given up on may still be running.
+		got := make(chan protocol.StageResult, 1)
+		err = h.bounded(ctx, func() error {
+			r, serr := c.Stage(a.SHA256, a.Size, a.Name, r)
+			got <- r
+			return serr
+		})
+		if err == nil {
+			res = <-got
+		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("gave up waiting for the agent: %w", ctx.Err())
+			}
 			return h.sessionError(err)
 		}
 		return nil

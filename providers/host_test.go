@@ -12,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent"
 	"github.com/gsd-deploy/gsd/agent/bootstrap"
+	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/agent/scm"
 	"github.com/gsd-deploy/gsd/providers/transport"
 )
@@ -31,6 +33,8 @@ type fakeHost struct {
 	corrupt bool
 	// noHello makes the agent exit at once with an error message.
 	noHello bool
+	// mute makes the agent say hello and then never answer.
+	mute    bool
 	uploads int
 	starts  int // agent start commands
 }
@@ -72,6 +76,10 @@ func (f *fakeHost) Start(ctx context.Context, line string) (transport.Process, e
 		switch {
 		case !ok:
 			fmt.Fprintf(p.outW, "%s\r\n", missingMarker)
+			p.exit(0)
+		case f.mute:
+			fmt.Fprintf(p.outW, `{"event":"hello","hello":{"agent_version":"mute","protocol_version":%d,"max_line_bytes":4194304,"os":"windows"}}`+"\n", protocol.Version)
+			io.Copy(io.Discard, p.inR)
 			p.exit(0)
 		case f.noHello:
 			fmt.Fprint(&p.stderr, "gsd-agent serve: cannot create C:\\ProgramData\\gsd: Access is denied.\r\n")
@@ -211,5 +219,30 @@ func TestAgentThatDoesNotStart(t *testing.T) {
 	// Started once more in case the failure was transient, then reported.
 	if f.starts != 2 {
 		t.Errorf("%d starts, want 2", f.starts)
+	}
+}
+
+// An agent that stops answering must not hang gsd: a call gives up when
+// its context ends, and says so.
+func TestCallGivesUpWithContext(t *testing.T) {
+	f := newFakeHost(t)
+	f.files[testAgent.Path()] = []byte("installed")
+	f.mute = true
+	h, err := Connect(context.Background(), "web1", f, Options{Agent: testAgent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := h.Facts(ctx); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "host web1: gathering facts: gave up waiting for the agent") {
+			t.Errorf("err = %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Facts did not give up when its context ended")
 	}
 }

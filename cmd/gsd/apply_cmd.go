@@ -199,6 +199,8 @@ func interrupts(env *cliEnv, abort context.CancelFunc) <-chan struct{} {
 		close(stop)
 		<-sig
 		fmt.Fprintln(env.stderr, "\nAborting.")
+		// A third Ctrl-C ends gsd at once, as without a handler.
+		signal.Stop(sig)
 		abort()
 	}()
 	return stop

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/config"
@@ -33,6 +34,10 @@ type factsConn interface {
 	Close() error
 }
 
+// hostReadTimeout bounds reaching one host and reading its facts,
+// installing the agent included.
+const hostReadTimeout = 5 * time.Minute
+
 // dialFacts connects to a host's agent with the real transports.
 func dialFacts(agent providers.Agent) func(context.Context, *config.Host) (factsConn, error) {
 	return func(ctx context.Context, h *config.Host) (factsConn, error) {
@@ -55,6 +60,9 @@ func readHosts(ctx context.Context, hosts []*config.Host, dial func(context.Cont
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			r := hostResult{}
+			// A host that stops answering fails alone, in bounded time.
+			ctx, cancel := context.WithTimeout(ctx, hostReadTimeout)
+			defer cancel()
 			conn, err := dial(ctx, h)
 			if err != nil {
 				r.err = err

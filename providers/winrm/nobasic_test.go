@@ -47,3 +47,39 @@ func TestNTLMNeverFallsBackToBasic(t *testing.T) {
 		t.Errorf("error: %v", err)
 	}
 }
+
+// A host that sends the response headers and then falls silent must fail
+// with a timeout, not hold gsd forever.
+func TestStallAfterHeadersTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte("<s:Envelope"))
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	p, _ := strconv.Atoi(port)
+	cfg := &config.Host{Name: "web1", Address: host, TransportName: "winrm", WinRM: &config.WinRM{
+		HTTPS: false, AllowUnencrypted: true, Port: p, Auth: "basic", User: "deploy",
+		Password: config.Text{Value: "pw", Sensitive: true}, Timeout: time.Second,
+	}}
+	tr, err := winrm.New(cfg, winrm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := run(t, tr, ""); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a stalled host was taken as answering")
+		}
+		t.Logf("%v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("a host stalled after its headers held the transport")
+	}
+}

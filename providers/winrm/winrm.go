@@ -204,6 +204,12 @@ func (t *Transport) service() string {
 func (t *Transport) post(ctx context.Context, step string, msg *soap.SoapMessage) ([]byte, error) {
 	body := msg.String()
 	msg.Free()
+	// The HTTP client's timeouts end at the response headers; a host that
+	// stalls while the body moves would hold gsd forever. One deadline
+	// covers the whole exchange: connecting, a Receive's wait of up to
+	// half the timeout, and the body.
+	ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
 	if err != nil {
 		return nil, err
