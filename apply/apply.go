@@ -190,6 +190,10 @@ func runHost(ctx context.Context, hp *plan.HostPlan, host *config.Host, want Des
 	}()
 
 	for _, u := range hp.Uploads {
+		if stopped(opts.Stop) {
+			r.Err = fmt.Errorf("host %s: stopped before uploading %s: %w", hp.Host, u.Name, ErrStopped)
+			return r
+		}
 		art := want.Artifacts[u.SHA256]
 		if art == nil {
 			r.Err = fmt.Errorf("host %s: no artifact %s to upload", hp.Host, plan.ShortHash(u.SHA256))

@@ -332,3 +332,22 @@ func TestLockTimeoutWaits(t *testing.T) {
 		t.Errorf("operations %v", ops)
 	}
 }
+
+// A stop requested before a host starts uploading sends nothing.
+func TestStopBeforeUploads(t *testing.T) {
+	f := newFixture(t)
+	p := f.plan(t, map[string]plan.HostFacts{"web1": {Facts: &protocol.Facts{}}})
+	stop := make(chan struct{})
+	var log []string
+	res := Run(context.Background(), p, f.hosts, f.want, dialer(&log, "", ""), Options{Stop: stop, OnEvent: func(e Event) {
+		if e.Kind == EventHostStart {
+			close(stop)
+		}
+	}})
+	if !errors.Is(res[0].Err, ErrStopped) || res[0].Uploaded != 0 {
+		t.Fatalf("result %+v", res[0])
+	}
+	if ops := strings.Join(opsOf(log, "web1"), ","); strings.Contains(ops, "stage") || ops != "lock,unlock,close" {
+		t.Errorf("operations %s", ops)
+	}
+}

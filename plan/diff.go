@@ -213,6 +213,13 @@ func (d *differ) files(have []protocol.FileFacts, want []*config.File) {
 		if had && !old.Missing {
 			c.Old = ptr(ShortHash(old.SHA256))
 		}
+		if c.Sensitive {
+			// Even a short hash lets a guess at a short secret be checked.
+			c.New = ptr(sensitiveValue)
+			if c.Old != nil {
+				c.Old = ptr(sensitiveValue)
+			}
+		}
 		switch f.OnChange {
 		case config.OnChangeRestart:
 			c.Restart = true

@@ -151,7 +151,7 @@ func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[st
 		}
 		desiredAll[svc.Name] = Spec(svc, art)
 	}
-	p.Fingerprints.Config = fingerprintSpecs(desiredAll)
+	p.Fingerprints.Config = fingerprintSpecs(desiredAll, cfg.Services)
 
 	for _, h := range cfg.Hosts {
 		hf, targeted := facts[h.Name]
@@ -295,7 +295,9 @@ func ShortHash(sha string) string {
 
 // fingerprintSpecs hashes the desired specs with secrets replaced by their
 // hashes, so a plan file can carry the fingerprint without the secrets.
-func fingerprintSpecs(specs map[string]protocol.ServiceSpec) string {
+// Each service's hosts and managed files (name, content hash, on_change)
+// count too: a saved plan must not write content nobody reviewed.
+func fingerprintSpecs(specs map[string]protocol.ServiceSpec, services []*config.Service) string {
 	names := make([]string, 0, len(specs))
 	for n := range specs {
 		names = append(names, n)
@@ -307,6 +309,13 @@ func fingerprintSpecs(specs map[string]protocol.ServiceSpec) string {
 		pw := sha256.Sum256([]byte(specs[n].Account.Password))
 		b, _ := json.Marshal(s)
 		fmt.Fprintf(h, "%s\n%s\n%x\n", n, b, pw)
+	}
+	for _, svc := range services {
+		fmt.Fprintf(h, "hosts %s %q\n", svc.Name, svc.Hosts)
+		for _, f := range svc.Files {
+			sum := sha256.Sum256([]byte(f.Content.Value))
+			fmt.Fprintf(h, "file %s %q %x %s %q\n", svc.Name, f.Name, sum, f.OnChange, f.Path)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -320,7 +329,13 @@ func fingerprintFacts(f *protocol.Facts) string {
 	c.Lock, c.LockError = nil, ""
 	c.Services = make([]protocol.ServiceFacts, len(f.Services))
 	for i, s := range f.Services {
-		s.Status, s.Wrapper = nil, nil
+		// Whether a service runs stays in: it decides between a restart
+		// and a start, so a plan made while it was stopped must not be
+		// applied once it runs again.
+		if s.Status != nil {
+			s.Status = &protocol.ServiceStatus{State: s.Status.State}
+		}
+		s.Wrapper = nil
 		c.Services[i] = s
 	}
 	b, _ := json.Marshal(c)

@@ -465,3 +465,52 @@ func TestDurationsReadAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// A changed sensitive file shows no hash, not even a short one.
+func TestSensitiveFileChangeShowsNoHash(t *testing.T) {
+	cfg := loadConfig(t, base+`
+service "api" {
+  hosts  = ["web1"]
+  binary = build.api
+  file "secret.txt" {
+    content = var.pw
+  }
+}
+`)
+	facts := converged(cfg, "web1")
+	facts.Services[0].Files[0].SHA256 = strings.Repeat("5", 64)
+	p := mustMake(t, cfg, map[string]HostFacts{"web1": {Facts: facts}})
+	s := step(t, p, "web1", "api")
+	if len(s.Changes) != 1 || *s.Changes[0].New != sensitiveValue || *s.Changes[0].Old != sensitiveValue {
+		t.Fatalf("changes %+v", s.Changes)
+	}
+	sum := protocol.HashEnv(map[string]string{"f": "db-s3cret"})["f"]
+	b, _ := json.Marshal(p)
+	if strings.Contains(string(b), ShortHash(sum)) {
+		t.Errorf("the plan holds a hash of the secret file")
+	}
+}
+
+// What a saved plan's steps depend on is in its fingerprints: whether a
+// service runs, the files' contents and on_change, the hosts.
+func TestFingerprintsCoverWhatStepsDependOn(t *testing.T) {
+	cfg := loadConfig(t, base+apiAndDB)
+	facts := converged(cfg, "web1")
+	p1 := mustMake(t, cfg, map[string]HostFacts{"web1": {Facts: facts}})
+	facts.Services[0].Status.State = "stopped"
+	if p2 := mustMake(t, cfg, map[string]HostFacts{"web1": {Facts: facts}}); p2.Fingerprints.Facts["web1"] == p1.Fingerprints.Facts["web1"] {
+		t.Errorf("a service that stopped did not change the facts fingerprint")
+	}
+	for _, edit := range []struct{ from, to string }{
+		{`content   = "port: 8080"`, `content   = "port: 9090"`},
+		{`on_change = "reload"`, `on_change = "restart"`},
+		{`hosts  = ["web1"]
+  binary = build.db`, `hosts  = ["web1", "web2"]
+  binary = build.db`},
+	} {
+		other := loadConfig(t, base+strings.Replace(apiAndDB, edit.from, edit.to, 1))
+		if p := mustMake(t, other, map[string]HostFacts{"web1": {Facts: facts}}); p.Fingerprints.Config == p1.Fingerprints.Config {
+			t.Errorf("changing %q did not change the config fingerprint", edit.from)
+		}
+	}
+}

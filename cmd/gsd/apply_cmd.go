@@ -70,15 +70,15 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 	if err != nil {
 		return err
 	}
+	targets, err := sel.services(cfg)
+	if err != nil {
+		return err
+	}
 	arts, err := artifactsFor(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
 	agent, err := agentBinary(ctx, env)
-	if err != nil {
-		return err
-	}
-	targets, err := sel.services(cfg)
 	if err != nil {
 		return err
 	}

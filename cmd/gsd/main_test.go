@@ -294,3 +294,12 @@ service "svc" {
 		t.Errorf("plan with an unreachable host: %+v", r)
 	}
 }
+
+func TestTargetTypoIsAnError(t *testing.T) {
+	for _, cmd := range []string{"plan", "apply"} {
+		r := gsdEnv(t, nil, cmd, "-target", "service.nope", "-var", "winrm_password=x", "../../examples/web.hcl")
+		if r.code != 1 || !strings.Contains(r.stderr, "-target service.nope: no such service") {
+			t.Errorf("%s: %+v", cmd, r)
+		}
+	}
+}

@@ -79,6 +79,9 @@ func (s *selectFlags) services(cfg *config.Config) ([]string, error) {
 		if !ok || name == "" {
 			return nil, fmt.Errorf("-target %s: write service.NAME", t)
 		}
+		if cfg.Service(name) == nil {
+			return nil, fmt.Errorf("-target %s: no such service in the configuration", t)
+		}
 		add(name)
 	}
 	out := make([]string, 0, len(seen))
@@ -189,11 +192,6 @@ func makePlan(ctx context.Context, env *cliEnv, cf *configFlags, sel *selectFlag
 	targets, err := sel.services(cfg)
 	if err != nil {
 		return nil, err
-	}
-	for _, t := range targets {
-		if cfg.Service(t) == nil {
-			return nil, fmt.Errorf("-target service.%s: no such service in the configuration", t)
-		}
 	}
 	arts, err := artifactsFor(ctx, env, cfg)
 	if err != nil {
