@@ -727,17 +727,26 @@ func (a *Agent) serviceRefArgs(ctx context.Context, req protocol.Request, emit p
 	return args, st.Services[args.Service], nil
 }
 
+// queryInstalled asks the service manager about a service that must exist.
+func (a *Agent) queryInstalled(name string) (Observed, error) {
+	obs, err := a.opts.Services.Query(name)
+	if err != nil {
+		return obs, err
+	}
+	if !obs.Installed {
+		return obs, failf(protocol.CodeNotFound, "service %s is not installed", name)
+	}
+	return obs, nil
+}
+
 func (a *Agent) opStart(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
 	args, _, err := a.serviceRefArgs(ctx, req, emit)
 	if err != nil {
 		return nil, err
 	}
-	obs, err := a.opts.Services.Query(args.Service)
+	obs, err := a.queryInstalled(args.Service)
 	if err != nil {
 		return nil, err
-	}
-	if !obs.Installed {
-		return nil, failf(protocol.CodeNotFound, "service %s is not installed", args.Service)
 	}
 	if obs.Status.State == StateRunning {
 		return map[string]any{"changed": false, "pid": obs.Status.PID}, nil
@@ -758,12 +767,9 @@ func (a *Agent) opStop(ctx context.Context, req protocol.Request, emit progressF
 	if err != nil {
 		return nil, err
 	}
-	obs, err := a.opts.Services.Query(args.Service)
+	obs, err := a.queryInstalled(args.Service)
 	if err != nil {
 		return nil, err
-	}
-	if !obs.Installed {
-		return nil, failf(protocol.CodeNotFound, "service %s is not installed", args.Service)
 	}
 	if obs.Status.State == StateStopped {
 		return map[string]any{"changed": false}, nil

@@ -200,18 +200,7 @@ func BenchmarkUploadShaped(b *testing.B) {
 	putClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 
 	for _, kind := range []string{"go-binary", "random"} {
-		b.Run("gsd-winrm-https/"+kind, func(b *testing.B) {
-			var total time.Duration
-			for i := 0; i < b.N; i++ {
-				art := artifactOf(fmt.Sprintf("lan-%s-%d.exe", kind, i), fresh(contents[kind]))
-				start := time.Now()
-				if _, err := host.Stage(context.Background(), art); err != nil {
-					b.Fatal(err)
-				}
-				total += time.Since(start)
-			}
-			reportMBps(b, int64(b.N)*benchSize, total)
-		})
+		b.Run("gsd-winrm-https/"+kind, func(b *testing.B) { timeStages(b, host, "lan-"+kind, contents[kind]) })
 		b.Run("https-put-ceiling/"+kind, func(b *testing.B) {
 			timePuts(b, putClient, "https://"+net.JoinHostPort(hostIP, "8443")+"/upload", contents[kind])
 		})
