@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent/artifacts"
@@ -91,20 +93,18 @@ func (a *Agent) ops() map[string]opInfo {
 		protocol.OpApply:          {run: a.opApply},
 		protocol.OpRecoverJournal: {run: a.opRecoverJournal},
 		protocol.OpBreakLock:      {run: a.opBreakLock},
-		// stage is handled by Serve itself: it consumes the chunk lines
-		// that follow it.
+		protocol.OpHealth:         {run: a.opHealth},
+		protocol.OpLogs:           {run: a.opLogs},
+		// stage is handled by Serve itself: it consumes the frames that
+		// follow it.
 		protocol.OpStage: {},
 	}
 }
 
-// OpNames lists the ops this agent serves, for hello.
+// OpNames lists the ops this agent serves, for hello: the op table's own
+// keys, so the list cannot fall behind it.
 func (a *Agent) OpNames() []string {
-	return []string{
-		protocol.OpHello, protocol.OpFacts, protocol.OpLock, protocol.OpUnlock, protocol.OpStage,
-		protocol.OpWriteFile, protocol.OpDeleteFile, protocol.OpEnsureService, protocol.OpDeleteService,
-		protocol.OpSetRecovery, protocol.OpSwitchRelease, protocol.OpRollback, protocol.OpStart,
-		protocol.OpStop, protocol.OpReload, protocol.OpApply, protocol.OpRecoverJournal, protocol.OpBreakLock,
-	}
+	return slices.Sorted(maps.Keys(a.ops()))
 }
 
 func (a *Agent) hello() *protocol.Hello {
@@ -134,34 +134,25 @@ func (a *Agent) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	dec := protocol.NewDecoder(in, a.maxLine())
 	ops := a.ops()
-	var pending *protocol.Request
 	for ctx.Err() == nil {
-		var req protocol.Request
-		if pending != nil {
-			req, pending = *pending, nil
-		} else {
-			var err error
-			req, err = dec.Decode()
-			if errors.Is(err, io.EOF) {
-				return nil
+		req, err := dec.Decode()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var de *protocol.DecodeError
+		if errors.As(err, &de) {
+			if werr := enc.Encode(protocol.Event{ID: de.ID, Kind: protocol.EventError, Error: toProtocolError(err)}); werr != nil {
+				return werr
 			}
-			var de *protocol.DecodeError
-			if errors.As(err, &de) {
-				if werr := enc.Encode(protocol.Event{ID: de.ID, Kind: protocol.EventError, Error: toProtocolError(err)}); werr != nil {
-					return werr
-				}
-				continue
-			}
-			if err != nil {
-				return err
-			}
+			continue
+		}
+		if err != nil {
+			return err
 		}
 		if req.Op == protocol.OpStage {
-			next, err := a.serveStage(ctx, req, dec, enc)
-			if err != nil {
+			if err := a.serveStage(ctx, req, dec, enc); err != nil {
 				return err
 			}
-			pending = next
 			continue
 		}
 		if err := a.serveOne(ctx, req, ops, enc); err != nil {
@@ -199,13 +190,7 @@ func (a *Agent) serveOne(ctx context.Context, req protocol.Request, ops map[stri
 func (a *Agent) run(ctx context.Context, req protocol.Request, ops map[string]opInfo, emit progressFunc) (any, error) {
 	info, ok := ops[req.Op]
 	if !ok || info.run == nil {
-		if req.Op == protocol.OpChunk {
-			return nil, failf(protocol.CodeBadRequest, "chunk line without a stage request in progress")
-		}
 		return nil, failf(protocol.CodeUnknownOp, "unknown op %q", req.Op)
-	}
-	if len(req.Data) > 0 {
-		return nil, failf(protocol.CodeBadRequest, "%s: data is only allowed on chunk lines", req.Op)
 	}
 	return info.run(ctx, req, emit)
 }

@@ -29,6 +29,9 @@ func TestHelloNamesVersionsAndOps(t *testing.T) {
 	s.close()
 }
 
+// noFrames ends a stage line's (empty) stream: the terminating frame.
+const noFrames = "\n\x00\x00\x00\x00"
+
 func TestHostileInputGetsErrorAndWritesNothing(t *testing.T) {
 	file := func(name string) string {
 		return string(protocol.MustArgs(protocol.WriteFileArgs{Service: "api", Name: name, Content: []byte("x")}))
@@ -41,7 +44,7 @@ func TestHostileInputGetsErrorAndWritesNothing(t *testing.T) {
 		{"unknown field", `{"id":"1","op":"facts","sudo":true}`, protocol.CodeBadRequest},
 		{"oversized line", `{"id":"1","op":"write_file","args":{"service":"api","name":"a","content":"` + strings.Repeat("A", 8192) + `"}}`, protocol.CodeLineTooLong},
 		{"unknown op", `{"id":"1","op":"format_c"}`, protocol.CodeUnknownOp},
-		{"chunk without stage", `{"id":"1","op":"chunk","data":"eA=="}`, protocol.CodeBadRequest},
+		{"a chunk line of protocol 1", `{"id":"1","op":"chunk","data":"eA=="}`, protocol.CodeBadRequest},
 		{"data on a normal op", `{"id":"1","op":"write_file","args":` + file("a.txt") + `,"data":"eA=="}`, protocol.CodeBadRequest},
 		{"unknown arg", `{"id":"1","op":"write_file","args":{"service":"api","name":"a","content":"","mode":"0777"}}`, protocol.CodeBadRequest},
 		{"dot dot", `{"id":"1","op":"write_file","args":` + file(`..\..\windows\win.ini`) + `}`, protocol.CodeInvalidName},
@@ -58,8 +61,8 @@ func TestHostileInputGetsErrorAndWritesNothing(t *testing.T) {
 		{"trailing space", `{"id":"1","op":"write_file","args":` + file("config ") + `}`, protocol.CodeInvalidName},
 		{"bad service name", `{"id":"1","op":"write_file","args":{"service":"..","name":"a","content":""}}`, protocol.CodeInvalidName},
 		{"reserved service name", `{"id":"1","op":"ensure_service","args":{"name":"NUL","artifact":"` + strings.Repeat("a", 64) + `"}}`, protocol.CodeInvalidName},
-		{"stage name traversal", `{"id":"1","op":"stage","args":{"sha256":"` + strings.Repeat("a", 64) + `","size":0,"name":"..\\x.exe"}}`, protocol.CodeInvalidName},
-		{"stage bad hash", `{"id":"1","op":"stage","args":{"sha256":"../../x","size":0,"name":"x.exe"}}`, protocol.CodeInvalidName},
+		{"stage name traversal", `{"id":"1","op":"stage","args":{"sha256":"` + strings.Repeat("a", 64) + `","size":0,"name":"..\\x.exe"}}` + noFrames, protocol.CodeInvalidName},
+		{"stage bad hash", `{"id":"1","op":"stage","args":{"sha256":"../../x","size":0,"name":"x.exe"}}` + noFrames, protocol.CodeInvalidName},
 		{"apply with unjournaled step", `{"id":"1","op":"apply","args":{"steps":[{"id":"s","op":"stage"}]}}`, protocol.CodeBadRequest},
 	}
 	for _, c := range cases {
@@ -241,7 +244,6 @@ func TestPasswordsNeverReachEventsOrFiles(t *testing.T) {
 	spec.Account = protocol.Account{Name: `CORP\svc-api`, Password: secret}
 	reqs := []protocol.Request{
 		{ID: "s", Op: protocol.OpStage, Args: protocol.MustArgs(protocol.StageArgs{SHA256: art, Size: 3, Name: "api.exe"})},
-		{ID: "s", Op: protocol.OpChunk, Data: []byte("bin")},
 		{ID: "e", Op: protocol.OpEnsureService, Args: protocol.MustArgs(spec)},
 		{ID: "ap", Op: protocol.OpApply, Args: protocol.MustArgs(protocol.ApplyArgs{Steps: []protocol.Request{
 			{Op: protocol.OpEnsureService, Args: protocol.MustArgs(spec)},
@@ -253,6 +255,9 @@ func TestPasswordsNeverReachEventsOrFiles(t *testing.T) {
 	}
 	for _, r := range reqs {
 		protocol.EncodeRequest(&in, r)
+		if r.Op == protocol.OpStage {
+			in.Write(framed([]byte("bin"), 0, true))
+		}
 	}
 	if err := a.Serve(t.Context(), &in, &out); err != nil {
 		t.Fatal(err)

@@ -31,9 +31,6 @@ func (a *Agent) opApply(ctx context.Context, req protocol.Request, emit progress
 			if info, ok := ops[list[i].Op]; !ok || !info.journaled {
 				return nil, failf(protocol.CodeBadRequest, "apply: step %d: op %q cannot be journaled", i, list[i].Op)
 			}
-			if len(list[i].Data) > 0 {
-				return nil, failf(protocol.CodeBadRequest, "apply: step %d carries data", i)
-			}
 			if list[i].ID == "" {
 				list[i].ID = fmt.Sprintf("%s/%d", req.ID, i)
 			}
@@ -117,17 +114,32 @@ func (a *Agent) rollBack(ctx context.Context, j *state.Journal, rollback []proto
 
 // recoverJournal deals with an apply that a dead agent left half done:
 // it completes the remaining steps or rolls back, as the apply asked.
+// Then, journal or not, services that a dead agent stopped because they
+// depend on one that runs again are started (see restoreDependents): a
+// rollback need not restart them itself, and neither must an apply that
+// was not journaled.
 func (a *Agent) recoverJournal(ctx context.Context, emit progressFunc) (*protocol.ApplyResult, error) {
 	j, err := state.LoadJournal(a.layout)
-	if err != nil || j == nil {
+	if err != nil {
 		return nil, err
 	}
+	if j == nil {
+		a.restoreDependents(emit)
+		return nil, nil
+	}
+	var res *protocol.ApplyResult
 	if j.RollingBack || j.OnInterrupt == protocol.OnInterruptRollback {
 		emit(fmt.Sprintf("rolling back interrupted apply %s (%d of %d steps had completed)", j.ID, j.Done, len(j.Steps)), nil)
-		return a.rollBack(ctx, j, j.Rollback, emit)
+		res, err = a.rollBack(ctx, j, j.Rollback, emit)
+	} else {
+		emit(fmt.Sprintf("completing interrupted apply %s from step %d of %d", j.ID, j.Done, len(j.Steps)), nil)
+		res, err = a.runJournal(ctx, j, j.Steps, j.Rollback, emit)
 	}
-	emit(fmt.Sprintf("completing interrupted apply %s from step %d of %d", j.ID, j.Done, len(j.Steps)), nil)
-	return a.runJournal(ctx, j, j.Steps, j.Rollback, emit)
+	if err != nil {
+		return nil, err
+	}
+	a.restoreDependents(emit)
+	return res, nil
 }
 
 func (a *Agent) opRecoverJournal(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {

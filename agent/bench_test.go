@@ -75,8 +75,8 @@ func BenchmarkFacts50(b *testing.B) {
 // protocol path and reports the peak heap seen while doing it. Flat peak
 // heap across sizes is the property under test; run with -benchtime=1x.
 func BenchmarkStage(b *testing.B) {
-	chunk := protocol.DefaultChunkSize
-	if v := os.Getenv("GSD_BENCH_CHUNK"); v != "" {
+	chunk := protocol.DefaultFrameSize
+	if v := os.Getenv("GSD_BENCH_FRAME"); v != "" {
 		fmt.Sscan(v, &chunk)
 	}
 	for _, mb := range []int{20, 200} {
@@ -96,9 +96,9 @@ func BenchmarkStage(b *testing.B) {
 				go func() {
 					w := bufio.NewWriterSize(inW, 1<<20)
 					protocol.EncodeRequest(w, protocol.Request{ID: "s", Op: protocol.OpStage, Args: protocol.MustArgs(protocol.StageArgs{SHA256: sha, Size: size, Name: "big.exe"})})
-					forEachChunk(size, chunk, func(p []byte) {
-						protocol.EncodeRequest(w, protocol.Request{ID: "s", Op: protocol.OpChunk, Data: p})
-					})
+					fw := protocol.NewFrameWriter(w, chunk)
+					forEachChunk(size, chunk, func(p []byte) { fw.Write(p) })
+					fw.Close()
 					w.Flush()
 					inW.Close()
 				}()
@@ -112,7 +112,7 @@ func BenchmarkStage(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
-			b.ReportMetric(float64(chunk), "chunk-bytes")
+			b.ReportMetric(float64(chunk), "frame-bytes")
 		})
 	}
 }

@@ -27,6 +27,13 @@ type ServiceControl interface {
 	// Start and Stop wait up to timeout for the service to reach the state.
 	Start(name string, timeout time.Duration) error
 	Stop(name string, timeout time.Duration) error
+	// ActiveDependents lists the services that depend on name, directly
+	// or through others, and are not stopped, in the order they must be
+	// stopped: each before the services it depends on. Windows refuses to
+	// stop a service while such services run
+	// (ERROR_DEPENDENT_SERVICES_RUNNING); starting them again goes in
+	// reverse.
+	ActiveDependents(name string) ([]string, error)
 	// ParamChange sends SERVICE_CONTROL_PARAMCHANGE, for on_change = "reload".
 	ParamChange(name string) error
 }

@@ -111,6 +111,12 @@ func (a *Agent) serviceFacts(name string, s *state.Service) protocol.ServiceFact
 		sf.Sources["env"] = protocol.SourceWrapper
 		sf.Wrapper = readWrapperStatus(a.layout.WrapperStatus(name))
 	}
+	if s.Password != nil {
+		// Salt and salted hash only, so gsd can compare the configured
+		// password at plan time without sending it.
+		pw := *s.Password
+		sf.Password = &pw
+	}
 	sf.Current, sf.Previous = s.Current(), s.Previous()
 	sf.Releases = s.Releases
 	if bin := a.runningBinary(spec.Mode, sf.Config, s); bin != "" {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 )
@@ -153,10 +156,11 @@ func (s *session) close() {
 	}
 }
 
-// stage streams content as an artifact in chunks of chunk bytes.
-func (s *session) stage(id, name string, content []byte, chunk int) protocol.StageResult {
+// stage streams content as an artifact, zstd-compressed as gsd sends it,
+// in frames of frame bytes.
+func (s *session) stage(id, name string, content []byte, frame int) protocol.StageResult {
 	s.t.Helper()
-	s.sendStage(id, name, digest(content), content, chunk)
+	s.sendStageEncoded(id, name, digest(content), zstdOf(s.t, content), int64(len(content)), frame, protocol.EncodingZstd)
 	ev, _ := s.wait(id)
 	if ev.Kind != protocol.EventResult {
 		s.t.Fatalf("stage: %+v %+v", ev, ev.Error)
@@ -166,14 +170,44 @@ func (s *session) stage(id, name string, content []byte, chunk int) protocol.Sta
 	return res
 }
 
-func (s *session) sendStage(id, name, sha string, content []byte, chunk int) {
-	s.send(id, protocol.OpStage, protocol.StageArgs{SHA256: sha, Size: int64(len(content)), Name: name})
-	for off := 0; off < len(content); off += chunk {
-		end := min(off+chunk, len(content))
-		if err := protocol.EncodeRequest(s.in, protocol.Request{ID: id, Op: protocol.OpChunk, Data: content[off:end]}); err != nil {
-			s.t.Fatal(err)
-		}
+// sendStage streams content uncompressed in frames of frame bytes.
+func (s *session) sendStage(id, name, sha string, content []byte, frame int) {
+	s.sendStageEncoded(id, name, sha, content, int64(len(content)), frame, protocol.EncodingNone)
+}
+
+// sendStageEncoded announces size bytes and sends stream, already in the
+// given encoding, as frames followed by the terminator.
+func (s *session) sendStageEncoded(id, name, sha string, stream []byte, size int64, frame int, encoding string) {
+	s.send(id, protocol.OpStage, protocol.StageArgs{SHA256: sha, Size: size, Name: name, Encoding: encoding})
+	s.sendFrames(stream, frame, true)
+}
+
+// sendFrames writes stream as frames, and the terminator if end.
+func (s *session) sendFrames(stream []byte, frame int, end bool) {
+	if _, err := s.in.Write(framed(stream, frame, end)); err != nil {
+		s.t.Fatal(err)
 	}
+}
+
+// framed is stream as frames of frame bytes, with the terminator if end.
+func framed(stream []byte, frame int, end bool) []byte {
+	var buf bytes.Buffer
+	fw := protocol.NewFrameWriter(&buf, frame)
+	fw.Write(stream)
+	fw.Close()
+	if !end {
+		return buf.Bytes()[:buf.Len()-4]
+	}
+	return buf.Bytes()
+}
+
+// zstdOf compresses b as one zstd stream.
+func zstdOf(t testing.TB, b []byte) []byte {
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zw.EncodeAll(b, nil)
 }
 
 func digest(b []byte) string {

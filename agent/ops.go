@@ -298,14 +298,24 @@ func (a *Agent) opEnsureService(ctx context.Context, req protocol.Request, emit 
 	} else if gap != "" {
 		emit(fmt.Sprintf("%s: %s", spec.Name, gap), nil)
 	}
-	if spec.Recovery != nil {
-		rgaps, err := a.opts.Services.SetRecovery(spec.Name, *spec.Recovery)
+	svc := serviceEntry(st, spec.Name)
+	recovery := spec.Recovery
+	if recovery == nil && obs.Installed && !recoveryKnownEmpty(obs, svc) {
+		// No recovery block means no failure actions: gsd manages the
+		// whole service, so actions it set before, or that an adopted
+		// service came with, are cleared.
+		recovery = &protocol.Recovery{}
+	}
+	if recovery != nil {
+		rgaps, err := a.opts.Services.SetRecovery(spec.Name, *recovery)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: recovery: %w", spec.Name, err)
 		}
 		gaps = mergeGaps(gaps, rgaps)
 	}
-	svc := serviceEntry(st, spec.Name)
+	if svc.Password, err = passwordRecord(svc, res.Created, spec.Account); err != nil {
+		return nil, fmt.Errorf("service %s: %w", spec.Name, err)
+	}
 	stored := spec.Redacted()
 	if spec.KeepsEnv() {
 		// Values are never journaled: a replayed step keeps the
@@ -317,7 +327,16 @@ func (a *Agent) opEnsureService(ctx context.Context, req protocol.Request, emit 
 		}
 	}
 	res.Changed = res.Created || spec.Account.Password != "" || !reflect.DeepEqual(svc.Spec, stored)
-	svc.Recorded = recordGaps(stored, gaps)
+	prevRecorded := svc.Recorded
+	svc.Recorded = recordGaps(stored, recovery, gaps)
+	if recovery == nil && obs.Recovery == nil && prevRecorded != nil && prevRecorded.Recovery != nil {
+		// Left alone as known empty on a host that cannot report it:
+		// the record is still what the host has.
+		if svc.Recorded == nil {
+			svc.Recorded = &state.Recorded{}
+		}
+		svc.Recorded.Recovery = prevRecorded.Recovery
+	}
 	res.Recorded = gaps
 	if cur := svc.Current(); cur == nil || cur.Artifact != spec.Artifact {
 		res.ReleaseChanged = true
@@ -363,16 +382,50 @@ func mergeGaps(a, b map[string]string) map[string]string {
 	return a
 }
 
+// recoveryKnownEmpty reports whether a service is known to have no failure
+// actions: the host says so, or, where it cannot tell (Wine), the agent
+// cleared them last time.
+func recoveryKnownEmpty(obs Observed, svc *state.Service) bool {
+	r := obs.Recovery
+	if r == nil && svc.Recorded != nil {
+		r = svc.Recorded.Recovery
+	}
+	return r != nil && len(r.Actions) == 0 && !r.OnNonCrash
+}
+
+// passwordRecord is the password hash to keep after an ensure_service that
+// succeeded. A password handed to the service manager is recorded salted
+// and hashed; an empty one leaves the manager's stored password as it is,
+// and so the record, unless the service is new or its account changed.
+func passwordRecord(svc *state.Service, created bool, acct protocol.Account) (*protocol.PasswordHash, error) {
+	sameAccount := !created && strings.EqualFold(svc.Spec.Account.Name, acct.Name)
+	switch {
+	case acct.Password != "":
+		if sameAccount && svc.Password != nil && svc.Password.Matches(acct.Password) {
+			return svc.Password, nil
+		}
+		h, err := protocol.NewPasswordHash(acct.Password)
+		if err != nil {
+			return nil, fmt.Errorf("hashing the account password: %w", err)
+		}
+		return &h, nil
+	case sameAccount:
+		return svc.Password, nil
+	}
+	return nil, nil
+}
+
 // recordGaps keeps the desired value of every setting the host accepted but
 // cannot report, so facts can still show it, marked as coming from state;
-// spec is redacted, so the environment is kept as hashes only.
-func recordGaps(spec protocol.ServiceSpec, gaps map[string]string) *state.Recorded {
+// spec is redacted, so the environment is kept as hashes only. recovery is
+// what was written, which is empty when a removed block was cleared.
+func recordGaps(spec protocol.ServiceSpec, recovery *protocol.Recovery, gaps map[string]string) *state.Recorded {
 	if len(gaps) == 0 {
 		return nil
 	}
 	rec := &state.Recorded{}
-	if _, ok := gaps["recovery"]; ok && spec.Recovery != nil {
-		r := *spec.Recovery
+	if _, ok := gaps["recovery"]; ok && recovery != nil {
+		r := *recovery
 		rec.Recovery = &r
 	}
 	if _, ok := gaps["delayed_start"]; ok {
@@ -489,12 +542,21 @@ func (a *Agent) opDeleteService(ctx context.Context, req protocol.Request, emit 
 	svc := st.Services[args.Service]
 	if obs.Installed {
 		if obs.Status.State != StateStopped {
-			if err := a.opts.Services.Stop(args.Service, a.stopTimeout(svc, args.TimeoutMS)); err != nil {
+			if err := a.stopService(st, args.Service, a.stopTimeout(svc, args.TimeoutMS), emit); err != nil {
 				return nil, fmt.Errorf("service %s: stop before delete: %w", args.Service, err)
 			}
 		}
 		if err := a.opts.Services.Remove(args.Service); err != nil {
 			return nil, fmt.Errorf("service %s: %w", args.Service, err)
+		}
+	}
+	// Services that depended on this one cannot start without it; they
+	// stay stopped, and are named so the user knows.
+	if deps := st.StoppedDependentsOf(args.Service); len(deps) > 0 {
+		emit(fmt.Sprintf("%s is deleted; the services that depended on it stay stopped: %s", args.Service, strings.Join(deps, ", ")), nil)
+		st.ClearStoppedDependents(args.Service)
+		if err := st.Save(a.layout); err != nil {
+			return nil, err
 		}
 	}
 	if svc != nil {
@@ -580,7 +642,7 @@ func (a *Agent) opSwitchRelease(ctx context.Context, req protocol.Request, emit 
 }
 
 func (a *Agent) opRollback(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
-	args, svc, err := a.serviceRefArgs(ctx, req, emit)
+	args, _, svc, err := a.serviceRefArgs(ctx, req, emit)
 	if err != nil {
 		return nil, err
 	}
@@ -644,7 +706,7 @@ func (a *Agent) switchRelease(name, artifact, version string, emit progressFunc)
 	}
 	if wasRunning {
 		emit(fmt.Sprintf("stopping %s to switch release", name), nil)
-		if err := a.opts.Services.Stop(name, a.stopTimeout(svc, 0)); err != nil {
+		if err := a.stopService(st, name, a.stopTimeout(svc, 0), emit); err != nil {
 			return nil, fmt.Errorf("service %s: stop: %w", name, err)
 		}
 	}
@@ -678,7 +740,8 @@ func (a *Agent) switchRelease(name, artifact, version string, emit progressFunc)
 }
 
 // finishRestart starts a service a release switch stopped, unless it runs
-// already, and then clears svc.RestartPending.
+// already, then the dependents the stop took down, and then clears
+// svc.RestartPending.
 func (a *Agent) finishRestart(st *state.State, svc *state.Service, name string, emit progressFunc) error {
 	obs, err := a.opts.Services.Query(name)
 	if err != nil {
@@ -689,6 +752,9 @@ func (a *Agent) finishRestart(st *state.State, svc *state.Service, name string, 
 		if err := a.opts.Services.Start(name, defaultStartWait); err != nil {
 			return fmt.Errorf("service %s: start after switch: %w", name, err)
 		}
+	}
+	if err := a.startDependents(st, name, emit); err != nil {
+		return err
 	}
 	svc.RestartPending = false
 	return st.Save(a.layout)
@@ -706,25 +772,25 @@ func (a *Agent) stopTimeout(svc *state.Service, override int64) time.Duration {
 	return defaultStopTimeout
 }
 
-func (a *Agent) serviceRefArgs(ctx context.Context, req protocol.Request, emit progressFunc) (protocol.ServiceRef, *state.Service, error) {
+func (a *Agent) serviceRefArgs(ctx context.Context, req protocol.Request, emit progressFunc) (protocol.ServiceRef, *state.State, *state.Service, error) {
 	var args protocol.ServiceRef
 	if err := protocol.DecodeArgs(req, &args); err != nil {
-		return args, nil, badArgs(err)
+		return args, nil, nil, badArgs(err)
 	}
 	if err := protocol.ValidateServiceName(args.Service); err != nil {
-		return args, nil, err
+		return args, nil, nil, err
 	}
 	if args.TimeoutMS < 0 {
-		return args, nil, failf(protocol.CodeBadRequest, "negative timeout")
+		return args, nil, nil, failf(protocol.CodeBadRequest, "negative timeout")
 	}
 	if err := a.ensureLocked(ctx, "", emit); err != nil {
-		return args, nil, err
+		return args, nil, nil, err
 	}
 	st, err := a.loadState()
 	if err != nil {
-		return args, nil, err
+		return args, nil, nil, err
 	}
-	return args, st.Services[args.Service], nil
+	return args, st, st.Services[args.Service], nil
 }
 
 // queryInstalled asks the service manager about a service that must exist.
@@ -739,8 +805,12 @@ func (a *Agent) queryInstalled(name string) (Observed, error) {
 	return obs, nil
 }
 
+// opStart starts a service and then the services that its last stop had to
+// stop first, so a restart (stop, then start) leaves its dependents as it
+// found them. They are started even when the service runs already: a
+// replayed start after an agent died between the two must finish the job.
 func (a *Agent) opStart(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
-	args, _, err := a.serviceRefArgs(ctx, req, emit)
+	args, st, _, err := a.serviceRefArgs(ctx, req, emit)
 	if err != nil {
 		return nil, err
 	}
@@ -748,22 +818,27 @@ func (a *Agent) opStart(ctx context.Context, req protocol.Request, emit progress
 	if err != nil {
 		return nil, err
 	}
-	if obs.Status.State == StateRunning {
-		return map[string]any{"changed": false, "pid": obs.Status.PID}, nil
+	changed := obs.Status.State != StateRunning
+	if changed {
+		timeout := defaultStartWait
+		if args.TimeoutMS > 0 {
+			timeout = time.Duration(args.TimeoutMS) * time.Millisecond
+		}
+		if err := a.opts.Services.Start(args.Service, timeout); err != nil {
+			return nil, fmt.Errorf("service %s: %w", args.Service, err)
+		}
+		obs, _ = a.opts.Services.Query(args.Service)
 	}
-	timeout := defaultStartWait
-	if args.TimeoutMS > 0 {
-		timeout = time.Duration(args.TimeoutMS) * time.Millisecond
+	if err := a.startDependents(st, args.Service, emit); err != nil {
+		return nil, err
 	}
-	if err := a.opts.Services.Start(args.Service, timeout); err != nil {
-		return nil, fmt.Errorf("service %s: %w", args.Service, err)
-	}
-	obs, _ = a.opts.Services.Query(args.Service)
-	return map[string]any{"changed": true, "pid": obs.Status.PID}, nil
+	return map[string]any{"changed": changed, "pid": obs.Status.PID}, nil
 }
 
+// opStop stops a service, and first the services that depend on it (see
+// stopService); those that ran start again with its next start.
 func (a *Agent) opStop(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
-	args, svc, err := a.serviceRefArgs(ctx, req, emit)
+	args, st, svc, err := a.serviceRefArgs(ctx, req, emit)
 	if err != nil {
 		return nil, err
 	}
@@ -774,14 +849,14 @@ func (a *Agent) opStop(ctx context.Context, req protocol.Request, emit progressF
 	if obs.Status.State == StateStopped {
 		return map[string]any{"changed": false}, nil
 	}
-	if err := a.opts.Services.Stop(args.Service, a.stopTimeout(svc, args.TimeoutMS)); err != nil {
+	if err := a.stopService(st, args.Service, a.stopTimeout(svc, args.TimeoutMS), emit); err != nil {
 		return nil, fmt.Errorf("service %s: %w", args.Service, err)
 	}
 	return map[string]any{"changed": true}, nil
 }
 
 func (a *Agent) opReload(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
-	args, _, err := a.serviceRefArgs(ctx, req, emit)
+	args, _, _, err := a.serviceRefArgs(ctx, req, emit)
 	if err != nil {
 		return nil, err
 	}

@@ -2,55 +2,45 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/gsd-deploy/gsd/agent/artifacts"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 )
 
-// serveStage handles a stage request and the chunk lines that follow it.
-// Chunks are hashed and written as they arrive, so memory stays at one line
-// whatever the artifact's size. If the request is refused, its chunks are
-// still read and dropped so the stream stays in step. A line that is not a
-// chunk of this stage ends it as broken and is returned to be served next.
-func (a *Agent) serveStage(ctx context.Context, req protocol.Request, dec *protocol.Decoder, enc *protocol.Encoder) (*protocol.Request, error) {
+// maxZstdWindow bounds the memory a stage's decompressor may be asked to
+// use; gsd compresses with a far smaller window.
+const maxZstdWindow = 8 << 20
+
+// serveStage handles a stage request and the frames that follow it. The
+// stream is hashed and written as it arrives, so memory stays at one frame
+// (and the decompressor's window) whatever the artifact's size. Every
+// stage ends with exactly one error or result, and its frames are always
+// read to their end, refused or not, so the session stays in step.
+func (a *Agent) serveStage(ctx context.Context, req protocol.Request, dec *protocol.Decoder, enc *protocol.Encoder) error {
 	emit := func(message string, _ any) {
 		enc.Encode(protocol.Event{ID: req.ID, Kind: protocol.EventProgress, Op: req.Op, Message: message})
 	}
 	fail := func(err error) error {
 		return enc.Encode(protocol.Event{ID: req.ID, Kind: protocol.EventError, Op: req.Op, Error: toProtocolError(err)})
 	}
+	frames := dec.Frames()
 	var args protocol.StageArgs
-	var failure error
 	var up *artifacts.Upload
-	// Every stage request ends with exactly one error or result, so the
-	// chunks of a refused one must be consumed silently; that needs the
-	// announced size.
-	if err := protocol.DecodeArgs(req, &args); err != nil {
-		size, ok := announcedSize(req.Args)
-		if !ok {
-			// How many chunk lines follow is unknown, so the stream can
-			// no longer be followed: answer once and end the session.
-			if werr := fail(failf(protocol.CodeBadRequest, "%v; the size of the stream that follows is unknown, so this session ends", err)); werr != nil {
-				return nil, werr
-			}
-			return nil, fmt.Errorf("%w: stage %q had unreadable args and no usable size", ErrSessionEnded, req.ID)
-		}
-		args = protocol.StageArgs{Size: size}
-		failure = failf(protocol.CodeBadRequest, "%v", err)
+	failure := protocol.DecodeArgs(req, &args)
+	if failure != nil {
+		failure = failf(protocol.CodeBadRequest, "%v", failure)
 	}
 	switch {
 	case failure != nil:
 	case args.Size < 0:
-		if werr := fail(failf(protocol.CodeBadRequest, "stage: negative size %d; the stream that follows cannot be followed, so this session ends", args.Size)); werr != nil {
-			return nil, werr
-		}
-		return nil, fmt.Errorf("%w: stage %q announced a negative size", ErrSessionEnded, req.ID)
-	case len(req.Data) > 0:
-		failure = failf(protocol.CodeBadRequest, "stage: data belongs in chunk lines")
+		failure = failf(protocol.CodeBadRequest, "stage: negative size %d", args.Size)
+	case args.Encoding != protocol.EncodingNone && args.Encoding != protocol.EncodingZstd:
+		failure = failf(protocol.CodeBadRequest, "stage: unknown encoding %q (this agent reads %q or none)", args.Encoding, protocol.EncodingZstd)
 	default:
 		up, failure = a.beginUpload(ctx, args, emit)
 	}
@@ -59,80 +49,98 @@ func (a *Agent) serveStage(ctx context.Context, req protocol.Request, dec *proto
 			up.Abort()
 		}
 	}
-	received := int64(0)
-	for received < args.Size {
-		next, err := dec.Decode()
-		if errors.Is(err, io.EOF) {
-			abort()
-			if failure == nil {
-				failure = failf(protocol.CodeStreamBroken, "stage: input ended after %d of %d bytes; nothing was stored", received, args.Size)
+	if failure == nil {
+		failure = receive(ctx, up, frames, args)
+	}
+	// Skip what is left, so the next request line is where the decoder
+	// looks; an error here means the stream itself broke.
+	if err := frames.Drain(); err != nil {
+		abort()
+		switch {
+		case errors.Is(err, protocol.ErrFrameTooLarge):
+			if werr := fail(failf(protocol.CodeStreamBroken, "stage: %v; the stream cannot be followed, so this session ends", err)); werr != nil {
+				return werr
 			}
-			return nil, fail(failure)
-		}
-		var de *protocol.DecodeError
-		if errors.As(err, &de) {
-			abort()
-			return nil, fail(failf(protocol.CodeStreamBroken, "stage: bad chunk line after %d of %d bytes (%v); nothing was stored", received, args.Size, de))
-		}
-		if err != nil {
-			abort()
-			return nil, err
-		}
-		if next.ID != req.ID || next.Op != protocol.OpChunk {
-			abort()
-			if failure == nil {
-				failure = failf(protocol.CodeStreamBroken, "stage: interrupted by %q request after %d of %d bytes; nothing was stored", next.Op, received, args.Size)
+			return fmt.Errorf("%w: stage %q: %v", ErrSessionEnded, req.ID, err)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			if failure == nil || toProtocolError(failure).Code != protocol.CodeStreamBroken {
+				failure = failf(protocol.CodeStreamBroken, "stage: input ended inside the stream; nothing was stored")
 			}
-			return &next, fail(failure)
-		}
-		if len(next.Args) > 0 {
-			abort()
-			return nil, fail(failf(protocol.CodeBadRequest, "stage: chunk lines carry data only"))
-		}
-		received += int64(len(next.Data))
-		if received > args.Size {
-			abort()
-			return nil, fail(fmt.Errorf("%w: stream is longer than the announced %d bytes; nothing was stored", artifacts.ErrSizeMismatch, args.Size))
-		}
-		if failure == nil {
-			if _, err := up.Write(next.Data); err != nil {
-				abort()
-				failure = err
-			}
-		}
-		if ctx.Err() != nil {
-			abort()
-			return nil, ctx.Err()
+			return fail(failure)
+		default:
+			return err
 		}
 	}
 	if failure != nil {
 		abort()
-		return nil, fail(failure)
+		return fail(failure)
 	}
 	path, err := up.Commit()
 	if err != nil {
-		return nil, fail(err)
+		return fail(err)
 	}
 	res := protocol.StageResult{Path: path, SHA256: args.SHA256, Size: args.Size, AlreadyPresent: up.AlreadyPresent()}
-	return nil, enc.Encode(protocol.Event{ID: req.ID, Kind: protocol.EventResult, Op: req.Op, Result: protocol.MustArgs(res)})
+	return enc.Encode(protocol.Event{ID: req.ID, Kind: protocol.EventResult, Op: req.Op, Result: protocol.MustArgs(res)})
+}
+
+// receive copies the decoded stream into the upload and checks it is
+// exactly the announced size. It does not commit.
+func receive(ctx context.Context, up *artifacts.Upload, frames *protocol.FrameReader, args protocol.StageArgs) error {
+	var src io.Reader = frames
+	if args.Encoding == protocol.EncodingZstd {
+		zr, err := zstd.NewReader(frames, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxZstdWindow))
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		src = zr
+	}
+	w := &stageWriter{ctx: ctx, up: up}
+	// One byte past the announced size is enough to tell a longer stream.
+	_, err := io.Copy(w, io.LimitReader(src, args.Size+1))
+	switch {
+	case err == nil && w.n > args.Size:
+		return fmt.Errorf("%w: stream is longer than the announced %d bytes; nothing was stored", artifacts.ErrSizeMismatch, args.Size)
+	case err == nil && w.n < args.Size:
+		return failf(protocol.CodeStreamBroken, "stage: stream ended after %d of %d bytes; nothing was stored", w.n, args.Size)
+	case err == nil:
+		return nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return failf(protocol.CodeStreamBroken, "stage: input ended after %d of %d bytes; nothing was stored", w.n, args.Size)
+	case errors.Is(err, protocol.ErrFrameTooLarge), w.failed, ctx.Err() != nil:
+		return err
+	default:
+		// The decompressor refused the bytes.
+		return failf(protocol.CodeStreamBroken, "stage: the %s stream is corrupt after %d of %d bytes (%v); nothing was stored", args.Encoding, w.n, args.Size, err)
+	}
+}
+
+// stageWriter counts what reaches the upload and stops when the session
+// is cancelled.
+type stageWriter struct {
+	ctx    context.Context
+	up     *artifacts.Upload
+	n      int64
+	failed bool // the upload or the context refused a write
+}
+
+func (w *stageWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		w.failed = true
+		return 0, err
+	}
+	n, err := w.up.Write(p)
+	w.n += int64(n)
+	if err != nil {
+		w.failed = true
+	}
+	return n, err
 }
 
 // ErrSessionEnded is returned by Serve when a request leaves the stream in
-// a state that cannot be followed (a stage whose size is unknown); the
+// a state that cannot be followed (a frame header over the limit); the
 // client was sent an error event saying so first.
 var ErrSessionEnded = errors.New("session ended")
-
-// announcedSize digs the size out of stage args that did not decode (an
-// unknown field, a bad hash type), so their chunks can still be skipped.
-func announcedSize(raw json.RawMessage) (int64, bool) {
-	var loose struct {
-		Size *int64 `json:"size"`
-	}
-	if json.Unmarshal(raw, &loose) != nil || loose.Size == nil || *loose.Size < 0 {
-		return 0, false
-	}
-	return *loose.Size, true
-}
 
 func (a *Agent) beginUpload(ctx context.Context, args protocol.StageArgs, emit progressFunc) (*artifacts.Upload, error) {
 	if err := protocol.ValidateSHA256(args.SHA256); err != nil {

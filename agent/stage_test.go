@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"github.com/gsd-deploy/gsd/agent/internal/testfs"
 	"os"
 	"os/exec"
@@ -44,29 +45,44 @@ func TestStageRefusesBadStreams(t *testing.T) {
 		name string
 		send func(s *session)
 		code string
+		// ends: the stream cannot be followed, so the session ends after
+		// the error; otherwise a later request must still be served.
+		ends bool
 	}{
-		{"wrong hash", func(s *session) {
+		{name: "wrong hash", send: func(s *session) {
 			s.sendStage("x", "api.exe", digest([]byte("something else")), v2, 999)
-		}, protocol.CodeHashMismatch},
-		{"corrupted chunk", func(s *session) {
+		}, code: protocol.CodeHashMismatch},
+		{name: "corrupted bytes", send: func(s *session) {
 			bad := bytes.Clone(v2)
 			bad[5000] ^= 0xff
 			s.sendStage("x", "api.exe", digest(v2), bad, 999)
-		}, protocol.CodeHashMismatch},
-		{"longer than announced", func(s *session) {
-			s.send("x", protocol.OpStage, protocol.StageArgs{SHA256: digest(v2), Size: 10, Name: "api.exe"})
-			protocol.EncodeRequest(s.in, protocol.Request{ID: "x", Op: protocol.OpChunk, Data: v2[:20]})
-		}, protocol.CodeSizeMismatch},
-		{"interrupted by another request", func(s *session) {
+		}, code: protocol.CodeHashMismatch},
+		{name: "longer than announced", send: func(s *session) {
+			s.sendStageEncoded("x", "api.exe", digest(v2), v2[:20], 10, 999, protocol.EncodingNone)
+		}, code: protocol.CodeSizeMismatch},
+		{name: "shorter than announced", send: func(s *session) {
+			s.sendStageEncoded("x", "api.exe", digest(v2), v2[:20], int64(len(v2)), 999, protocol.EncodingNone)
+		}, code: protocol.CodeStreamBroken},
+		{name: "compressed stream longer than announced", send: func(s *session) {
+			// A small stream that inflates far past its announced size
+			// is cut off at the size, not written out.
+			s.sendStageEncoded("x", "api.exe", digest(v2), zstdOf(t, make([]byte, 64<<20)), 10, 999, protocol.EncodingZstd)
+		}, code: protocol.CodeSizeMismatch},
+		{name: "compressed stream cut short", send: func(s *session) {
+			z := zstdOf(t, v2)
+			s.sendStageEncoded("x", "api.exe", digest(v2), z[:len(z)/2], int64(len(v2)), 999, protocol.EncodingZstd)
+		}, code: protocol.CodeStreamBroken},
+		{name: "garbage instead of zstd", send: func(s *session) {
+			s.sendStageEncoded("x", "api.exe", digest(v2), bytes.Repeat([]byte("not zstd"), 100), int64(len(v2)), 999, protocol.EncodingZstd)
+		}, code: protocol.CodeStreamBroken},
+		{name: "unknown encoding", send: func(s *session) {
+			s.sendStageEncoded("x", "api.exe", digest(v2), v2, int64(len(v2)), 999, "brotli")
+		}, code: protocol.CodeBadRequest},
+		{name: "a request line inside the frames", send: func(s *session) {
 			s.send("x", protocol.OpStage, protocol.StageArgs{SHA256: digest(v2), Size: int64(len(v2)), Name: "api.exe"})
-			protocol.EncodeRequest(s.in, protocol.Request{ID: "x", Op: protocol.OpChunk, Data: v2[:100]})
+			s.sendFrames(v2[:100], 999, false)
 			s.send("other", protocol.OpFacts, nil)
-		}, protocol.CodeStreamBroken},
-		{"garbage chunk line", func(s *session) {
-			s.send("x", protocol.OpStage, protocol.StageArgs{SHA256: digest(v2), Size: int64(len(v2)), Name: "api.exe"})
-			protocol.EncodeRequest(s.in, protocol.Request{ID: "x", Op: protocol.OpChunk, Data: v2[:100]})
-			s.sendLine(`{"id":"x","op":"chunk","data":"not base64!!"}`)
-		}, protocol.CodeStreamBroken},
+		}, code: protocol.CodeStreamBroken, ends: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,13 +95,15 @@ func TestStageRefusesBadStreams(t *testing.T) {
 			if ev.Kind != protocol.EventError || ev.Error.Code != c.code {
 				t.Fatalf("got %+v %+v, want %s", ev, ev.Error, c.code)
 			}
-			if c.name == "interrupted by another request" {
-				// The interrupting request is still served.
-				if ev, _ := s.wait("other"); ev.Kind != protocol.EventResult {
-					t.Fatalf("interrupting request: %+v", ev)
+			if c.ends {
+				s.in.Close()
+				if err := <-s.done; !errors.Is(err, ErrSessionEnded) {
+					t.Fatalf("serve: %v, want ErrSessionEnded", err)
 				}
+			} else {
+				s.call("after", protocol.OpFacts, nil, nil)
+				s.close()
 			}
-			s.close()
 			if tmp := tempFiles(t, root); len(tmp) != 0 {
 				t.Fatalf("temp files left: %v", tmp)
 			}
@@ -95,23 +113,29 @@ func TestStageRefusesBadStreams(t *testing.T) {
 }
 
 func TestStageTruncatedByEndOfInput(t *testing.T) {
-	root := testfs.TempDir(t)
-	a, _ := newTestAgent(t, root)
-	s := startSession(t, a)
-	path, content := activeSetup(t, s)
-	v2 := bytes.Repeat([]byte("v2"), 5000)
-	s.send("x", protocol.OpStage, protocol.StageArgs{SHA256: digest(v2), Size: int64(len(v2)), Name: "api.exe"})
-	protocol.EncodeRequest(s.in, protocol.Request{ID: "x", Op: protocol.OpChunk, Data: v2[:4000]})
-	s.in.Close()
-	ev := s.next()
-	if ev.Kind != protocol.EventError || ev.Error.Code != protocol.CodeStreamBroken {
-		t.Fatalf("got %+v", ev)
+	for _, encoding := range []string{protocol.EncodingNone, protocol.EncodingZstd} {
+		root := testfs.TempDir(t)
+		a, _ := newTestAgent(t, root)
+		s := startSession(t, a)
+		path, content := activeSetup(t, s)
+		v2 := bytes.Repeat([]byte("v2"), 5000)
+		stream := v2
+		if encoding == protocol.EncodingZstd {
+			stream = zstdOf(t, v2)
+		}
+		s.send("x", protocol.OpStage, protocol.StageArgs{SHA256: digest(v2), Size: int64(len(v2)), Name: "api.exe", Encoding: encoding})
+		s.sendFrames(stream[:len(stream)/2], 100, false)
+		s.in.Close()
+		ev := s.next()
+		if ev.Kind != protocol.EventError || ev.Error.Code != protocol.CodeStreamBroken {
+			t.Fatalf("%q: got %+v", encoding, ev)
+		}
+		s.close()
+		if tmp := tempFiles(t, root); len(tmp) != 0 {
+			t.Fatalf("%q: temp files left: %v", encoding, tmp)
+		}
+		assertActiveIntact(t, root, path, content)
 	}
-	s.close()
-	if tmp := tempFiles(t, root); len(tmp) != 0 {
-		t.Fatalf("temp files left: %v", tmp)
-	}
-	assertActiveIntact(t, root, path, content)
 }
 
 func TestStageIsContentAddressedAndIdempotent(t *testing.T) {
@@ -172,9 +196,7 @@ func TestAgentKilledMidStreamLeavesNothingAfterNextRun(t *testing.T) {
 	// them apart.
 	v2 := bytes.Repeat([]byte("v2-binary!"), 100000)
 	s.send("x", protocol.OpStage, protocol.StageArgs{SHA256: digest(v2), Size: int64(len(v2)), Name: "api.exe"})
-	for off := 0; off < len(v2)/2; off += 10000 {
-		protocol.EncodeRequest(s.in, protocol.Request{ID: "x", Op: protocol.OpChunk, Data: v2[off : off+10000]})
-	}
+	s.sendFrames(v2[:len(v2)/2], 10000, false)
 	waitUntil(t, "a partial upload on disk", func() bool { return len(tempFiles(t, root)) > 0 })
 	kill(t, cmd)
 
@@ -198,7 +220,7 @@ func TestAgentKilledMidStreamLeavesNothingAfterNextRun(t *testing.T) {
 	assertActiveIntact(t, root, path, content)
 }
 
-func TestStageRefusedByLockStillConsumesChunks(t *testing.T) {
+func TestStageRefusedByLockStillConsumesFrames(t *testing.T) {
 	root := testfs.TempDir(t)
 	first, _ := newTestAgent(t, root)
 	s1 := startSession(t, first)
@@ -211,7 +233,7 @@ func TestStageRefusedByLockStillConsumesChunks(t *testing.T) {
 	if ev.Kind != protocol.EventError || ev.Error.Code != protocol.CodeLocked {
 		t.Fatalf("got %+v", ev)
 	}
-	// Its chunk lines were swallowed, not reported as stray requests.
+	// Its frames were skipped, not read as stray requests.
 	var f protocol.Facts
 	s2.call("f", protocol.OpFacts, nil, &f)
 	if len(f.Artifacts) != 0 {

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent/client"
@@ -51,6 +48,12 @@ type Event struct {
 	Op    string
 	Bytes int64
 	Err   error
+	// Batch (1-based) of Batches, and its Hosts, for EventBatch; Hosts
+	// are the canary hosts for EventPaused.
+	Batch, Batches int
+	Hosts          []string
+	// Health is the check's outcome for EventHealthy and EventUnhealthy.
+	Health *protocol.HealthResult
 }
 
 // Desired is what the plan's steps are carried out with: the specs and
@@ -60,6 +63,9 @@ type Desired struct {
 	Specs     map[string]protocol.ServiceSpec // by service name
 	Files     map[string][]*config.File       // by service name
 	Artifacts map[string]*build.Artifact      // by SHA-256
+	// Health is each service's check; a service without one must be
+	// running (DefaultHealth).
+	Health map[string]*protocol.HealthCheck
 }
 
 // Options configure Run.
@@ -75,6 +81,9 @@ type Options struct {
 	// no new step starts (the first Ctrl-C). Cancelling the context aborts
 	// at once (the second).
 	Stop <-chan struct{}
+	// Continue goes on past a canary batch that asks to pause
+	// (gsd apply -continue).
+	Continue bool
 }
 
 func stopped(stop <-chan struct{}) bool {
@@ -84,153 +93,6 @@ func stopped(stop <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// Result is the outcome on one host.
-type Result struct {
-	Host      string
-	Err       error
-	Completed int   // steps done
-	Uploaded  int64 // bytes of artifacts sent
-}
-
-// Run carries out p on every host that has work, at most
-// opts.Parallelism at a time. A host that fails stops there and does not
-// stop the others; its error names the step. Uploads on a host all
-// happen before its first service is touched, so switching a binary costs
-// only a stop and a start.
-func Run(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, want Desired, dial Dialer, opts Options) []Result {
-	emit := func(e Event) {
-		if opts.OnEvent != nil {
-			opts.OnEvent(e)
-		}
-	}
-	var mu sync.Mutex
-	var results []Result
-	sem := make(chan struct{}, max(opts.Parallelism, 1))
-	var wg sync.WaitGroup
-	var emitMu sync.Mutex
-	syncEmit := func(e Event) {
-		emitMu.Lock()
-		defer emitMu.Unlock()
-		emit(e)
-	}
-	for _, hp := range p.Hosts {
-		if hp.Error != "" || !hasWork(hp) {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if stopped(opts.Stop) {
-				mu.Lock()
-				results = append(results, Result{Host: hp.Host, Err: fmt.Errorf("host %s: not started: %w", hp.Host, ErrStopped)})
-				mu.Unlock()
-				return
-			}
-			r := runHost(ctx, hp, hosts[hp.Host], want, dial, opts, syncEmit)
-			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	sort.Slice(results, func(i, j int) bool { return results[i].Host < results[j].Host })
-	return results
-}
-
-func hasWork(hp *plan.HostPlan) bool {
-	if len(hp.Uploads) > 0 {
-		return true
-	}
-	for _, s := range hp.Steps {
-		if s.Action != plan.ActionNoOp {
-			return true
-		}
-	}
-	return false
-}
-
-// ErrStopped is the error of hosts left alone after a graceful stop.
-var ErrStopped = errors.New("stopped by request")
-
-func runHost(ctx context.Context, hp *plan.HostPlan, host *config.Host, want Desired, dial Dialer, opts Options, emit func(Event)) (r Result) {
-	r.Host = hp.Host
-	emit(Event{Kind: EventHostStart, Host: hp.Host})
-	defer func() {
-		if r.Err != nil {
-			emit(Event{Kind: EventHostFailed, Host: hp.Host, Err: r.Err})
-		} else {
-			emit(Event{Kind: EventHostDone, Host: hp.Host})
-		}
-	}()
-	if host == nil {
-		r.Err = fmt.Errorf("host %s is not in the configuration", hp.Host)
-		return r
-	}
-	conn, err := dial(ctx, host)
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	defer conn.Close()
-	if err := takeLock(ctx, conn, opts); err != nil {
-		r.Err = fmt.Errorf("host %s: %w", hp.Host, err)
-		return r
-	}
-	defer func() {
-		// Unlock even after an abort, but never wait on it for long: a
-		// host that stopped answering keeps its lock until the agent's
-		// own stale-lock rules free it.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		conn.Call(uctx, protocol.OpUnlock, nil, nil)
-	}()
-
-	for _, u := range hp.Uploads {
-		if stopped(opts.Stop) {
-			r.Err = fmt.Errorf("host %s: stopped before uploading %s: %w", hp.Host, u.Name, ErrStopped)
-			return r
-		}
-		art := want.Artifacts[u.SHA256]
-		if art == nil {
-			r.Err = fmt.Errorf("host %s: no artifact %s to upload", hp.Host, plan.ShortHash(u.SHA256))
-			return r
-		}
-		emit(Event{Kind: EventUpload, Host: hp.Host, Bytes: u.Size})
-		path := art.Path
-		open := func() (io.ReadCloser, error) { return os.Open(path) }
-		if err := conn.Stage(ctx, u.SHA256, u.Size, u.Name, open); err != nil {
-			r.Err = fmt.Errorf("host %s: uploading %s: %w", hp.Host, u.Name, err)
-			return r
-		}
-		r.Uploaded += u.Size
-		emit(Event{Kind: EventUploaded, Host: hp.Host, Bytes: u.Size})
-	}
-	for _, s := range hp.Steps {
-		if s.Action == plan.ActionNoOp {
-			continue
-		}
-		if stopped(opts.Stop) {
-			// Stop between steps, leaving every service either fully
-			// changed or untouched.
-			r.Err = fmt.Errorf("host %s: stopped before service.%s: %w", hp.Host, s.Service, ErrStopped)
-			return r
-		}
-		emit(Event{Kind: EventStepStart, Host: hp.Host, Service: s.Service, Action: s.Action})
-		if err := runStep(ctx, conn, s, want, func(op string) {
-			emit(Event{Kind: EventOp, Host: hp.Host, Service: s.Service, Action: s.Action, Op: op})
-		}); err != nil {
-			r.Err = fmt.Errorf("host %s: service.%s: %w", hp.Host, s.Service, err)
-			emit(Event{Kind: EventStepFailed, Host: hp.Host, Service: s.Service, Action: s.Action, Err: err})
-			return r
-		}
-		r.Completed++
-		emit(Event{Kind: EventStepDone, Host: hp.Host, Service: s.Service, Action: s.Action})
-	}
-	return r
 }
 
 // runStep carries out one service's step with the agent's operations.

@@ -29,6 +29,8 @@ type recorder struct {
 	// lockedFor is how many lock attempts fail as held by someone else
 	// (with failOp "locked").
 	lockedFor int
+	// unhealthy lists services whose health check fails on this host.
+	unhealthy map[string]bool
 }
 
 func (r *recorder) record(s string) {
@@ -37,9 +39,17 @@ func (r *recorder) record(s string) {
 	*r.log = append(*r.log, r.host+": "+s)
 }
 
-func (r *recorder) Call(_ context.Context, op string, args, _ any) error {
+func (r *recorder) Call(_ context.Context, op string, args, result any) error {
 	what := op
 	switch a := args.(type) {
+	case protocol.HealthArgs:
+		what += " " + a.Service
+		if res, ok := result.(*protocol.HealthResult); ok {
+			*res = protocol.HealthResult{Healthy: !r.unhealthy[a.Service], Kind: a.Check.Kind(), Probes: 3, Last: "HTTP 200"}
+			if !res.Healthy {
+				res.Last, res.Output = "HTTP 503", []string{"panic: version 2 is broken"}
+			}
+		}
 	case protocol.ServiceRef:
 		what += " " + a.Service
 	case protocol.ServiceSpec:
@@ -200,9 +210,11 @@ func TestCreateOrder(t *testing.T) {
 		"stage app.exe", // uploads before any service is touched
 		"ensure_service db@" + plan.ShortHash(f.arts["build.app"].SHA256),
 		"start db",
+		"health db",                       // each started service is gated before the next
 		"write_file api/app.yaml=port: 1", // files before the service that reads them
 		"ensure_service api@2.0",
 		"start api",
+		"health api",
 		"unlock",
 		"close",
 	}, "\n")
@@ -244,9 +256,11 @@ func TestUpdateRestartReloadDelete(t *testing.T) {
 		"ensure_service db@" + plan.ShortHash(sha),
 		"stop db",
 		"start db",
+		"health db",
 		"write_file api/app.yaml=port: 1",
 		"ensure_service api@2.0",
 		"reload api",
+		"health api",
 		"stop legacy",
 		"delete_service legacy",
 		"unlock",
@@ -257,22 +271,37 @@ func TestUpdateRestartReloadDelete(t *testing.T) {
 	}
 }
 
-// A host that fails stops at the failing step and names it; the other
-// host is carried out in full.
-func TestFailureStaysOnItsHost(t *testing.T) {
+// A host that fails stops its service's rollout there and names the
+// step: the host before it keeps its change, the failed new service is
+// stopped again (auto_rollback), and the later service is left alone on
+// every host.
+func TestFailureStopsTheRollout(t *testing.T) {
 	f := newFixture(t)
 	p := f.plan(t, map[string]plan.HostFacts{"web1": {Facts: &protocol.Facts{}}, "web2": {Facts: &protocol.Facts{}}})
 	var log []string
-	res := Run(context.Background(), p, f.hosts, f.want, dialer(&log, "web2", "start db"), Options{Parallelism: 2})
-	if len(res) != 2 || res[0].Err != nil || res[0].Completed != 2 {
+	out := Execute(context.Background(), p, f.hosts, f.want, dialer(&log, "web2", "start db"), Options{Parallelism: 2})
+	res := out.Results
+	if len(res) != 2 || res[0].Completed != 1 || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "service.api not changed") {
 		t.Fatalf("web1: %+v", res[0])
 	}
 	if res[1].Err == nil || !strings.Contains(res[1].Err.Error(), "host web2: service.db: the agent said no") || res[1].Completed != 0 {
 		t.Errorf("web2: %+v", res[1])
 	}
-	ops := opsOf(log, "web2")
-	if strings.Contains(strings.Join(ops, ","), "ensure_service api") || ops[len(ops)-1] != "close" || ops[len(ops)-2] != "unlock" {
-		t.Errorf("web2 went on after its failure, or did not unlock: %v", ops)
+	if !out.Failed() || len(out.Rollouts) != 2 || !out.Rollouts[0].Stopped || out.Rollouts[1].Stopped {
+		t.Fatalf("rollouts %+v", out.Rollouts)
+	}
+	fail := out.Rollouts[0].Failures
+	if len(fail) != 1 || fail[0].Host != "web2" || fail[0].Phase != "change" || !strings.HasPrefix(fail[0].Rollback, "stopped") {
+		t.Errorf("failures %+v", fail)
+	}
+	if got := strings.Join(out.Rollouts[1].Untouched, ","); got != "web1,web2" {
+		t.Errorf("untouched by the api rollout: %s", got)
+	}
+	for _, h := range []string{"web1", "web2"} {
+		ops := opsOf(log, h)
+		if strings.Contains(strings.Join(ops, ","), "ensure_service api") || ops[len(ops)-1] != "close" || ops[len(ops)-2] != "unlock" {
+			t.Errorf("%s: api touched after the failure, or no unlock: %v", h, ops)
+		}
 	}
 }
 

@@ -193,7 +193,7 @@ type Service struct {
 	DependsOn   []Dependency
 	Env         map[string]Text
 	Files       []*File
-	Recovery    *Recovery // nil: leave the host's recovery settings alone
+	Recovery    *Recovery // nil: no failure actions (any on the host are cleared)
 	Health      *Health   // nil: healthy means running
 	Log         *Log      // only for wrapped services
 	StopTimeout time.Duration

@@ -20,7 +20,10 @@ const sensitiveValue = "(sensitive)"
 // Every rule says whether its change needs a restart: settings the SCM
 // applies at once (display name, description, start type, dependencies,
 // recovery) do not; what the process reads when it starts (binary,
-// arguments, account, environment, mode, wrapper settings) does.
+// arguments, account, environment, mode, wrapper settings) does. A new
+// password for the same account does not either: the running process is
+// logged on already, and the SCM uses the stored password only at the next
+// start.
 func diffService(svc *config.Service, want protocol.ServiceSpec, have *protocol.ServiceFacts) *Step {
 	step := &Step{Address: "service." + svc.Name, Service: svc.Name, Version: want.Version, Artifact: want.Artifact}
 	if have == nil || !have.Installed {
@@ -62,6 +65,7 @@ func diffService(svc *config.Service, want protocol.ServiceSpec, have *protocol.
 	if !strings.EqualFold(canonicalAccount(scm.Account), canonicalAccount(want.Account.Name)) {
 		d.change("account", canonicalAccount(scm.Account), canonicalAccount(want.Account.Name), false, true, "account changed")
 	}
+	d.password(have.Password, want.Account.Password)
 
 	// A wrapped service's SCM command line is the wrapper's; its own
 	// arguments are what gsd last applied.
@@ -74,6 +78,11 @@ func diffService(svc *config.Service, want protocol.ServiceSpec, have *protocol.
 	d.env(have.EnvSHA256, svc.Env)
 	if want.Recovery != nil {
 		d.change("recovery", recoveryString(have.Recovery), recoveryString(want.Recovery), false, false, "")
+	} else if !recoveryEmpty(have.Recovery) {
+		// No recovery block means no failure actions: gsd manages the
+		// whole service, adopted ones included, so actions left from an
+		// earlier block (or set by hand) are cleared.
+		d.step.Changes = append(d.step.Changes, Change{Attribute: "recovery", Old: ptr(recoveryString(have.Recovery))})
 	}
 	if last.StopTimeout != 0 {
 		d.change("stop_timeout", msString(last.StopTimeout), msString(want.StopTimeout), false, false, "")
@@ -160,6 +169,22 @@ func (d *differ) set(attr string, old, new []string) {
 		return
 	}
 	d.change(attr, listString(old), listString(new), false, false, "")
+}
+
+// password compares the configured account password with the salted hash
+// of the last applied one that the host reports, so no password is sent to
+// plan. Without a hash (none was applied for this account, or by an older
+// agent) a configured password counts as new. Both sides show as
+// "(sensitive)": the plan holds neither the password nor a hash of it.
+func (d *differ) password(have *protocol.PasswordHash, want string) {
+	if want == "" || (have != nil && have.Matches(want)) {
+		return
+	}
+	c := Change{Attribute: "account.password", New: ptr(sensitiveValue), Sensitive: true}
+	if have != nil {
+		c.Old = ptr(sensitiveValue)
+	}
+	d.step.Changes = append(d.step.Changes, c)
 }
 
 // env compares variable by variable. The host reports only hashes, so an
@@ -258,6 +283,7 @@ func creationChanges(svc *config.Service, want protocol.ServiceSpec) []Change {
 	add("description", want.Description, false)
 	add("start", want.Start, false)
 	add("account", want.Account.Name, false)
+	add("account.password", want.Account.Password, true)
 	if len(want.Args) > 0 {
 		add("args", listString(want.Args), anySensitive(svc.Args))
 	}
@@ -353,6 +379,13 @@ func msString(ms int64) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// recoveryEmpty reports whether a host's failure policy has no actions, as
+// a service without a recovery block has; nil (not reported) counts as
+// empty, since there is nothing known to clear.
+func recoveryEmpty(r *protocol.Recovery) bool {
+	return r == nil || (len(r.Actions) == 0 && !r.OnNonCrash)
 }
 
 func recoveryString(r *protocol.Recovery) string {

@@ -35,6 +35,7 @@ const (
 type Plan struct {
 	FormatVersion int          `json:"format_version"`
 	Hosts         []*HostPlan  `json:"hosts"`
+	Rollouts      []*Rollout   `json:"rollouts,omitempty"`
 	Summary       Summary      `json:"summary"`
 	Fingerprints  Fingerprints `json:"fingerprints"`
 }
@@ -172,6 +173,7 @@ func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[st
 		planHost(hp, cfg, desiredAll, artifacts, hf.Facts)
 		count(&p.Summary, hp)
 	}
+	planRollouts(p, cfg)
 	return p, nil
 }
 

@@ -112,6 +112,10 @@ func deployed(svc *config.Service, spec protocol.ServiceSpec) protocol.ServiceFa
 	if spec.Mode == config.ModeWrapped {
 		f.Config.Args = []string{"service-host", "-service", spec.Name}
 	}
+	if pw := spec.Account.Password; pw != "" {
+		salt := strings.Repeat("5a", 16)
+		f.Password = &protocol.PasswordHash{Salt: salt, SHA256: protocol.HashPassword(salt, pw)}
+	}
 	for _, file := range svc.Files {
 		f.Files = append(f.Files, protocol.FileFacts{Name: file.Name, SHA256: protocol.HashEnv(map[string]string{"f": file.Content.Value})["f"]})
 	}
@@ -268,6 +272,15 @@ func TestDiffRules(t *testing.T) {
 			f.Status.State = "stopped"
 			f.Config.Args = nil
 		}, action: ActionUpdate, changes: "args", start: true},
+		{name: "recovery actions left by a removed recovery block", mutate: func(f *protocol.ServiceFacts, _ *protocol.Facts) {
+			f.Recovery = &protocol.Recovery{Actions: []protocol.RecoveryAction{{Type: "restart", DelayMS: 5000}}, ResetAfterMS: 86400000}
+		}, action: ActionUpdate, changes: "recovery"},
+		{name: "recovery on non-crash failures alone is cleared too", mutate: func(f *protocol.ServiceFacts, _ *protocol.Facts) {
+			f.Recovery = &protocol.Recovery{Actions: []protocol.RecoveryAction{}, OnNonCrash: true}
+		}, action: ActionUpdate, changes: "recovery"},
+		{name: "empty recovery policy matches no recovery block", mutate: func(f *protocol.ServiceFacts, _ *protocol.Facts) {
+			f.Recovery = &protocol.Recovery{Actions: []protocol.RecoveryAction{}}
+		}, action: ActionNoOp},
 		{name: "service deleted by hand is created again", mutate: func(f *protocol.ServiceFacts, _ *protocol.Facts) {
 			f.Installed = false
 		}, action: ActionCreate, start: true},

@@ -11,6 +11,15 @@ func Target(p *Plan, services []string) {
 	for _, s := range services {
 		keep[s] = true
 	}
+	defer func() {
+		var rollouts []*Rollout
+		for _, r := range p.Rollouts {
+			if keep[r.Service] {
+				rollouts = append(rollouts, r)
+			}
+		}
+		p.Rollouts = rollouts
+	}()
 	p.Summary = Summary{}
 	for _, h := range p.Hosts {
 		if h.Error != "" {

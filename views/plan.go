@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/gsd-deploy/gsd/plan"
 	"github.com/pterm/pterm"
@@ -54,6 +55,7 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 		}
 		b.WriteByte('\n')
 	}
+	writeRollouts(&b, p.Rollouts, paint)
 	s := p.Summary
 	fmt.Fprintf(&b, "%s %d to add, %d to change, %d to destroy.\n", paint(pterm.Bold, "Plan:"), s.Add, s.Change, s.Destroy)
 	if s.FailedHosts > 0 {
@@ -155,4 +157,51 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// writeRollouts shows, for services changed on more than one host, the
+// batches apply goes through and what guards them.
+func writeRollouts(b *strings.Builder, rollouts []*plan.Rollout, paint func(pterm.Color, string) string) {
+	var shown []*plan.Rollout
+	for _, r := range rollouts {
+		if len(r.Hosts()) > 1 {
+			shown = append(shown, r)
+		}
+	}
+	if len(shown) == 0 {
+		return
+	}
+	b.WriteString(paint(pterm.Bold, "Rollout") + "\n")
+	for _, r := range shown {
+		fmt.Fprintf(b, "  service.%s:\n", r.Service)
+		for i, batch := range r.Batches {
+			label := fmt.Sprintf("batch %d", i+1)
+			if i == 0 && r.Canary {
+				label = "canary"
+			}
+			fmt.Fprintf(b, "    %-9s %s\n", label+":", strings.Join(batch, ", "))
+		}
+		if !r.Gated {
+			b.WriteString("    all at once, no health gate (removal)\n")
+			continue
+		}
+		var rules []string
+		rules = append(rules, "each batch health-gated")
+		if r.Canary && r.CanaryPause {
+			rules = append(rules, "pause after the canary for gsd apply -continue")
+		}
+		if r.PauseMS > 0 {
+			rules = append(rules, fmt.Sprintf("%s between batches", time.Duration(r.PauseMS)*time.Millisecond))
+		}
+		if r.MaxFailures == 0 {
+			rules = append(rules, "stop at the first host that fails")
+		} else {
+			rules = append(rules, fmt.Sprintf("stop when failing hosts exceed %d", r.MaxFailures))
+		}
+		if r.AutoRollback {
+			rules = append(rules, "roll back the "+map[bool]string{true: "rollout", false: "batch"}[r.RollbackScope == "all"]+" on failure")
+		}
+		fmt.Fprintf(b, "    %s\n", strings.Join(rules, "; "))
+	}
+	b.WriteByte('\n')
 }

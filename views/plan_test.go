@@ -53,13 +53,21 @@ func samplePlan() *plan.Plan {
 							{Attribute: "env.MODE", Old: s("(changed)"), New: s("prod"), Restart: true},
 							{Attribute: "display_name", Old: s("Old name"), New: s("Orders API")}}},
 					{Address: "service.cache", Service: "cache", Action: plan.ActionUpdate, Reload: true,
-						Changes: []plan.Change{{Attribute: "file.config.yaml", Old: s("111111111111"), New: s("222222222222")}}},
+						Changes: []plan.Change{{Attribute: "file.config.yaml", Old: s("111111111111"), New: s("222222222222")},
+							{Attribute: "account.password", Old: s("(sensitive)"), New: s("(sensitive)"), Sensitive: true},
+							{Attribute: "recovery", Old: s("restart/5s,none reset_after=24h on_non_crash=false")}}},
 					{Address: "service.same", Service: "same", Action: plan.ActionNoOp},
 					{Address: "service.old", Service: "old", Action: plan.ActionDelete, OldVersion: "0.9.0"},
 				},
 			},
 			{Host: "web2", Address: "web2.example.internal", Transport: "ssh", Error: "dial tcp web2.example.internal:22: connect: connection refused"},
 			{Host: "web3", Address: "web3.example.internal", Transport: "winrm", Steps: []*plan.Step{{Address: "service.same", Service: "same", Action: plan.ActionNoOp}}},
+		},
+		Rollouts: []*plan.Rollout{
+			{Service: "db", Batches: [][]string{{"web1"}}, AutoRollback: true, RollbackScope: "batch", Gated: true},
+			{Service: "api", Batches: [][]string{{"web1"}, {"web3", "web4"}, {"web5"}}, Canary: true, CanaryPause: true, PauseMS: 5000,
+				MaxFailures: 1, AutoRollback: true, RollbackScope: "all", Gated: true},
+			{Service: "old", Batches: [][]string{{"web1", "web3"}}},
 		},
 	}
 }

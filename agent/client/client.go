@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -38,14 +37,18 @@ type Client struct {
 	nextID int
 	// Progress, if set, receives every progress event.
 	Progress func(protocol.Event)
-	// ChunkSize is the raw bytes per chunk line when staging.
-	ChunkSize int
+	// FrameSize is the payload bytes per frame when staging
+	// (protocol.DefaultFrameSize if zero).
+	FrameSize int
+	// Encoding is how staged bytes travel: protocol.EncodingZstd (what New
+	// sets) or protocol.EncodingNone.
+	Encoding string
 }
 
 // New reads the agent's hello from r and returns a client that writes
 // requests to w.
 func New(r io.Reader, w io.Writer) (*Client, error) {
-	c := &Client{w: bufio.NewWriterSize(w, 64<<10), events: bufio.NewScanner(r), ChunkSize: protocol.DefaultChunkSize}
+	c := &Client{w: bufio.NewWriterSize(w, 64<<10), events: bufio.NewScanner(r), Encoding: protocol.EncodingZstd}
 	c.events.Buffer(make([]byte, 64<<10), 256<<20)
 	ev, err := c.read()
 	if err != nil {
@@ -135,43 +138,53 @@ func (c *Client) await(id, op string, result any) error {
 }
 
 // Stage streams size bytes from r as an artifact named name whose SHA-256
-// must be sha.
+// must be sha. If r fails or ends early, the frames are ended anyway so
+// the agent refuses the stage and the session stays usable.
 func (c *Client) Stage(sha string, size int64, name string, r io.Reader) (protocol.StageResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var res protocol.StageResult
-	chunk := c.ChunkSize
-	if chunk <= 0 {
-		chunk = protocol.DefaultChunkSize
-	}
-	// base64 grows data by 4/3; leave room for the JSON around it.
-	if limit := (c.hello.MaxLineBytes - 256) / 4 * 3; limit > 0 && chunk > limit {
-		chunk = limit
-	}
 	id := c.id()
-	if err := protocol.EncodeRequest(c.w, protocol.Request{ID: id, Op: protocol.OpStage, Args: protocol.MustArgs(protocol.StageArgs{SHA256: sha, Size: size, Name: name})}); err != nil {
+	if err := protocol.EncodeRequest(c.w, protocol.Request{ID: id, Op: protocol.OpStage, Args: protocol.MustArgs(protocol.StageArgs{SHA256: sha, Size: size, Name: name, Encoding: c.Encoding})}); err != nil {
 		return res, err
 	}
-	buf := make([]byte, chunk)
-	for sent := int64(0); sent < size; {
-		n, err := io.ReadFull(r, buf[:min(int64(chunk), size-sent)])
-		if n > 0 {
-			if werr := protocol.EncodeRequest(c.w, protocol.Request{ID: id, Op: protocol.OpChunk, Data: buf[:n]}); werr != nil {
-				return res, werr
-			}
-			sent += int64(n)
-		}
+	frames := protocol.NewFrameWriter(c.w, c.FrameSize)
+	var body io.WriteCloser = nopCloser{frames}
+	if c.Encoding == protocol.EncodingZstd {
+		zw, err := newCompressor(frames)
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return res, fmt.Errorf("stage %s: source ended after %d of %d bytes", name, sent, size)
-			}
 			return res, err
 		}
+		body = zw
+	}
+	src := &sourceReader{r: io.LimitReader(r, size)}
+	sent, err := io.Copy(body, src)
+	var srcErr error
+	switch {
+	case err != nil && src.err == nil:
+		return res, err // writing to the agent failed: the session is broken
+	case err != nil:
+		srcErr = fmt.Errorf("stage %s: reading the artifact: %w", name, err)
+	case sent < size:
+		srcErr = fmt.Errorf("stage %s: source ended after %d of %d bytes", name, sent, size)
+	default:
+		// Only a complete stream is finished; a cut one makes the agent
+		// refuse the stage.
+		if err := body.Close(); err != nil {
+			return res, err
+		}
+	}
+	if err := frames.Close(); err != nil {
+		return res, err
 	}
 	if err := c.w.Flush(); err != nil {
 		return res, err
 	}
-	return res, c.await(id, protocol.OpStage, &res)
+	err = c.await(id, protocol.OpStage, &res)
+	if srcErr != nil {
+		return res, srcErr
+	}
+	return res, err
 }
 
 // StageBytes stages an in-memory artifact.

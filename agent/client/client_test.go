@@ -1,11 +1,16 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"github.com/gsd-deploy/gsd/agent/internal/testfs"
 	"io"
+	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/gsd-deploy/gsd/agent"
 	"github.com/gsd-deploy/gsd/agent/client"
@@ -25,13 +30,32 @@ func TestClientAgainstAgent(t *testing.T) {
 	if c.Hello().ProtocolVersion != protocol.Version {
 		t.Fatalf("hello %+v", c.Hello())
 	}
-	c.ChunkSize = 7
+	c.FrameSize = 7
 	res, err := c.StageBytes("x.exe", []byte("some artifact bytes"))
 	if err != nil || res.Size != 19 {
 		t.Fatalf("stage: %+v %v", res, err)
 	}
+	big := bytes.Repeat([]byte("a compressible artifact "), 50000)
+	for _, enc := range []string{protocol.EncodingZstd, protocol.EncodingNone} {
+		c.Encoding, c.FrameSize = enc, 0
+		res, err := c.StageBytes("big.exe", big)
+		if err != nil || res.Size != int64(len(big)) || res.AlreadyPresent != (enc == protocol.EncodingNone) {
+			t.Fatalf("stage %q: %+v %v", enc, res, err)
+		}
+	}
+	// A source that fails or ends early makes the stage fail with the
+	// source's error, and leaves the session usable.
+	sum := sha256.Sum256(big)
+	sha := hex.EncodeToString(sum[:])
+	broken := errors.New("disk read error")
+	if _, err := c.Stage(sha, int64(len(big)), "y.exe", io.MultiReader(bytes.NewReader(big[:1000]), iotest.ErrReader(broken))); !errors.Is(err, broken) {
+		t.Fatalf("failing source: got %v", err)
+	}
+	if _, err := c.Stage(sha, int64(len(big)), "y.exe", bytes.NewReader(big[:1000])); err == nil || !strings.Contains(err.Error(), "source ended after 1000") {
+		t.Fatalf("short source: got %v", err)
+	}
 	var f protocol.Facts
-	if err := c.Call(protocol.OpFacts, nil, &f); err != nil || len(f.Artifacts) != 1 {
+	if err := c.Call(protocol.OpFacts, nil, &f); err != nil || len(f.Artifacts) != 2 {
 		t.Fatalf("facts: %+v %v", f, err)
 	}
 	err = c.Call(protocol.OpWriteFile, protocol.WriteFileArgs{Service: "api", Name: "../x"}, nil)

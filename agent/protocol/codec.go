@@ -10,14 +10,10 @@ import (
 	"sync"
 )
 
-// DefaultMaxLine bounds one request line. It leaves room for a 1 MiB chunk
-// after base64 expansion, and keeps a hostile client from making the agent
-// buffer without limit.
+// DefaultMaxLine bounds one request line. It leaves room for a managed
+// file's content in write_file args (base64 in JSON), and keeps a hostile
+// client from making the agent buffer without limit.
 const DefaultMaxLine = 4 << 20
-
-// DefaultChunkSize is the raw artifact bytes per chunk line a client should
-// send unless it has measured something better for its transport.
-const DefaultChunkSize = 256 << 10
 
 // MaxIDLength bounds request ids, which are echoed in every event.
 const MaxIDLength = 128
@@ -112,13 +108,6 @@ func (d *Decoder) readLine() ([]byte, error) {
 // ParseRequest decodes and checks one line. Unknown fields are refused so
 // that a typo in a client never silently drops a setting.
 func ParseRequest(line []byte) (Request, error) {
-	if req, ok := parseChunkFast(line); ok {
-		return req, nil
-	}
-	return parseRequestSlow(line)
-}
-
-func parseRequestSlow(line []byte) (Request, error) {
 	var req Request
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()

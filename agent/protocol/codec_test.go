@@ -15,13 +15,13 @@ func TestDecoderReadsRequestsAndRecoversFromBadLines(t *testing.T) {
 		``,
 		`{"id":"3","op":"stage","bogus":1}`, // unknown field
 		`{"id":"` + strings.Repeat("x", 200) + `","op":"facts"}`,
-		`{"id":"4","op":"chunk","data":"aGVsbG8="}`,
+		`{"id":"4","op":"facts","data":"aGVsbG8="}`, // chunk lines are gone
 		`{"id":"5","op":"facts"}{"id":"6","op":"facts"}`,
 		`{"id":"7","op":""}`,
 	}, "\n")
 	d := NewDecoder(strings.NewReader(input), 0)
 	type outcome struct {
-		id, op, code, data string
+		id, op, code string
 	}
 	var got []outcome
 	for {
@@ -37,14 +37,14 @@ func TestDecoderReadsRequestsAndRecoversFromBadLines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, outcome{id: req.ID, op: req.Op, data: string(req.Data)})
+		got = append(got, outcome{id: req.ID, op: req.Op})
 	}
 	want := []outcome{
 		{id: "1", op: "facts"},
 		{code: CodeBadRequest},
 		{id: "3", code: CodeBadRequest},
 		{code: CodeBadRequest},
-		{id: "4", op: "chunk", data: "hello"},
+		{id: "4", code: CodeBadRequest},
 		{id: "5", code: CodeBadRequest},
 		{id: "7", code: CodeBadRequest},
 	}
@@ -59,7 +59,7 @@ func TestDecoderReadsRequestsAndRecoversFromBadLines(t *testing.T) {
 }
 
 func TestDecoderSkipsOversizedLineAndContinues(t *testing.T) {
-	long := `{"id":"1","op":"chunk","data":"` + strings.Repeat("A", 5000) + `"}`
+	long := `{"id":"1","op":"write_file","args":{"content":"` + strings.Repeat("A", 5000) + `"}}`
 	d := NewDecoder(strings.NewReader(long+"\n"+`{"id":"2","op":"facts"}`+"\n"), 1024)
 	_, err := d.Decode()
 	var de *DecodeError
@@ -83,20 +83,22 @@ func TestDecoderOversizedLastLineWithoutNewline(t *testing.T) {
 	}
 }
 
+// FuzzDecode feeds arbitrary input to the decoder the way the agent reads
+// it: lines, and after every stage line its frames. Nothing may panic,
+// every bad line must carry a code, and the decoder must reach the end.
 func FuzzDecode(f *testing.F) {
+	stage := `{"id":"1","op":"stage","args":{"sha256":"00","size":3,"name":"a.exe"}}` + "\n"
 	seeds := []string{
 		`{"id":"1","op":"facts"}`,
-		`{"id":"1","op":"stage","args":{"sha256":"00","size":3,"name":"a.exe"}}` + "\n" + `{"id":"1","op":"chunk","data":"YWJj"}`,
+		stage + "\x00\x00\x00\x03abc\x00\x00\x00\x00" + `{"id":"2","op":"facts"}`,
+		stage + "\x00\x00\x00\x03ab",
+		stage + "\xff\xff\xff\xff",
+		stage + "\x00\x00\x00\x01a\x00\x00\x00\x01b\x00\x00\x00\x00\n\n",
 		`{"id":"2","op":"write_file","args":{"service":"api","name":"..\\x","content":""}}`,
 		`{"id":"","op":"x"}`,
 		`{"id":"1","op":"facts"}{"id":"2"}`,
 		"\x00\xff{",
-		`{"id":"1","op":"chunk","data":"!!notbase64"}`,
 		`{"id":"1","op":"chunk","data":"YWJj"}`,
-		`{"id":"a\"b","op":"chunk","data":"YWJj"}`,
-		`{"id":"1","op":"chunk","data":"YW\u004aj"}`,
-		`{"id":"1","op":"chunk","data":"YWJ"}`,
-		`{"id":"1","op":"chunk","data":"YWJj","x":1}`,
 		`[1,2,3]`,
 		"\n\n\r\n",
 	}
@@ -104,15 +106,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
-		// The chunk fast path must never accept what the strict path
-		// refuses, nor decode it differently.
-		if fast, ok := parseChunkFast(input); ok {
-			slow, err := parseRequestSlow(input)
-			if err != nil || slow.ID != fast.ID || slow.Op != fast.Op || !bytes.Equal(slow.Data, fast.Data) || slow.Args != nil {
-				t.Fatalf("fast path %+v disagrees with strict path %+v, %v", fast, slow, err)
-			}
-		}
-		d := NewDecoder(strings.NewReader(string(input)), 512)
+		d := NewDecoder(bytes.NewReader(input), 512)
 		for i := 0; i < 1000; i++ {
 			req, err := d.Decode()
 			if errors.Is(err, io.EOF) {
@@ -131,19 +125,86 @@ func FuzzDecode(f *testing.F) {
 			if req.ID == "" || req.Op == "" || len(req.ID) > MaxIDLength {
 				t.Fatalf("decoder accepted an invalid request: %+v", req)
 			}
+			if req.Op == OpStage {
+				fr := d.Frames()
+				n, err := io.Copy(io.Discard, fr)
+				switch {
+				case err == nil:
+					if !fr.Ended() {
+						t.Fatal("frames read to EOF without their terminator")
+					}
+				case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrFrameTooLarge):
+					return // the agent ends the stage (and, for a huge frame, the session)
+				default:
+					t.Fatalf("frames: unexpected error %v", err)
+				}
+				if n > int64(len(input)) {
+					t.Fatalf("frames yielded %d bytes from %d of input", n, len(input))
+				}
+			}
 		}
 		t.Fatal("decoder did not reach EOF")
 	})
 }
 
-func TestChunkFastPathMatchesEncoder(t *testing.T) {
-	for _, data := range [][]byte{{0}, []byte("hello"), bytes.Repeat([]byte{0xff, 0x00, 0x7f}, 1000)} {
+func TestFramesRoundTripAndStayInStep(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 10000)
+	for _, size := range []int{1, 7, 4096, DefaultFrameSize, MaxFrame} {
 		var buf bytes.Buffer
-		EncodeRequest(&buf, Request{ID: "stage-7", Op: OpChunk, Data: data})
-		line := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		req, ok := parseChunkFast(line)
-		if !ok || req.ID != "stage-7" || !bytes.Equal(req.Data, data) {
-			t.Fatalf("fast path refused or garbled the encoder's own chunk line %q: %+v", line, req)
+		EncodeRequest(&buf, Request{ID: "1", Op: OpStage})
+		fw := NewFrameWriter(&buf, size)
+		// Writes of odd sizes must not change what is framed.
+		for off := 0; off < len(payload); off += 999 {
+			if _, err := fw.Write(payload[off:min(off+999, len(payload))]); err != nil {
+				t.Fatal(err)
+			}
 		}
+		if err := fw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		EncodeRequest(&buf, Request{ID: "2", Op: OpFacts})
+		d := NewDecoder(&buf, 0)
+		if req, err := d.Decode(); err != nil || req.Op != OpStage {
+			t.Fatalf("frame size %d: stage line: %+v, %v", size, req, err)
+		}
+		fr := d.Frames()
+		got, err := io.ReadAll(fr)
+		if err != nil || !bytes.Equal(got, payload) || !fr.Ended() {
+			t.Fatalf("frame size %d: got %d bytes (equal %v), err %v, ended %v", size, len(got), bytes.Equal(got, payload), err, fr.Ended())
+		}
+		if req, err := d.Decode(); err != nil || req.ID != "2" {
+			t.Fatalf("frame size %d: the line after the frames: %+v, %v", size, req, err)
+		}
+	}
+}
+
+func TestFrameReaderErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		input string
+		want  error
+	}{
+		{"input ends in a header", "\x00\x00", io.ErrUnexpectedEOF},
+		{"input ends in a payload", "\x00\x00\x00\x05abc", io.ErrUnexpectedEOF},
+		{"no terminator", "\x00\x00\x00\x03abc", io.ErrUnexpectedEOF},
+		{"frame over the limit", "\x00\x10\x00\x01", ErrFrameTooLarge},
+	} {
+		d := NewDecoder(strings.NewReader(tc.input), 0)
+		fr := d.Frames()
+		_, err := io.ReadAll(fr)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+		if fr.Ended() {
+			t.Errorf("%s: reported ended", tc.name)
+		}
+	}
+	// Drain skips a frame it was not asked to read.
+	d := NewDecoder(strings.NewReader("\x00\x00\x00\x03abc\x00\x00\x00\x00{\"id\":\"9\",\"op\":\"facts\"}\n"), 0)
+	if err := d.Frames().Drain(); err != nil {
+		t.Fatal(err)
+	}
+	if req, err := d.Decode(); err != nil || req.ID != "9" {
+		t.Fatalf("after Drain: %+v, %v", req, err)
 	}
 }

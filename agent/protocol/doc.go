@@ -9,7 +9,7 @@
 // default; a longer line is discarded and answered with line_too_long).
 // The agent speaks first:
 //
-//	{"event":"hello","hello":{"agent_version":"0.1.0","protocol_version":1,"max_line_bytes":4194304,"os":"windows","ops":[...]}}
+//	{"event":"hello","hello":{"agent_version":"0.1.0","protocol_version":2,"max_line_bytes":4194304,"os":"windows","ops":[...]}}
 //
 // A request names an op and an id chosen by the client; every event that
 // answers it repeats the id. Requests are served in order; each ends with
@@ -27,24 +27,28 @@
 //
 // # Artifacts
 //
-// Bytes travel in-band. A "stage" request announces SHA-256, size and file
-// name; the client then sends "chunk" lines with the same id whose "data"
-// is base64 (encoding/json's form of []byte) until size bytes have arrived:
+// Bytes travel in-band, after the request line that announces them. A
+// "stage" request names SHA-256, size, file name and encoding; binary
+// frames follow at once, each a 4-byte big-endian length and that many
+// bytes, and an empty frame ends them:
 //
-//	{"id":"9","op":"stage","args":{"sha256":"<hex>","size":1048576,"name":"api.exe"}}
-//	{"id":"9","op":"chunk","data":"TVqQAAMAAAAEAAAA..."}
+//	{"id":"9","op":"stage","args":{"sha256":"<hex>","size":1048576,"name":"api.exe","encoding":"zstd"}}
+//	<00 04 00 00> 262144 bytes <00 01 2c 1f> 76831 bytes <00 00 00 00>
 //
-// The chunk size is the client's choice (DefaultChunkSize, 256 KiB, unless
-// measured otherwise), bounded by max_line_bytes after base64 expansion.
-// The agent hashes and writes chunks as they arrive, so its memory does not
-// grow with the artifact; only a complete stream with the right size and
-// hash is synced and renamed into the content-addressed store. A stream
-// that ends, breaks, or is interrupted by another request stores nothing.
-// A refused stage is still answered exactly once, after its chunks were
-// read and dropped; if its args cannot be read, the size is taken from them
-// if possible, and otherwise the agent answers and ends the session, since
-// it can no longer tell where the stream ends. Only a file whose content
-// hashes to its name is ever used as an artifact.
+// The frames carry one zstd stream of the artifact (encoding "zstd", what
+// gsd sends) or its bytes as they are (no encoding). Frames are at most
+// MaxFrame bytes; the client picks their size (DefaultFrameSize). Nothing
+// is base64-encoded by this protocol: the transports carry binary stdin.
+// The agent decompresses, hashes and writes as the frames arrive, so its
+// memory does not grow with the artifact; only a complete stream with the
+// right size and hash is synced and renamed into the content-addressed
+// store, and a stream that inflates past its announced size is cut off
+// there. A stream that ends, breaks, or is corrupt stores nothing. Every
+// stage is answered exactly once, and its frames are always read to their
+// end, refused or not, so the session goes on; only a frame header over
+// MaxFrame (the client is not speaking this protocol) ends the session.
+// Only a file whose content hashes to its name is ever used as an
+// artifact.
 //
 // # Ops
 //
@@ -53,7 +57,10 @@
 // start, stop, reload (SERVICE_CONTROL_PARAMCHANGE), apply (journaled list
 // of the mutating ops, with rollback steps), recover_journal and
 // break_lock. Mutating ops take the host lock for the rest of the session;
-// facts never does.
+// the read-only ones never do: facts, health (probes a service on the host
+// until it has passed for healthy_after, and always answers with a
+// HealthResult) and logs (a wrapped service's log files: a tail, or what
+// followed a cursor; native services answer unsupported).
 //
 // # The host lock
 //

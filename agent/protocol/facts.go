@@ -115,7 +115,11 @@ type ServiceFacts struct {
 	Previous     *Release          `json:"previous,omitempty"`
 	Releases     []Release         `json:"releases,omitempty"`
 	LastApplied  *ServiceSpec      `json:"last_applied,omitempty"`
-	Wrapper      *WrapperStatus    `json:"wrapper,omitempty"`
+	// Password is the salted hash of the account password the agent last
+	// handed to the service manager, nil if it never handed one for the
+	// current account. LastApplied never holds the password itself.
+	Password *PasswordHash  `json:"password,omitempty"`
+	Wrapper  *WrapperStatus `json:"wrapper,omitempty"`
 }
 
 // WrapperStatus is what the service-host wrapper last recorded about its

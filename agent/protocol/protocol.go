@@ -9,7 +9,7 @@ import (
 
 // Version is the protocol version this package speaks. A client that needs a
 // newer one sees it in the hello and must refuse to continue.
-const Version = 1
+const Version = 2
 
 // Ops the agent understands. Mutating ops take the host lock implicitly.
 const (
@@ -18,7 +18,6 @@ const (
 	OpLock           = "lock"
 	OpUnlock         = "unlock"
 	OpStage          = "stage"
-	OpChunk          = "chunk"
 	OpWriteFile      = "write_file"
 	OpDeleteFile     = "delete_file"
 	OpEnsureService  = "ensure_service"
@@ -65,13 +64,11 @@ const (
 	CodeJournalPending = "journal_pending"
 )
 
-// Request is one line from the client. Args is decoded per op; Data is only
-// used by chunk lines.
+// Request is one line from the client. Args is decoded per op.
 type Request struct {
 	ID   string          `json:"id"`
 	Op   string          `json:"op"`
 	Args json.RawMessage `json:"args,omitempty"`
-	Data []byte          `json:"data,omitempty"`
 }
 
 // Event is one line from the agent.
@@ -135,13 +132,15 @@ type LockArgs struct {
 	Operator string `json:"operator"`
 }
 
-// StageArgs announces an artifact; Size bytes follow in chunk lines.
+// StageArgs announces an artifact of Size bytes. Frames follow the request
+// line (see FrameReader) carrying its bytes in the named Encoding.
 type StageArgs struct {
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
 	// Name is the file name the artifact gets inside its content-addressed
 	// directory, e.g. "api.exe".
-	Name string `json:"name"`
+	Name     string `json:"name"`
+	Encoding string `json:"encoding,omitempty"`
 }
 
 // StageResult says where the artifact now lives.

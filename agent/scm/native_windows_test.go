@@ -163,6 +163,11 @@ func TestAccountsAndDependenciesOnRealSCM(t *testing.T) {
 		if f.LastApplied.Account.Password != "" {
 			t.Fatal("password reported in facts")
 		}
+		// Facts carry only a salted hash of a password that was set, so
+		// that a plan can compare; none for accounts without one.
+		if hasPW := spec.Account.Password != ""; (f.Password != nil) != hasPW || (hasPW && !f.Password.Matches(secret)) {
+			t.Errorf("account %q: password facts %+v", acct.give, f.Password)
+		}
 	}
 	spec.DependsOn = nil
 	must(t, c.Call(protocol.OpEnsureService, spec, nil))

@@ -33,3 +33,6 @@ func (unsupported) SetRecovery(string, protocol.Recovery) (map[string]string, er
 func (unsupported) Start(string, time.Duration) error { return errNotWindows }
 func (unsupported) Stop(string, time.Duration) error  { return errNotWindows }
 func (unsupported) ParamChange(string) error          { return errNotWindows }
+func (unsupported) ActiveDependents(string) ([]string, error) {
+	return nil, errNotWindows
+}

@@ -472,6 +472,53 @@ func (c *Control) Stop(name string, timeout time.Duration) error {
 	})
 }
 
+// ActiveDependents asks the SCM which services depend on name and are
+// active; EnumDependentServices lists indirect dependents too, in reverse
+// start order, which is the order to stop them in. Wine's is a stub that
+// reports none, so there the dependency graph is read from the registry,
+// where Wine's SCM keeps it.
+func (c *Control) ActiveDependents(name string) ([]string, error) {
+	if c.onWine {
+		return c.registryActiveDependents(name)
+	}
+	var deps []string
+	err := withService(name, func(_ *mgr.Mgr, s *mgr.Service) error {
+		var err error
+		deps, err = s.ListDependentServices(svc.Active)
+		return err
+	})
+	return deps, err
+}
+
+func (c *Control) registryActiveDependents(name string) ([]string, error) {
+	m, err := mgr.Connect()
+	if err != nil {
+		return nil, fmt.Errorf("connect to service manager: %w", err)
+	}
+	defer m.Disconnect()
+	names, err := m.ListServices()
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	graph := make(map[string][]string, len(names))
+	for _, n := range names {
+		graph[n] = registryDependencies(n)
+	}
+	var active []string
+	for _, d := range stopOrder(name, graph) {
+		s, err := m.OpenService(d)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		st, err := s.Query()
+		s.Close()
+		if err == nil && st.State != svc.Stopped {
+			active = append(active, d)
+		}
+	}
+	return active, nil
+}
+
 // ParamChange tells the service its parameters changed, the Windows way of
 // asking for a reload.
 func (c *Control) ParamChange(name string) error {

@@ -6,5 +6,6 @@
 // tested the same on Linux. Because an administrator's agent acts on what
 // these files say, SecureRoot restricts the root to SYSTEM and
 // Administrators first (owner-only on POSIX); environment values and
-// passwords are never written here, only hashes of the former.
+// passwords are never written here, only hashes of the former and a salted
+// hash of the latter.
 package state

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/gsd-deploy/gsd/agent/atomicfile"
 	"github.com/gsd-deploy/gsd/agent/protocol"
@@ -23,6 +25,13 @@ type State struct {
 	Schema       int                 `json:"schema"`
 	KeepReleases int                 `json:"keep_releases"`
 	Services     map[string]*Service `json:"services"`
+	// StoppedDependents maps a service the agent stopped to the services
+	// that depended on it and were running, which Windows made it stop
+	// first, in the order they were stopped. They are started again, in
+	// reverse, when the service next starts (or its release switch
+	// finishes); keeping the list here lets an agent killed in between
+	// hand that duty to the next one.
+	StoppedDependents map[string][]string `json:"stopped_dependents,omitempty"`
 }
 
 // Service is what the agent remembers about one managed service.
@@ -42,6 +51,11 @@ type Service struct {
 	// replayed switch then starts the service even though the release is
 	// already current and the service is already stopped.
 	RestartPending bool `json:"restart_pending,omitempty"`
+	// Password is the salted hash of the account password last handed to
+	// the service manager (never the password), so a plan can tell when
+	// the configured one differs. Nil when none was handed for the
+	// current account.
+	Password *protocol.PasswordHash `json:"password,omitempty"`
 }
 
 // Recorded are settings the agent wrote but may not be able to read back.
@@ -169,4 +183,47 @@ func (st *State) ReferencedArtifacts() map[string]bool {
 		}
 	}
 	return refs
+}
+
+// dependentsKey folds case: Windows service names are case-insensitive.
+func dependentsKey(service string) string { return strings.ToLower(service) }
+
+// StoppedDependentsOf lists the dependents recorded as stopped with
+// service, in the order they were stopped.
+func (st *State) StoppedDependentsOf(service string) []string {
+	return st.StoppedDependents[dependentsKey(service)]
+}
+
+// RecordStoppedDependents adds names to the dependents recorded for
+// service, keeping earlier ones: a replayed stop finds them stopped
+// already, and must not forget that they ran. It reports whether the
+// record changed.
+func (st *State) RecordStoppedDependents(service string, names []string) bool {
+	key := dependentsKey(service)
+	have := st.StoppedDependents[key]
+	changed := false
+	for _, n := range names {
+		if !slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, n) }) {
+			have = append(have, n)
+			changed = true
+		}
+	}
+	if changed {
+		if st.StoppedDependents == nil {
+			st.StoppedDependents = map[string][]string{}
+		}
+		st.StoppedDependents[key] = have
+	}
+	return changed
+}
+
+// ClearStoppedDependents forgets the dependents recorded for service and
+// reports whether there were any.
+func (st *State) ClearStoppedDependents(service string) bool {
+	key := dependentsKey(service)
+	if _, ok := st.StoppedDependents[key]; !ok {
+		return false
+	}
+	delete(st.StoppedDependents, key)
+	return true
 }

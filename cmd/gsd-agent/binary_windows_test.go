@@ -37,7 +37,7 @@ func TestBuiltBinaryServesOverStdio(t *testing.T) {
 	if c.Hello().OS != "windows" {
 		t.Fatalf("hello %+v", c.Hello())
 	}
-	c.ChunkSize = 1000
+	c.FrameSize = 1000 // several frames, zstd-compressed, through a real Windows pipe
 	res, err := c.StageBytes("x.exe", make([]byte, 10_000))
 	if err != nil || res.Size != 10_000 {
 		t.Fatalf("stage %+v %v", res, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -14,7 +15,7 @@ import (
 
 func TestVersionAndUsageExitCodes(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run([]string{"version"}, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "protocol 1") {
+	if code := run([]string{"version"}, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), fmt.Sprintf("protocol %d", protocol.Version)) {
 		t.Fatalf("version: %d %q", code, out.String())
 	}
 	if code := run([]string{"frobnicate"}, nil, &out, &errOut); code != 2 {

@@ -41,6 +41,7 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 	sel.register(fs)
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking for confirmation")
 	lockTimeout := fs.Duration("lock-timeout", 0, "how long to wait for a host another apply holds (0: fail at once)")
+	cont := fs.Bool("continue", false, "go on past canary batches that pause (rollout canary_pause)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -132,14 +133,22 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 	for _, h := range cfg.Hosts {
 		byName[h.Name] = h
 	}
-	results := apply.Run(ctx, p, byName, want, providerDialer(agent), apply.Options{
+	out := apply.Execute(ctx, p, byName, want, providerDialer(agent), apply.Options{
 		Parallelism: sel.parallelism,
 		LockTimeout: *lockTimeout,
 		Operator:    operator(),
 		Stop:        stop,
+		Continue:    *cont,
 		OnEvent:     func(e apply.Event) { views.ApplyEvent(env.stdout, e, color) },
 	})
-	return views.ApplySummary(env.stdout, results, color)
+	views.RolloutReport(env.stdout, out, color)
+	if err := views.ApplySummary(env.stdout, out.Results, color); err != nil {
+		return err
+	}
+	if out.Failed() {
+		return errors.New("a rollout failed")
+	}
+	return nil
 }
 
 // withoutServices is cfg with the targeted services (all when targets is
@@ -218,10 +227,11 @@ func operator() string {
 // desired gathers what the steps are carried out with, secrets included,
 // from the configuration the plan's fingerprint was checked against.
 func desired(cfg *config.Config, arts map[string]*build.Artifact) apply.Desired {
-	d := apply.Desired{Specs: map[string]protocol.ServiceSpec{}, Files: map[string][]*config.File{}, Artifacts: map[string]*build.Artifact{}}
+	d := apply.Desired{Specs: map[string]protocol.ServiceSpec{}, Files: map[string][]*config.File{}, Artifacts: map[string]*build.Artifact{}, Health: map[string]*protocol.HealthCheck{}}
 	for _, svc := range cfg.Services {
 		art := arts[plan.ArtifactKey(svc.Binary)]
 		d.Specs[svc.Name] = plan.Spec(svc, art)
+		d.Health[svc.Name] = plan.HealthCheck(svc.Health)
 		d.Files[svc.Name] = svc.Files
 		d.Artifacts[art.SHA256] = art
 	}

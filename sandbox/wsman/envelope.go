@@ -230,10 +230,17 @@ func liftRuns(data []byte) ([]byte, []string, string) {
 	return append(out, data[last:]...), runs, nonce
 }
 
-func isBase64(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
-		c == '+' || c == '/' || c == '=' || c == '\r' || c == '\n' || c == ' ' || c == '\t'
-}
+// base64Run holds the bytes a lifted run may contain: base64 and the
+// white space a client may wrap it with. A table, since this scan touches
+// every byte of every upload.
+var base64Run = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n \t") {
+		t[c] = true
+	}
+	return t
+}()
+
+func isBase64(c byte) bool { return base64Run[c] }
 
 func restoreRuns(e *Element, runs []string, nonce string) {
 	if strings.Contains(e.Text, nonce) {

@@ -11,6 +11,7 @@ import (
 
 // run serves in the foreground until interrupted; SIGHUP reloads.
 func run(s *server, _ bool) error {
+	time.Sleep(s.startDelay)
 	if err := s.start(); err != nil {
 		return err
 	}

@@ -17,13 +17,16 @@ import (
 // did not start gets an error from it (at once on Windows, after about ten
 // seconds under Wine) and then serves in the foreground.
 func run(s *server, asService bool) error {
-	is, err := svc.IsWindowsService()
-	if asService || (err == nil && is) {
-		return svc.Run("hello", &handler{s: s})
+	if !s.foreground {
+		is, err := svc.IsWindowsService()
+		if asService || (err == nil && is) {
+			return svc.Run("hello", &handler{s: s})
+		}
+		if err := svc.Run("hello", &handler{s: s}); err == nil {
+			return nil
+		}
 	}
-	if err := svc.Run("hello", &handler{s: s}); err == nil {
-		return nil
-	}
+	time.Sleep(s.startDelay)
 	if err := s.start(); err != nil {
 		return err
 	}
@@ -38,6 +41,11 @@ type handler struct{ s *server }
 
 func (h *handler) Execute(_ []string, req <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
 	status <- svc.Status{State: svc.StartPending}
+	for waited := time.Duration(0); waited < h.s.startDelay; waited += time.Second {
+		// Each report promises the next within its wait hint.
+		status <- svc.Status{State: svc.StartPending, CheckPoint: uint32(waited/time.Second) + 1, WaitHint: 2000}
+		time.Sleep(min(time.Second, h.s.startDelay-waited))
+	}
 	if err := h.s.start(); err != nil {
 		log.Print(err)
 		return true, 1
