@@ -132,19 +132,27 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 		tlsConfig.RootCAs = pool
 	}
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Resolver: opts.Resolver}
-	var rt http.RoundTripper = &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       tlsConfig,
-		TLSHandshakeTimeout:   timeout,
-		ResponseHeaderTimeout: timeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-		// WinRM listeners speak HTTP/1.1 only.
-		ForceAttemptHTTP2: false,
+	newTransport := func(maxConns int) *http.Transport {
+		return &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			TLSClientConfig:       tlsConfig,
+			TLSHandshakeTimeout:   timeout,
+			ResponseHeaderTimeout: timeout,
+			MaxIdleConnsPerHost:   4,
+			MaxConnsPerHost:       maxConns,
+			IdleConnTimeout:       90 * time.Second,
+			// WinRM listeners speak HTTP/1.1 only.
+			ForceAttemptHTTP2: false,
+		}
 	}
+	var rt http.RoundTripper = newTransport(0)
 	if auth == "ntlm" {
-		rt = ntlmssp.Negotiator{RoundTripper: noBasic{rt}}
+		// Each exchange on a connection of its own: see pinnedPool.
+		rt = newPinnedPool(4, func() (http.RoundTripper, *http.Transport) {
+			tr := newTransport(1)
+			return ntlmssp.Negotiator{RoundTripper: noBasic{tr}}, tr
+		})
 	}
 	t.http = &http.Client{Transport: rt}
 	// Receive polls within OperationTimeout; half the timeout leaves the
