@@ -70,6 +70,10 @@ type RolloutReport struct {
 	Failures []HostFailure
 	// Untouched are hosts of the rollout that were never changed.
 	Untouched []string
+	// AlsoRolledBack are healthy hosts switched back with the failing
+	// ones (rollback_scope), each with what was done: "web1: switched
+	// back to 1.2.3 and healthy".
+	AlsoRolledBack []string
 }
 
 // HostFailure is one host that failed its change or its health gate, and
@@ -315,7 +319,7 @@ func (r *runner) rollout(ro *plan.Rollout, rep *RolloutReport) (halt bool) {
 				if ro.RollbackScope == "all" {
 					scope = changed
 				}
-				r.rollBack(ro, scope, failedNow)
+				rep.AlsoRolledBack = r.rollBack(ro, scope, failedNow)
 			}
 			for _, f := range failedNow {
 				rep.Failures = append(rep.Failures, *f)
@@ -461,7 +465,9 @@ var DefaultHealth = protocol.HealthCheck{TimeoutMS: 30000, IntervalMS: 500}
 // again. A new service has no previous release and is stopped instead; a
 // change that kept the release (settings only) cannot be undone here and
 // is left as it is, which the report says.
-func (r *runner) rollBack(ro *plan.Rollout, hosts []string, failures []*HostFailure) {
+//
+// It returns what happened to the hosts of the scope that had not failed.
+func (r *runner) rollBack(ro *plan.Rollout, hosts []string, failures []*HostFailure) (others []string) {
 	byHost := map[string]*HostFailure{}
 	for _, f := range failures {
 		byHost[f.Host] = f
@@ -514,10 +520,10 @@ func (r *runner) rollBack(ro *plan.Rollout, hosts []string, failures []*HostFail
 		if f := byHost[host]; f != nil {
 			f.Rollback, f.RolledBackHealthy = notes[i], healthy[i]
 		} else if notes[i] != "" {
-			// A healthy host of the scope that was switched back too.
-			r.emit(Event{Kind: EventOp, Host: host, Service: ro.Service, Op: "rolled back: " + notes[i]})
+			others = append(others, host+": "+notes[i])
 		}
 	}
+	return others
 }
 
 func orUnknown(v string) string {

@@ -139,6 +139,9 @@ func TestMaxFailuresAndRollbackScope(t *testing.T) {
 	if touched(log, "web3") || !out.Rollouts[0].Stopped {
 		t.Errorf("scope all: %+v, web3 %v", out.Rollouts[0], opsOf(log, "web3"))
 	}
+	if also := out.Rollouts[0].AlsoRolledBack; len(also) != 1 || !strings.HasPrefix(also[0], "web1: switched back to 1.0 and healthy") {
+		t.Errorf("scope all: the healthy host switched back is not reported: %q", also)
+	}
 
 	p, hosts = upgradePlan(2, plan.Rollout{})
 	log = nil

@@ -124,16 +124,23 @@ func refName(expr hcl.Expression, kind string) (string, hcl.Range, bool) {
 }
 
 func didYouMean(name string, candidates []string) string {
+	best := Closest(name, candidates)
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", best)
+}
+
+// Closest is the candidate nearest to name, ignoring case, if one is near
+// enough (edit distance under 4) to be a likely typo; "" otherwise.
+func Closest(name string, candidates []string) string {
 	best, bestDist := "", 4
 	for _, c := range candidates {
 		if d := levenshtein.Distance(strings.ToLower(name), strings.ToLower(c), nil); d < bestDist {
 			best, bestDist = c, d
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" Did you mean %q?", best)
+	return best
 }
 
 func hostNames(cfg *Config) []string {

@@ -83,6 +83,9 @@ func RolloutReport(w io.Writer, out apply.Outcome, color bool) {
 				fmt.Fprintf(&b, "    rollback: %s\n", f.Rollback)
 			}
 		}
+		for _, note := range r.AlsoRolledBack {
+			fmt.Fprintf(&b, "  also rolled back: host.%s\n", note)
+		}
 		if len(r.Untouched) > 0 {
 			fmt.Fprintf(&b, "  left untouched: %s\n", strings.Join(r.Untouched, ", "))
 		}

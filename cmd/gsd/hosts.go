@@ -49,38 +49,45 @@ func dialFacts(agent providers.Agent) func(context.Context, *config.Host) (facts
 // its facts in one agent round trip, however many services it runs. An
 // unreachable host fails alone.
 func readHosts(ctx context.Context, hosts []*config.Host, dial func(context.Context, *config.Host) (factsConn, error), parallelism int) map[string]hostResult {
-	out := make(map[string]hostResult, len(hosts))
+	return eachHost(hosts, parallelism, func(h *config.Host) hostResult {
+		r := hostResult{}
+		// A host that stops answering fails alone, in bounded time.
+		ctx, cancel := context.WithTimeout(ctx, hostReadTimeout)
+		defer cancel()
+		conn, err := dial(ctx, h)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		defer conn.Close()
+		r.installed = conn.Installed()
+		r.agent = conn.Hello().AgentVersion
+		f, err := conn.Facts(ctx)
+		if err != nil {
+			r.err = err
+		} else {
+			r.facts = &f
+		}
+		return r
+	})
+}
+
+// eachHost runs read for every host, at most parallelism at a time, and
+// collects the results by host name.
+func eachHost[R any](hosts []*config.Host, parallelism int, read func(*config.Host) R) map[string]R {
+	out := make(map[string]R, len(hosts))
 	var mu sync.Mutex
 	sem := make(chan struct{}, max(parallelism, 1))
 	var wg sync.WaitGroup
 	for _, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r := hostResult{}
-			// A host that stops answering fails alone, in bounded time.
-			ctx, cancel := context.WithTimeout(ctx, hostReadTimeout)
-			defer cancel()
-			conn, err := dial(ctx, h)
-			if err != nil {
-				r.err = err
-			} else {
-				r.installed = conn.Installed()
-				r.agent = conn.Hello().AgentVersion
-				f, err := conn.Facts(ctx)
-				if err != nil {
-					r.err = err
-				} else {
-					r.facts = &f
-				}
-				conn.Close()
-			}
+			r := read(h)
 			mu.Lock()
 			out[h.Name] = r
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	return out

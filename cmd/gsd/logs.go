@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agext/levenshtein"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/providers"
@@ -135,22 +134,10 @@ func findService(cfg *config.Config, name string) (*config.Service, error) {
 		return nil, fmt.Errorf("no service %q: the configuration has no services", name)
 	}
 	msg := fmt.Sprintf("no service %q in the configuration (its services: %s)", name, strings.Join(names, ", "))
-	if s := closest(name, names); s != "" {
+	if s := config.Closest(name, names); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	}
 	return nil, errors.New(msg)
-}
-
-// closest is the candidate nearest to name, if any is near enough to be a
-// likely typo. (config has the same rule for its diagnostics, unexported.)
-func closest(name string, candidates []string) string {
-	best, bestDist := "", 4
-	for _, c := range candidates {
-		if d := levenshtein.Distance(strings.ToLower(name), strings.ToLower(c), nil); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
 }
 
 // logHosts is the service's hosts, or the one -host names.

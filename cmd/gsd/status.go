@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent/client"
@@ -148,22 +147,9 @@ type hostStatus struct {
 // the same agent session.
 func readStatus(ctx context.Context, cfg *config.Config, hosts []*config.Host, targets []string,
 	dial func(context.Context, *config.Host) (statusConn, error), parallelism int) map[string]hostStatus {
-	out := make(map[string]hostStatus, len(hosts))
-	var mu sync.Mutex
-	sem := make(chan struct{}, max(parallelism, 1))
-	var wg sync.WaitGroup
-	for _, h := range hosts {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r := readHostStatus(ctx, cfg, h, targets, dial)
-			mu.Lock()
-			out[h.Name] = r
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return out
+	return eachHost(hosts, parallelism, func(h *config.Host) hostStatus {
+		return readHostStatus(ctx, cfg, h, targets, dial)
+	})
 }
 
 func readHostStatus(ctx context.Context, cfg *config.Config, h *config.Host, targets []string, dial func(context.Context, *config.Host) (statusConn, error)) hostStatus {
