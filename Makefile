@@ -120,7 +120,7 @@ bench-plan: wine-prefix build
 ## unavailability window beside its stop + start (target ≤ stop + start +
 ## 200 ms), and 3 batches of 2 hosts beside 1 batch (target ≤ 3.3×).
 bench-rollout: wine-prefix build
-	GSD_E2E=1 GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -run='^$$' -bench=Rollout -benchtime=1x -timeout=20m ./cmd/gsd
+	GSD_E2E=1 GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -run='^$$' -bench=Rollout -benchtime=3x -timeout=20m ./cmd/gsd
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./config

@@ -261,7 +261,7 @@ service %[1]q {
   args    = [%[6]s]
   health {
     http     = "http://localhost:%[7]d/healthz"
-    interval = "500ms"
+    interval = "100ms"
     timeout  = "30s"
   }
   rollout {
