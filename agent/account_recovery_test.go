@@ -36,7 +36,7 @@ func TestPasswordIsKeptOnlyAsSaltedHash(t *testing.T) {
 	art := s.stage("st", "api.exe", []byte("bin"), 10).SHA256
 	spec := nativeSpec("api", art, "1")
 	spec.Account = protocol.Account{Name: `CORP\svc-api`, Password: pw1}
-	s.call("e1", protocol.OpEnsureService, spec, nil)
+	id1, _ := s.deploy("d1", spec, protocol.EffectNone)
 	f := serviceFacts(t, s, "f1", "api")
 	if f.Password == nil || f.Password.Salt == "" || !f.Password.Matches(pw1) || f.Password.Matches(pw2) {
 		t.Fatalf("password facts %+v", f.Password)
@@ -44,7 +44,9 @@ func TestPasswordIsKeptOnlyAsSaltedHash(t *testing.T) {
 	first := *f.Password
 
 	// The same password again keeps the record, so facts stay as they were.
-	s.call("e2", protocol.OpEnsureService, spec, nil)
+	if id, _ := s.deploy("d2", spec, protocol.EffectNone); id != id1 {
+		t.Fatalf("the same release got a new id %s, was %s", id, id1)
+	}
 	if f = serviceFacts(t, s, "f2", "api"); f.Password == nil || *f.Password != first {
 		t.Fatalf("an unchanged password changed the record: %+v, was %+v", f.Password, first)
 	}
@@ -52,35 +54,43 @@ func TestPasswordIsKeptOnlyAsSaltedHash(t *testing.T) {
 	// A new password reaches the service manager and the record, under a
 	// new salt.
 	spec.Account.Password = pw2
-	s.call("e3", protocol.OpEnsureService, spec, nil)
+	id2, _ := s.deploy("d3", spec, protocol.EffectNone)
+	if id2 == id1 {
+		t.Fatal("a new password did not make a new release")
+	}
 	if fake.passwords["api"] != pw2 {
 		t.Fatalf("the service manager was not given the new password")
 	}
 	if f = serviceFacts(t, s, "f3", "api"); f.Password == nil || !f.Password.Matches(pw2) || f.Password.Salt == first.Salt {
 		t.Fatalf("after the change: %+v", f.Password)
 	}
+	second := *f.Password
+	// A release with a third password is staged, and its activation dies
+	// before it changed anything.
+	spec.Account.Password = pw3
+	id3 := s.stageRelease("st3", spec)
 	s.close()
 
-	// A journaled ensure_service replayed after a crash carries no
-	// password, so the manager keeps pw2, and so must the record.
-	spec.Account.Password = pw3
-	j := &state.Journal{ID: "old", Steps: redactSteps([]protocol.Request{{ID: "old/0", Op: protocol.OpEnsureService, Args: protocol.MustArgs(spec)}}), OnInterrupt: protocol.OnInterruptComplete}
+	// The next agent returns the service to the release before, whose
+	// password it has only sealed: the manager is handed pw2 again, never
+	// pw3, and the record still matches (and keeps its salt).
+	j := &state.Journal{ID: "old", Kind: protocol.KindService, Name: "api", From: id2, To: id3, Effect: protocol.EffectRestart, OnInterrupt: protocol.OnFailureRollback}
 	if err := j.Save(state.Layout{Root: root}); err != nil {
 		t.Fatal(err)
 	}
 	a2, fake2 := newTestAgent(t, root)
 	s2 := startSession(t, a2)
 	s2.call("r", protocol.OpRecoverJournal, nil, nil)
-	if _, given := fake2.passwords["api"]; given {
-		t.Fatal("the replayed step handed a password")
+	if got := fake2.passwords["api"]; got != pw2 {
+		t.Fatalf("the recovery handed password %q, want the release's own", got)
 	}
-	if f = serviceFacts(t, s2, "f4", "api"); f.Password == nil || !f.Password.Matches(pw2) {
-		t.Fatalf("after the replay the record no longer matches the manager's password: %+v", f.Password)
+	if f = serviceFacts(t, s2, "f4", "api"); f.Password == nil || *f.Password != second || f.Current.ID != id2 {
+		t.Fatalf("after the recovery the record no longer matches the manager's password: %+v, current %+v", f.Password, f.Current)
 	}
 
 	// Another account without a password: the record no longer applies.
 	spec.Account = protocol.Account{Name: "LocalService"}
-	s2.call("e4", protocol.OpEnsureService, spec, nil)
+	s2.deploy("d4", spec, protocol.EffectNone)
 	if f = serviceFacts(t, s2, "f5", "api"); f.Password != nil {
 		t.Fatalf("password record kept for another account: %+v", f.Password)
 	}
@@ -104,17 +114,16 @@ func TestRemovedRecoveryBlockClearsActions(t *testing.T) {
 	s := startSession(t, a)
 	art := s.stage("st", "api.exe", []byte("bin"), 10).SHA256
 	spec := nativeSpec("api", art, "1")
-	s.call("e1", protocol.OpEnsureService, spec, nil)
+	s.deploy("d1", spec, protocol.EffectNone)
 	if r := fake.load()["api"].Recovery; r == nil || len(r.Actions) != 1 {
 		t.Fatalf("recovery not set: %+v", r)
 	}
 	spec.Recovery = nil
-	var ens ensureResult
-	s.call("e2", protocol.OpEnsureService, spec, &ens)
+	_, res := s.deploy("d2", spec, protocol.EffectNone)
 	if r := fake.load()["api"].Recovery; r == nil || len(r.Actions) != 0 || r.OnNonCrash || r.ResetAfterMS != 0 {
 		t.Fatalf("recovery left on the host: %+v", r)
 	}
-	if !ens.Changed {
+	if !res.Changed {
 		t.Errorf("clearing recovery did not count as a change")
 	}
 	f := serviceFacts(t, s, "f", "api")
@@ -127,7 +136,7 @@ func TestRemovedRecoveryBlockClearsActions(t *testing.T) {
 	fake.SetRecovery("vendor", *vendor)
 	adopt := nativeSpec("vendor", art, "1")
 	adopt.Recovery, adopt.Adopt = nil, true
-	s.call("e3", protocol.OpEnsureService, adopt, nil)
+	s.deploy("d3", adopt, protocol.EffectNone)
 	if r := fake.load()["vendor"].Recovery; r == nil || len(r.Actions) != 0 || r.OnNonCrash {
 		t.Fatalf("the adopted service kept its actions: %+v", r)
 	}
@@ -143,10 +152,11 @@ func TestClearedRecoveryIsRecordedWhereUnreadable(t *testing.T) {
 	s := startSession(t, a)
 	art := s.stage("st", "api.exe", []byte("bin"), 10).SHA256
 	spec := nativeSpec("api", art, "1")
-	s.call("e1", protocol.OpEnsureService, spec, nil)
+	s.deploy("d1", spec, protocol.EffectNone)
 	spec.Recovery = nil
+	// The second time, the release is the current one already.
 	for _, id := range []string{"e2", "e3"} {
-		s.call(id, protocol.OpEnsureService, spec, nil)
+		s.deploy(id, spec, protocol.EffectNone)
 		f := serviceFacts(t, s, "f"+id, "api")
 		if f.Recovery == nil || len(f.Recovery.Actions) != 0 || f.Sources["recovery"] != protocol.SourceAgentState {
 			t.Fatalf("%s: recovery %+v sources %v", id, f.Recovery, f.Sources)

@@ -16,6 +16,8 @@ import (
 	"github.com/gsd-deploy/gsd/agent/artifacts"
 	"github.com/gsd-deploy/gsd/agent/atomicfile"
 	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/releases"
+	"github.com/gsd-deploy/gsd/agent/seal"
 	"github.com/gsd-deploy/gsd/agent/state"
 )
 
@@ -35,6 +37,12 @@ type Options struct {
 	MaxLine int
 	// KeepReleases overrides state.json's keep_releases when positive.
 	KeepReleases int
+	// HostPath maps an absolute Windows path (a custom file path or log
+	// folder) to this host's file system; nil is the identity on Windows
+	// and a folder under Root elsewhere.
+	HostPath func(string) string
+	// Sealer protects kept releases' secrets; nil is seal.ForMachine.
+	Sealer seal.Sealer
 }
 
 // Agent serves one client session at a time.
@@ -42,8 +50,15 @@ type Agent struct {
 	opts   Options
 	layout state.Layout
 	store  artifacts.Store
-	lock   *state.Lock
-	hashes *artifacts.HashCache
+	// releases is the immutable release store.
+	releases releases.Store
+	lock     *state.Lock
+	// timeout bounds stops and starts of the activation in progress.
+	timeout time.Duration
+	// lockRecovered is the journal that taking the lock last finished or
+	// reverted, nil if there was none.
+	lockRecovered *state.Journal
+	hashes        *artifacts.HashCache
 	// rootSecured is set once the root's access control is in place (or
 	// known to be impossible on this host, then rootGap says why).
 	rootSecured bool
@@ -57,7 +72,12 @@ type Agent struct {
 func New(opts Options) *Agent {
 	l := state.Layout{Root: opts.Root}
 	h := &artifacts.HashCache{}
-	return &Agent{opts: opts, layout: l, hashes: h, store: artifacts.Store{Dir: l.ArtifactDir(), Hashes: h}}
+	sealer := opts.Sealer
+	if sealer == nil {
+		sealer = seal.ForMachine(opts.Root)
+	}
+	return &Agent{opts: opts, layout: l, hashes: h, store: artifacts.Store{Dir: l.ArtifactDir(), Hashes: h},
+		releases: releases.Store{Dir: l.ReleaseDir(), Sealer: sealer, KeyFile: l.ReleaseKey()}}
 }
 
 // handler runs one op and returns its result payload.
@@ -70,8 +90,6 @@ type progressFunc func(message string, payload any)
 // read-only ops (facts) work while someone else applies.
 type opInfo struct {
 	run handler
-	// journaled ops may appear as apply steps.
-	journaled bool
 }
 
 func (a *Agent) ops() map[string]opInfo {
@@ -80,17 +98,9 @@ func (a *Agent) ops() map[string]opInfo {
 		protocol.OpFacts:          {run: a.opFacts},
 		protocol.OpLock:           {run: a.opLock},
 		protocol.OpUnlock:         {run: a.opUnlock},
-		protocol.OpWriteFile:      {run: a.opWriteFile, journaled: true},
-		protocol.OpDeleteFile:     {run: a.opDeleteFile, journaled: true},
-		protocol.OpEnsureService:  {run: a.opEnsureService, journaled: true},
-		protocol.OpDeleteService:  {run: a.opDeleteService, journaled: true},
-		protocol.OpSetRecovery:    {run: a.opSetRecovery, journaled: true},
-		protocol.OpSwitchRelease:  {run: a.opSwitchRelease, journaled: true},
-		protocol.OpRollback:       {run: a.opRollback, journaled: true},
-		protocol.OpStart:          {run: a.opStart, journaled: true},
-		protocol.OpStop:           {run: a.opStop, journaled: true},
-		protocol.OpReload:         {run: a.opReload, journaled: true},
-		protocol.OpApply:          {run: a.opApply},
+		protocol.OpStageRelease:   {run: a.opStageRelease},
+		protocol.OpActivate:       {run: a.opActivate},
+		protocol.OpDeleteService:  {run: a.opDeleteService},
 		protocol.OpRecoverJournal: {run: a.opRecoverJournal},
 		protocol.OpBreakLock:      {run: a.opBreakLock},
 		protocol.OpHealth:         {run: a.opHealth},
@@ -238,11 +248,16 @@ func (a *Agent) settle(ctx context.Context, emit progressFunc) error {
 	if len(removed) > 0 {
 		emit(fmt.Sprintf("removed %d temp file(s) left by an interrupted run", len(removed)), nil)
 	}
+	if err := a.releases.SweepTemps(); err != nil {
+		return fmt.Errorf("sweeping half-written releases: %w", err)
+	}
 	a.recovering = true
 	defer func() { a.recovering = false }()
-	if _, err := a.recoverJournal(ctx, emit); err != nil {
+	j, err := a.recoverJournal(ctx, emit)
+	if err != nil {
 		return fmt.Errorf("recovering interrupted apply: %w", err)
 	}
+	a.lockRecovered = j
 	return nil
 }
 

@@ -3,14 +3,20 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/gsd-deploy/gsd/agent/internal/testfs"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gsd-deploy/gsd/agent/internal/testfs"
 	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/seal"
 )
 
 func TestHelloNamesVersionsAndOps(t *testing.T) {
@@ -33,8 +39,23 @@ func TestHelloNamesVersionsAndOps(t *testing.T) {
 const noFrames = "\n\x00\x00\x00\x00"
 
 func TestHostileInputGetsErrorAndWritesNothing(t *testing.T) {
+	sha := strings.Repeat("a", 64)
+	// release is a stage_release line's args for a spec of service api
+	// (valid but for what edit changes).
+	release := func(edit func(*protocol.ServiceSpec)) string {
+		spec := protocol.ServiceSpec{Name: "api", Artifact: sha}
+		edit(&spec)
+		return string(protocol.MustArgs(stageArgs(spec)))
+	}
 	file := func(name string) string {
-		return string(protocol.MustArgs(protocol.WriteFileArgs{Service: "api", Name: name, Content: []byte("x")}))
+		return release(func(s *protocol.ServiceSpec) {
+			s.Files = []protocol.FileSpec{{Name: name, Content: []byte("x")}}
+		})
+	}
+	activate := func(edit func(*protocol.ActivateArgs)) string {
+		args := protocol.ActivateArgs{Kind: protocol.KindService, Name: "api", Release: "r-" + strings.Repeat("0", 20), Effect: protocol.EffectRestart}
+		edit(&args)
+		return string(protocol.MustArgs(args))
 	}
 	cases := []struct {
 		name, line, code string
@@ -42,28 +63,47 @@ func TestHostileInputGetsErrorAndWritesNothing(t *testing.T) {
 		{"malformed JSON", `{"id":"1","op":"facts"`, protocol.CodeBadRequest},
 		{"not an object", `[1,2]`, protocol.CodeBadRequest},
 		{"unknown field", `{"id":"1","op":"facts","sudo":true}`, protocol.CodeBadRequest},
-		{"oversized line", `{"id":"1","op":"write_file","args":{"service":"api","name":"a","content":"` + strings.Repeat("A", 8192) + `"}}`, protocol.CodeLineTooLong},
+		{"oversized line", `{"id":"1","op":"stage_release","args":` + file(strings.Repeat("A", 8192)) + `}`, protocol.CodeLineTooLong},
 		{"unknown op", `{"id":"1","op":"format_c"}`, protocol.CodeUnknownOp},
+		{"an op of protocol 1", `{"id":"1","op":"write_file","args":{"service":"api","name":"a","content":""}}`, protocol.CodeUnknownOp},
 		{"a chunk line of protocol 1", `{"id":"1","op":"chunk","data":"eA=="}`, protocol.CodeBadRequest},
-		{"data on a normal op", `{"id":"1","op":"write_file","args":` + file("a.txt") + `,"data":"eA=="}`, protocol.CodeBadRequest},
-		{"unknown arg", `{"id":"1","op":"write_file","args":{"service":"api","name":"a","content":"","mode":"0777"}}`, protocol.CodeBadRequest},
-		{"dot dot", `{"id":"1","op":"write_file","args":` + file(`..\..\windows\win.ini`) + `}`, protocol.CodeInvalidName},
-		{"dot dot slash", `{"id":"1","op":"write_file","args":` + file("conf/../../x") + `}`, protocol.CodeInvalidName},
-		{"absolute", `{"id":"1","op":"write_file","args":` + file(`C:\Windows\System32\x.dll`) + `}`, protocol.CodeInvalidName},
-		{"rooted", `{"id":"1","op":"write_file","args":` + file("/etc/passwd") + `}`, protocol.CodeInvalidName},
-		{"UNC", `{"id":"1","op":"write_file","args":` + file(`\\host\share\x`) + `}`, protocol.CodeInvalidName},
-		{"alternate data stream", `{"id":"1","op":"write_file","args":` + file("config.yaml:hidden") + `}`, protocol.CodeInvalidName},
-		{"CON", `{"id":"1","op":"write_file","args":` + file("CON") + `}`, protocol.CodeInvalidName},
-		{"nul.txt", `{"id":"1","op":"write_file","args":` + file("nul.txt") + `}`, protocol.CodeInvalidName},
-		{"COM1", `{"id":"1","op":"write_file","args":` + file("logs/COM1.log") + `}`, protocol.CodeInvalidName},
-		{"LPT1", `{"id":"1","op":"write_file","args":` + file("LPT1") + `}`, protocol.CodeInvalidName},
-		{"trailing dot", `{"id":"1","op":"write_file","args":` + file("config.") + `}`, protocol.CodeInvalidName},
-		{"trailing space", `{"id":"1","op":"write_file","args":` + file("config ") + `}`, protocol.CodeInvalidName},
-		{"bad service name", `{"id":"1","op":"write_file","args":{"service":"..","name":"a","content":""}}`, protocol.CodeInvalidName},
-		{"reserved service name", `{"id":"1","op":"ensure_service","args":{"name":"NUL","artifact":"` + strings.Repeat("a", 64) + `"}}`, protocol.CodeInvalidName},
-		{"stage name traversal", `{"id":"1","op":"stage","args":{"sha256":"` + strings.Repeat("a", 64) + `","size":0,"name":"..\\x.exe"}}` + noFrames, protocol.CodeInvalidName},
+		{"data on a normal op", `{"id":"1","op":"stage_release","args":` + file("a.txt") + `,"data":"eA=="}`, protocol.CodeBadRequest},
+		{"unknown arg", `{"id":"1","op":"stage_release","args":{"kind":"service","name":"api","spec":{},"mode":"0777"}}`, protocol.CodeBadRequest},
+		{"unknown spec field", `{"id":"1","op":"stage_release","args":{"kind":"service","name":"api","spec":{"name":"api","artifact":"` + sha + `","mode_bits":"0777"}}}`, protocol.CodeBadRequest},
+		{"unknown kind", `{"id":"1","op":"stage_release","args":{"kind":"registry_key","name":"api","spec":{}}}`, protocol.CodeUnsupported},
+		{"spec of another service", `{"id":"1","op":"stage_release","args":{"kind":"service","name":"api","spec":{"name":"web","artifact":"` + sha + `"}}}`, protocol.CodeBadRequest},
+		{"dot dot", `{"id":"1","op":"stage_release","args":` + file(`..\..\windows\win.ini`) + `}`, protocol.CodeInvalidName},
+		{"dot dot slash", `{"id":"1","op":"stage_release","args":` + file("conf/../../x") + `}`, protocol.CodeInvalidName},
+		{"absolute", `{"id":"1","op":"stage_release","args":` + file(`C:\Windows\System32\x.dll`) + `}`, protocol.CodeInvalidName},
+		{"rooted", `{"id":"1","op":"stage_release","args":` + file("/etc/passwd") + `}`, protocol.CodeInvalidName},
+		{"UNC", `{"id":"1","op":"stage_release","args":` + file(`\\host\share\x`) + `}`, protocol.CodeInvalidName},
+		{"alternate data stream", `{"id":"1","op":"stage_release","args":` + file("config.yaml:hidden") + `}`, protocol.CodeInvalidName},
+		{"CON", `{"id":"1","op":"stage_release","args":` + file("CON") + `}`, protocol.CodeInvalidName},
+		{"nul.txt", `{"id":"1","op":"stage_release","args":` + file("nul.txt") + `}`, protocol.CodeInvalidName},
+		{"COM1", `{"id":"1","op":"stage_release","args":` + file("logs/COM1.log") + `}`, protocol.CodeInvalidName},
+		{"LPT1", `{"id":"1","op":"stage_release","args":` + file("LPT1") + `}`, protocol.CodeInvalidName},
+		{"trailing dot", `{"id":"1","op":"stage_release","args":` + file("config.") + `}`, protocol.CodeInvalidName},
+		{"trailing space", `{"id":"1","op":"stage_release","args":` + file("config ") + `}`, protocol.CodeInvalidName},
+		{"file path on a share", `{"id":"1","op":"stage_release","args":` + release(func(s *protocol.ServiceSpec) {
+			s.Files = []protocol.FileSpec{{Name: "a.txt", Path: `\\host\share\a.txt`, Content: []byte("x")}}
+		}) + `}`, protocol.CodeBadRequest},
+		{"relative file path", `{"id":"1","op":"stage_release","args":` + release(func(s *protocol.ServiceSpec) {
+			s.Files = []protocol.FileSpec{{Name: "a.txt", Path: `..\a.txt`, Content: []byte("x")}}
+		}) + `}`, protocol.CodeBadRequest},
+		{"relative log dir", `{"id":"1","op":"stage_release","args":` + release(func(s *protocol.ServiceSpec) {
+			s.Mode, s.Wrapper = protocol.ModeWrapped, &protocol.WrapperSpec{LogDir: `..\logs`}
+		}) + `}`, protocol.CodeBadRequest},
+		{"file content not its hash", `{"id":"1","op":"stage_release","args":` + release(func(s *protocol.ServiceSpec) {
+			s.Files = []protocol.FileSpec{{Name: "a.txt", SHA256: digest([]byte("y")), Content: []byte("x")}}
+		}) + `}`, protocol.CodeHashMismatch},
+		{"bad service name", `{"id":"1","op":"stage_release","args":{"kind":"service","name":"..","spec":{"name":"..","artifact":"` + sha + `"}}}`, protocol.CodeInvalidName},
+		{"reserved service name", `{"id":"1","op":"stage_release","args":` + release(func(s *protocol.ServiceSpec) { s.Name = "NUL" }) + `}`, protocol.CodeInvalidName},
+		{"activate a reserved service name", `{"id":"1","op":"activate","args":` + activate(func(a *protocol.ActivateArgs) { a.Name = "NUL" }) + `}`, protocol.CodeInvalidName},
+		{"activate a release path", `{"id":"1","op":"activate","args":` + activate(func(a *protocol.ActivateArgs) { a.Release = `..\..\x` }) + `}`, protocol.CodeBadRequest},
+		{"activate with an unknown effect", `{"id":"1","op":"activate","args":` + activate(func(a *protocol.ActivateArgs) { a.Effect = "reboot" }) + `}`, protocol.CodeBadRequest},
+		{"activate with an unknown policy", `{"id":"1","op":"activate","args":` + activate(func(a *protocol.ActivateArgs) { a.OnInterrupt = "pray" }) + `}`, protocol.CodeBadRequest},
+		{"stage name traversal", `{"id":"1","op":"stage","args":{"sha256":"` + sha + `","size":0,"name":"..\\x.exe"}}` + noFrames, protocol.CodeInvalidName},
 		{"stage bad hash", `{"id":"1","op":"stage","args":{"sha256":"../../x","size":0,"name":"x.exe"}}` + noFrames, protocol.CodeInvalidName},
-		{"apply with unjournaled step", `{"id":"1","op":"apply","args":{"steps":[{"id":"s","op":"stage"}]}}`, protocol.CodeBadRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -86,28 +126,6 @@ func TestHostileInputGetsErrorAndWritesNothing(t *testing.T) {
 	}
 }
 
-func TestWriteFileIsAtomicAndIdempotent(t *testing.T) {
-	root := testfs.TempDir(t)
-	a, _ := newTestAgent(t, root)
-	s := startSession(t, a)
-	var r1, r2 protocol.FileResult
-	s.call("1", protocol.OpWriteFile, protocol.WriteFileArgs{Service: "api", Name: `conf\app.yaml`, Content: []byte("port: 1")}, &r1)
-	s.call("2", protocol.OpWriteFile, protocol.WriteFileArgs{Service: "api", Name: "conf/app.yaml", Content: []byte("port: 1")}, &r2)
-	if !r1.Changed || r2.Changed || r1.SHA256 != digest([]byte("port: 1")) {
-		t.Fatalf("first %+v, second %+v", r1, r2)
-	}
-	got, err := os.ReadFile(filepath.Join(root, "services", "api", "files", "conf", "app.yaml"))
-	if err != nil || string(got) != "port: 1" {
-		t.Fatalf("file: %q %v", got, err)
-	}
-	var f protocol.Facts
-	s.call("3", protocol.OpFacts, nil, &f)
-	if len(f.Services) != 1 || len(f.Services[0].Files) != 1 || f.Services[0].Files[0].SHA256 != r1.SHA256 {
-		t.Fatalf("facts files: %+v", f.Services)
-	}
-	s.close()
-}
-
 func nativeSpec(name, artifact, version string) protocol.ServiceSpec {
 	return protocol.ServiceSpec{
 		Name: name, Mode: protocol.ModeNative, Artifact: artifact, Version: version,
@@ -121,6 +139,7 @@ func nativeSpec(name, artifact, version string) protocol.ServiceSpec {
 func TestServiceLifecycleReleasesAndRollback(t *testing.T) {
 	root := testfs.TempDir(t)
 	a, fake := newTestAgent(t, root)
+	a.opts.KeepReleases = 3 // so that the fourth release drops the first
 	s := startSession(t, a)
 	var arts []string
 	for i := 0; i < 4; i++ {
@@ -128,28 +147,41 @@ func TestServiceLifecycleReleasesAndRollback(t *testing.T) {
 		res := s.stage("st"+string(rune('0'+i)), "api.exe", content, 300)
 		arts = append(arts, res.SHA256)
 	}
-	var ens ensureResult
-	s.call("e1", protocol.OpEnsureService, nativeSpec("api", arts[0], "1.0"), &ens)
-	if !ens.Created || !ens.ReleaseChanged || !ens.Changed {
-		t.Fatalf("ensure: %+v", ens)
+	spec := nativeSpec("api", arts[0], "1.0")
+	spec.Files = []protocol.FileSpec{{Name: `conf\app.yaml`, Content: []byte("port: 1")}}
+	id0, res := s.deploy("d0", spec, protocol.EffectStart)
+	if !res.Changed || !res.Running || res.From != "" || res.To != id0 {
+		t.Fatalf("first activation: %+v", res)
 	}
-	s.call("e2", protocol.OpEnsureService, nativeSpec("api", arts[0], "1.0"), &ens)
-	if ens.Created || ens.ReleaseChanged || ens.Changed {
-		t.Fatalf("second ensure was not a no-op: %+v", ens)
+	// The same release again is the same id, and changes nothing.
+	if again := s.stageRelease("again", spec); again != id0 {
+		t.Fatalf("the same release staged twice got ids %s and %s", id0, again)
 	}
-	s.call("start", protocol.OpStart, protocol.ServiceRef{Service: "api"}, nil)
-	var sw switchResult
+	if res := s.activate("d0b", "api", id0, protocol.EffectNone); res.Changed {
+		t.Fatalf("activating the current release again: %+v", res)
+	}
+	got, err := os.ReadFile(filepath.Join(root, "services", "api", "files", "conf", "app.yaml"))
+	if err != nil || string(got) != "port: 1" {
+		t.Fatalf("file: %q %v", got, err)
+	}
+	ids := []string{id0}
 	for i := 1; i < 4; i++ {
-		s.call("sw"+string(rune('0'+i)), protocol.OpSwitchRelease, protocol.SwitchArgs{Service: "api", Artifact: arts[i], Version: "1." + string(rune('0'+i))}, &sw)
-		if !sw.Changed || !sw.Restarted || sw.From != arts[i-1] {
-			t.Fatalf("switch %d: %+v", i, sw)
+		spec := nativeSpec("api", arts[i], "1."+string(rune('0'+i)))
+		spec.Env["RELEASE"] = string(rune('0' + i))
+		id, res := s.deploy("d"+string(rune('0'+i)), spec, protocol.EffectRestart)
+		if !res.Changed || !res.Running || res.From != ids[i-1] {
+			t.Fatalf("activation %d: %+v", i, res)
 		}
+		ids = append(ids, id)
 	}
 	var f protocol.Facts
 	s.call("f", protocol.OpFacts, nil, &f)
 	api := f.Services[0]
-	if api.Current.Artifact != arts[3] || api.Previous.Artifact != arts[2] || len(api.Releases) != 3 {
+	if api.Current.ID != ids[3] || api.Previous.ID != ids[2] || len(api.Releases) != 3 {
 		t.Fatalf("releases: %+v", api.Releases)
+	}
+	if got := api.Current.Changes; !slices.Equal(got, []string{"binary", "version", "env.RELEASE"}) {
+		t.Errorf("changes recorded with the release: %v", got)
 	}
 	if api.BinarySHA256 != arts[3] || api.Status.State != StateRunning {
 		t.Fatalf("facts: sha %s state %+v", api.BinarySHA256, api.Status)
@@ -157,19 +189,25 @@ func TestServiceLifecycleReleasesAndRollback(t *testing.T) {
 	if slices.Contains(f.Artifacts, arts[0]) {
 		t.Fatalf("artifact of the dropped release was kept: %v", f.Artifacts)
 	}
-	s.call("rb", protocol.OpRollback, protocol.ServiceRef{Service: "api"}, &sw)
-	if sw.To != arts[2] || !sw.Restarted {
-		t.Fatalf("rollback: %+v", sw)
+	if _, err := os.Stat(filepath.Join(root, "releases", id0)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the dropped release is still on disk: %v", err)
 	}
-	s.call("reload", protocol.OpReload, protocol.ServiceRef{Service: "api"}, nil)
+	// The file of release 0 is gone with it: release 1 has none.
+	if _, err := os.Stat(filepath.Join(root, "services", "api", "files", "conf", "app.yaml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a file the current release does not have is still there: %v", err)
+	}
+	// Rollback is activating the previous release, whole.
+	if res := s.activate("rb", "api", ids[2], protocol.EffectRestart); res.To != ids[2] || !res.Running {
+		t.Fatalf("rollback: %+v", res)
+	}
+	if env := fake.load()["api"].Config.Env; env["RELEASE"] != "2" {
+		t.Fatalf("after rollback the environment is %v, want release 2's", env)
+	}
+	if res := s.activate("reload", "api", ids[2], protocol.EffectReload); res.Changed {
+		t.Fatalf("reload changed the release: %+v", res)
+	}
 	if fake.load()["api"].Reloads != 1 {
 		t.Fatal("reload did not send PARAMCHANGE")
-	}
-	s.call("stop", protocol.OpStop, protocol.ServiceRef{Service: "api"}, nil)
-	var stop2 map[string]any
-	s.call("stop2", protocol.OpStop, protocol.ServiceRef{Service: "api"}, &stop2)
-	if stop2["changed"] != false {
-		t.Fatalf("second stop: %v", stop2)
 	}
 	s.call("del", protocol.OpDeleteService, protocol.ServiceRef{Service: "api", Purge: true}, nil)
 	s.call("f2", protocol.OpFacts, nil, &f)
@@ -189,17 +227,20 @@ func TestKeepReleasesIsConfigurable(t *testing.T) {
 	a, _ := newTestAgent(t, root)
 	a.opts.KeepReleases = 2
 	s := startSession(t, a)
-	var arts []string
+	var ids []string
 	for i := 0; i < 3; i++ {
-		arts = append(arts, s.stage("s"+string(rune('0'+i)), "x.exe", []byte{byte(i)}, 10).SHA256)
+		art := s.stage("s"+string(rune('0'+i)), "x.exe", []byte{byte(i)}, 10).SHA256
+		id, _ := s.deploy("d"+string(rune('0'+i)), nativeSpec("x", art, ""), protocol.EffectNone)
+		ids = append(ids, id)
 	}
-	s.call("e", protocol.OpEnsureService, nativeSpec("x", arts[0], ""), nil)
-	s.call("a", protocol.OpSwitchRelease, protocol.SwitchArgs{Service: "x", Artifact: arts[1]}, nil)
-	s.call("b", protocol.OpSwitchRelease, protocol.SwitchArgs{Service: "x", Artifact: arts[2]}, nil)
 	var f protocol.Facts
 	s.call("f", protocol.OpFacts, nil, &f)
 	if n := len(f.Services[0].Releases); n != 2 || f.Host.KeepReleases != 2 {
 		t.Fatalf("kept %d releases, keep_releases %d", n, f.Host.KeepReleases)
+	}
+	// The release that fell out of history is gone from the store too.
+	if _, err := os.Stat(filepath.Join(root, "releases", ids[0])); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("release %s is still stored: %v", ids[0], err)
 	}
 	s.close()
 }
@@ -213,10 +254,11 @@ func TestFactsReportWineGapsFromAgentState(t *testing.T) {
 	}
 	s := startSession(t, a)
 	art := s.stage("s", "api.exe", []byte("bin"), 10).SHA256
-	var ens ensureResult
-	progress := s.call("e", protocol.OpEnsureService, nativeSpec("api", art, "1"), &ens)
-	if len(ens.Recorded) != 2 || len(progress) < 2 {
-		t.Fatalf("ensure did not report the gaps: %+v, progress %+v", ens, progress)
+	id := s.stageRelease("st", nativeSpec("api", art, "1"))
+	var res protocol.ActivateResult
+	progress := s.call("a", protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: "api", Release: id, Effect: protocol.EffectNone}, &res)
+	if len(res.Recorded) != 2 || !anyMessage(progress, "recovery written") || !anyMessage(progress, "delayed_start written") {
+		t.Fatalf("the activation did not report the gaps: %+v, progress %+v", res, progress)
 	}
 	var f protocol.Facts
 	s.call("f", protocol.OpFacts, nil, &f)
@@ -233,45 +275,104 @@ func TestFactsReportWineGapsFromAgentState(t *testing.T) {
 	s.close()
 }
 
+// teeSession is a session whose every event line is also kept in out.
+func teeSession(t *testing.T, a *Agent, out *bytes.Buffer) *session {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	s := &session{t: t, in: inW, done: make(chan error, 1)}
+	go func() {
+		err := a.Serve(t.Context(), inR, outW)
+		outW.Close()
+		s.done <- err
+	}()
+	return s.attach(io.TeeReader(outR, out))
+}
+
+// openSealed opens every release's sealed secrets under root, by release
+// id, with the key the agent keeps there (this is not Windows: no DPAPI).
+func openSealed(t *testing.T, root string) map[string]map[string]string {
+	t.Helper()
+	out := map[string]map[string]string{}
+	sealed, _ := filepath.Glob(filepath.Join(root, "releases", "*", "secrets.sealed"))
+	for _, p := range sealed {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := seal.ForMachine(root).Open(b)
+		if err != nil {
+			t.Fatalf("%s does not open: %v", p, err)
+		}
+		var m map[string]string
+		if err := json.Unmarshal(plain, &m); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		out[filepath.Base(filepath.Dir(p))] = m
+	}
+	return out
+}
+
+// holds reports whether b holds secret as it is or as JSON writes it
+// (which escapes &, < and >).
+func holds(b []byte, secret string) bool {
+	quoted, _ := json.Marshal(secret)
+	return bytes.Contains(b, []byte(secret)) || bytes.Contains(b, quoted[1:len(quoted)-1])
+}
+
 func TestPasswordsNeverReachEventsOrFiles(t *testing.T) {
 	const secret = "Tr0ub4dor&3-never-log-me"
 	root := testfs.TempDir(t)
-	a, _ := newTestAgent(t, root)
+	a, fake := newTestAgent(t, root)
 	var out bytes.Buffer
-	var in bytes.Buffer
-	art := digest([]byte("bin"))
+	s := teeSession(t, a, &out)
+	art := s.stage("s", "api.exe", []byte("bin"), 10).SHA256
 	spec := nativeSpec("api", art, "1")
 	spec.Account = protocol.Account{Name: `CORP\svc-api`, Password: secret}
-	reqs := []protocol.Request{
-		{ID: "s", Op: protocol.OpStage, Args: protocol.MustArgs(protocol.StageArgs{SHA256: art, Size: 3, Name: "api.exe"})},
-		{ID: "e", Op: protocol.OpEnsureService, Args: protocol.MustArgs(spec)},
-		{ID: "ap", Op: protocol.OpApply, Args: protocol.MustArgs(protocol.ApplyArgs{Steps: []protocol.Request{
-			{Op: protocol.OpEnsureService, Args: protocol.MustArgs(spec)},
-			{Op: protocol.OpStart, Args: protocol.MustArgs(protocol.ServiceRef{Service: "nope"})},
-		}, Rollback: []protocol.Request{{Op: protocol.OpEnsureService, Args: protocol.MustArgs(spec)}}})},
-		{ID: "f", Op: protocol.OpFacts},
-		// A malformed request echoing the password must not echo it back.
-		{ID: "bad", Op: protocol.OpEnsureService, Args: json.RawMessage(`{"name":"api","account":{"password":"` + secret + `"},"bogus":1}`)},
+	id1, _ := s.deploy("d1", spec, protocol.EffectNone)
+	if fake.passwords["api"] != secret {
+		t.Fatal("the service manager was not given the password")
 	}
-	for _, r := range reqs {
-		protocol.EncodeRequest(&in, r)
-		if r.Op == protocol.OpStage {
-			in.Write(framed([]byte("bin"), 0, true))
-		}
-	}
-	if err := a.Serve(t.Context(), &in, &out); err != nil {
-		t.Fatal(err)
-	}
+	// An activation that fails and is reverted journals and replays the
+	// release before, password included, through the sealed store.
+	spec.Version = "2"
+	id2 := s.stageRelease("st2", spec)
+	fake.failStart = "api"
+	s.callErr("a2", protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: "api", Release: id2, Effect: protocol.EffectStart}, protocol.CodeActivationFailed)
+	fake.failStart = ""
+	s.call("f", protocol.OpFacts, nil, nil)
+	// Malformed or mismatched requests carrying the password must not
+	// echo it back: a spec with the password inline and a stray field, one
+	// with it inline only, and one whose secrets carry it unasked.
+	inline := fmt.Sprintf(`{"name":"api","artifact":%q,"account":{"name":"x","password":%q}`, art, secret)
+	s.callErr("bad1", protocol.OpStageRelease, protocol.StageReleaseArgs{Kind: protocol.KindService, Name: "api", Spec: json.RawMessage(inline + `,"bogus":1}`)}, protocol.CodeBadRequest)
+	s.callErr("bad2", protocol.OpStageRelease, protocol.StageReleaseArgs{Kind: protocol.KindService, Name: "api", Spec: json.RawMessage(inline + `}`)}, protocol.CodeBadRequest)
+	s.callErr("bad3", protocol.OpStageRelease, protocol.StageReleaseArgs{Kind: protocol.KindService, Name: "api", Spec: protocol.MustArgs(protocol.ServiceSpec{Name: "api", Artifact: art}),
+		Secrets: map[string]string{protocol.SecretPassword: secret}}, protocol.CodeBadRequest)
+	s.close()
+
 	if !strings.Contains(out.String(), `"id":"f","event":"result"`) {
 		t.Fatalf("session did not complete: %s", out.String())
 	}
-	if strings.Contains(out.String(), secret) {
+	if holds(out.Bytes(), secret) {
 		t.Fatal("password reached an event")
 	}
+	scanned := map[string]bool{}
 	for _, f := range listFiles(t, root) {
 		b, _ := os.ReadFile(filepath.Join(root, f))
-		if f != "fake-scm.json" && bytes.Contains(b, []byte(secret)) {
+		if holds(b, secret) {
 			t.Fatalf("password reached %s", f)
+		}
+		scanned[path.Base(f)] = true
+	}
+	if !scanned["release.json"] || !scanned["secrets.sealed"] || !scanned["state.json"] {
+		t.Fatalf("the release store was not where the test looks: %v", listFiles(t, root))
+	}
+	// The password is kept, sealed, with both releases, and opens back.
+	opened := openSealed(t, root)
+	for _, id := range []string{id1, id2} {
+		if got := opened[id][protocol.SecretPassword]; got != secret {
+			t.Errorf("release %s: sealed password %q, want the one given", id, got)
 		}
 	}
 }
@@ -282,10 +383,12 @@ func TestSecondAgentSeesLockAndHolder(t *testing.T) {
 	s1 := startSession(t, first)
 	var holder protocol.LockHolder
 	s1.call("l", protocol.OpLock, protocol.LockArgs{Operator: "alice@laptop"}, &holder)
+	art := s1.stage("st", "api.exe", []byte("bin"), 10).SHA256
+	spec := nativeSpec("api", art, "1")
 
 	second, _ := newTestAgent(t, root)
 	s2 := startSession(t, second)
-	ev := s2.callErr("w", protocol.OpWriteFile, protocol.WriteFileArgs{Service: "api", Name: "a.txt", Content: []byte("x")}, protocol.CodeLocked)
+	ev := s2.callErr("w", protocol.OpStageRelease, stageArgs(spec), protocol.CodeLocked)
 	h := ev.Error.Holder
 	if h == nil || h.Operator != "alice@laptop" || h.PID != os.Getpid() || h.Machine == "" || h.User == "" || h.Since.IsZero() {
 		t.Fatalf("holder not named: %+v", h)
@@ -299,11 +402,11 @@ func TestSecondAgentSeesLockAndHolder(t *testing.T) {
 	if f.Lock == nil || f.Lock.Operator != "alice@laptop" {
 		t.Fatalf("facts lock: %+v", f.Lock)
 	}
-	if _, err := os.Stat(filepath.Join(root, "services")); err == nil {
-		t.Fatal("locked-out agent wrote a file")
+	if _, err := os.Stat(filepath.Join(root, "releases")); err == nil {
+		t.Fatal("locked-out agent wrote a release")
 	}
 	s1.close() // releases the lock
-	s2.call("w2", protocol.OpWriteFile, protocol.WriteFileArgs{Service: "api", Name: "a.txt", Content: []byte("x")}, nil)
+	s2.stageRelease("w2", spec)
 	s2.close()
 }
 
@@ -317,12 +420,12 @@ func TestSecondAgentProcessSeesLockHolderPID(t *testing.T) {
 	}
 	a, _ := newTestAgent(t, root)
 	s2 := startSession(t, a)
-	ev := s2.callErr("x", protocol.OpApply, protocol.ApplyArgs{Steps: []protocol.Request{writeStep("a.txt", "A")}}, protocol.CodeLocked)
+	ev := s2.callErr("x", protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: "api", Release: "r-" + strings.Repeat("0", 20), Effect: protocol.EffectRestart}, protocol.CodeLocked)
 	if h := ev.Error.Holder; h == nil || h.PID != cmd.Process.Pid || h.Operator != "ci-pipeline-42" {
 		t.Fatalf("holder %+v", ev.Error.Holder)
 	}
 	s2.close()
 	if _, err := os.Stat(filepath.Join(root, "journal.json")); err == nil {
-		t.Fatal("locked-out apply wrote a journal")
+		t.Fatal("locked-out activation wrote a journal")
 	}
 }

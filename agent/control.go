@@ -50,11 +50,6 @@ type InstallConfig struct {
 	// Env goes to the service's Environment registry value (native mode);
 	// wrapped services get theirs from the wrapper instead.
 	Env map[string]string
-	// KeepEnv leaves the Environment value as it is and ignores Env: the
-	// agent does not keep environment values, so when it reconfigures a
-	// service without new ones (a release switch, a replayed journal step)
-	// it must not clear them.
-	KeepEnv bool
 }
 
 // Observed is a service as the host reports it.

@@ -29,21 +29,21 @@ func states(fake *fakeServices, names ...string) string {
 
 // dependentChain sets up db (gsd's), api (gsd's, depends on db), web (not
 // gsd's, depends on api) and report (not gsd's, depends on db). All run
-// but report, which is stopped and must stay so.
+// but report, which is stopped and must stay so. It returns db's release.
 func dependentChain(t *testing.T, s *session, fake *fakeServices) string {
 	t.Helper()
 	art := s.stage("st", "svc.exe", []byte("v1"), 10).SHA256
-	s.call("e-db", protocol.OpEnsureService, nativeSpec("db", art, "1"), nil)
+	db, _ := s.deploy("d-db", nativeSpec("db", art, "1"), protocol.EffectNone)
 	api := nativeSpec("api", art, "1")
 	api.DependsOn = []string{"DB"} // Windows compares names without case
-	s.call("e-api", protocol.OpEnsureService, api, nil)
+	s.deploy("d-api", api, protocol.EffectNone)
 	fake.Install("web", InstallConfig{BinaryPath: `C:\vendor\web.exe`, DependsOn: []string{"api"}})
 	fake.Install("report", InstallConfig{BinaryPath: `C:\vendor\report.exe`, DependsOn: []string{"db"}})
 	for _, n := range []string{"db", "api", "web"} {
 		setState(t, fake, n, StateRunning)
 	}
 	fake.calls = nil
-	return art
+	return db
 }
 
 func recorded(t *testing.T, root, service string) []string {
@@ -62,14 +62,14 @@ func TestStopAndStartKeepDependentsAsTheyWere(t *testing.T) {
 	root := testfs.TempDir(t)
 	a, fake := newTestAgent(t, root)
 	s := startSession(t, a)
-	dependentChain(t, s, fake)
+	db := dependentChain(t, s, fake)
 
 	// The fake enforces the rule, as Windows does.
 	if err := fake.Stop("db", 0); !errors.Is(err, errDependentServicesRunning) {
 		t.Fatalf("the fake stopped db under running dependents: %v", err)
 	}
 
-	progress := s.call("stop", protocol.OpStop, protocol.ServiceRef{Service: "db"}, nil)
+	progress := s.call("stop", protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: "db", Release: db, Effect: protocol.EffectStop}, nil)
 	if got := states(fake, "db", "api", "web", "report"); got != "db=stopped api=stopped web=stopped report=stopped" {
 		t.Fatalf("after stop: %s", got)
 	}
@@ -84,7 +84,9 @@ func TestStopAndStartKeepDependentsAsTheyWere(t *testing.T) {
 	}
 
 	fake.calls = nil
-	s.call("start", protocol.OpStart, protocol.ServiceRef{Service: "db"}, nil)
+	if res := s.activate("start", "db", db, protocol.EffectStart); !res.Running || res.Changed {
+		t.Fatalf("start: %+v", res)
+	}
 	if got := states(fake, "db", "api", "web", "report"); got != "db=running api=running web=running report=stopped" {
 		t.Fatalf("after start: %s", got)
 	}
@@ -97,18 +99,16 @@ func TestStopAndStartKeepDependentsAsTheyWere(t *testing.T) {
 	s.close()
 }
 
-// A release switch stops the running service, so it stops and restarts
-// its dependents too.
-func TestSwitchReleaseRestartsDependents(t *testing.T) {
+// Activating a new release with a restart stops the running service, so
+// it stops and restarts its dependents too.
+func TestRestartActivationRestartsDependents(t *testing.T) {
 	root := testfs.TempDir(t)
 	a, fake := newTestAgent(t, root)
 	s := startSession(t, a)
 	dependentChain(t, s, fake)
 	v2 := s.stage("st2", "svc.exe", []byte("v2"), 10).SHA256
-	var sw switchResult
-	s.call("sw", protocol.OpSwitchRelease, protocol.SwitchArgs{Service: "db", Artifact: v2, Version: "2"}, &sw)
-	if !sw.Changed || !sw.Restarted {
-		t.Fatalf("switch: %+v", sw)
+	if _, res := s.deploy("d2", nativeSpec("db", v2, "2"), protocol.EffectRestart); !res.Changed || !res.Running {
+		t.Fatalf("activation: %+v", res)
 	}
 	if got := states(fake, "db", "api", "web", "report"); got != "db=running api=running web=running report=stopped" {
 		t.Fatalf("after switch: %s", got)
@@ -145,16 +145,26 @@ func TestDependentThatFailsToStartIsReported(t *testing.T) {
 	root := testfs.TempDir(t)
 	a, fake := newTestAgent(t, root)
 	s := startSession(t, a)
-	dependentChain(t, s, fake)
-	s.call("stop", protocol.OpStop, protocol.ServiceRef{Service: "db"}, nil)
+	db := dependentChain(t, s, fake)
+	s.activate("stop", "db", db, protocol.EffectStop)
 	fake.failStart = "api"
-	ev := s.callErr("start", protocol.OpStart, protocol.ServiceRef{Service: "db"}, protocol.CodeFailed)
-	if !strings.Contains(ev.Error.Message, "start api") {
-		t.Fatalf("error %q does not name the dependent", ev.Error.Message)
+	// db runs its release whole; the dependent's failure is reported,
+	// not undone by stopping db again.
+	var res protocol.ActivateResult
+	progress := s.call("start", protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: "db", Release: db, Effect: protocol.EffectStart}, &res)
+	if !res.Running || !anyMessage(progress, "start api") {
+		t.Fatalf("result %+v, progress %+v: want db running and the dependent named", res, progress)
 	}
-	// web depends on api; the fake, unlike Windows, does not start api
-	// for it, so it runs alone here. What matters: db runs, and the
-	// failure is not recorded for every later start.
+	// The failure is not recorded for every later start: api still does
+	// not start, and db's next start succeeds all the same. (web depends
+	// on api; the fake, unlike Windows, does not start api for it, so it
+	// runs alone here.)
+	if got := recorded(t, root, "db"); slices.Contains(got, "api") {
+		t.Errorf("the failed dependent is still recorded: %v", got)
+	}
+	if res := s.activate("start2", "db", db, protocol.EffectStart); !res.Running {
+		t.Fatalf("the next start: %+v", res)
+	}
 	if fake.load()["db"].State != StateRunning {
 		t.Fatalf("db: %s", fake.load()["db"].State)
 	}
@@ -164,49 +174,56 @@ func TestDependentThatFailsToStartIsReported(t *testing.T) {
 	s.close()
 }
 
-// A journaled restart killed between its stop and its start leaves the
-// dependents stopped; recovering the journal brings them back, whether it
-// completes the apply or rolls it back.
+// An activation with a restart killed between its stop and its start
+// leaves the dependents stopped; recovering the journal brings them back,
+// whether it completes the activation or returns to the release before.
 func TestInterruptedRestartStartsDependentsAgain(t *testing.T) {
-	for _, policy := range []string{protocol.OnInterruptComplete, protocol.OnInterruptRollback} {
+	for _, policy := range []string{protocol.OnFailureComplete, protocol.OnFailureRollback} {
 		t.Run(policy, func(t *testing.T) {
 			root := testfs.TempDir(t)
 			s, cmd := startHelper(t, root)
-			art := s.stage("s", "hang.exe", []byte("hang"), 10).SHA256
-			s.call("e", protocol.OpEnsureService, nativeSpec("hang", art, "1"), nil)
+			v1 := s.stage("s1", "svc.exe", []byte("v1"), 10).SHA256
+			v2 := s.stage("s2", "svc.exe", []byte("v2"), 10).SHA256
+			id1, _ := s.deploy("d1", nativeSpec("svc", v1, "1"), protocol.EffectNone)
 			fake := newFakeServices(root)
-			fake.Install("dep", InstallConfig{BinaryPath: `C:\vendor\dep.exe`, DependsOn: []string{"hang"}})
-			setState(t, fake, "hang", StateRunning)
+			fake.Install("dep", InstallConfig{BinaryPath: `C:\vendor\dep.exe`, DependsOn: []string{"svc"}})
+			setState(t, fake, "svc", StateRunning)
 			setState(t, fake, "dep", StateRunning)
-			ref := protocol.MustArgs(protocol.ServiceRef{Service: "hang"})
-			s.send("ap", protocol.OpApply, protocol.ApplyArgs{
-				Steps:       []protocol.Request{{Op: protocol.OpStop, Args: ref}, {Op: protocol.OpStart, Args: ref}},
-				Rollback:    []protocol.Request{{Op: protocol.OpStart, Args: ref}},
-				OnInterrupt: policy,
-			})
+			spec2 := nativeSpec("svc", v2, "2")
+			spec2.Args = append(spec2.Args, "-hang-on-start") // the helper's start never returns
+			id2 := s.stageRelease("st2", spec2)
+			s.send("a2", protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: "svc", Release: id2, Effect: protocol.EffectRestart, OnInterrupt: policy})
 			for {
 				ev := s.next()
 				if ev.Kind != protocol.EventProgress {
-					t.Fatalf("apply ended before the kill: %+v %+v", ev, ev.Error)
+					t.Fatalf("the activation ended before the kill: %+v %+v", ev, ev.Error)
 				}
-				var p protocol.StepProgress
-				if jsonInto(ev.Result, &p) && p.Step == 1 && p.Phase == "started" {
-					break // the helper's start of "hang" never returns
+				if strings.Contains(ev.Message, "starting svc") {
+					break
 				}
 			}
 			kill(t, cmd)
-			if got := states(fake, "hang", "dep"); got != "hang=stopped dep=stopped" {
+			if got := states(fake, "svc", "dep"); got != "svc=stopped dep=stopped" {
 				t.Fatalf("after the kill: %s", got)
 			}
 
 			a, _ := newTestAgent(t, root)
 			next := startSession(t, a)
+			var f protocol.Facts
 			next.call("r", protocol.OpRecoverJournal, nil, nil)
+			next.call("f", protocol.OpFacts, nil, &f)
 			next.close()
-			if got := states(fake, "hang", "dep"); got != "hang=running dep=running" {
+			if got := states(fake, "svc", "dep"); got != "svc=running dep=running" {
 				t.Fatalf("after recovery: %s", got)
 			}
-			if got := recorded(t, root, "hang"); got != nil {
+			want := id2
+			if policy == protocol.OnFailureRollback {
+				want = id1
+			}
+			if cur := f.Services[0].Current; f.Services[0].Name != "svc" || cur == nil || cur.ID != want {
+				t.Fatalf("after recovery %s runs %+v, want %s", f.Services[0].Name, cur, want)
+			}
+			if got := recorded(t, root, "svc"); got != nil {
 				t.Errorf("still recorded: %v", got)
 			}
 			assertNoJournal(t, root)

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"time"
@@ -126,14 +125,17 @@ func (a *Agent) serviceFacts(name string, s *state.Service) protocol.ServiceFact
 			addUnreadable(&sf, "binary_sha256", err.Error())
 		}
 	}
-	names := make([]string, 0, len(s.Files))
-	for n := range s.Files {
-		names = append(names, n)
+	files := s.Spec.Files
+	if len(files) == 0 {
+		// Managed files recorded by an agent before releases kept them.
+		for n := range s.Files {
+			files = append(files, protocol.FileSpec{Name: n})
+		}
+		sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		ff := protocol.FileFacts{Name: n}
-		if sum, err := a.hashes.Sum(filepath.Join(a.layout.FilesDir(name), filepath.FromSlash(n))); err == nil {
+	for _, f := range files {
+		ff := protocol.FileFacts{Name: f.Name, Path: f.Path}
+		if sum, err := a.hashes.Sum(a.filePath(name, f)); err == nil {
 			ff.SHA256 = sum
 		} else {
 			ff.Missing = true

@@ -35,8 +35,12 @@ type fakeServices struct {
 	// calls records every Start and Stop that changed a service, as
 	// "start NAME" or "stop NAME", in order.
 	calls []string
-	// failStart makes Start of the named service fail.
-	failStart string
+	// failStart makes the next Start of the named service fail, as a
+	// release whose program does not start; the start after it (the
+	// return to the release before) succeeds. With failStartAlways every
+	// Start of it fails.
+	failStart       string
+	failStartAlways bool
 	// passwords holds the last non-empty password each service was given,
 	// in memory only: the file stands for what the SCM reports, and it
 	// never reports a password.
@@ -141,9 +145,6 @@ func (f *fakeServices) Reconfigure(name string, cfg InstallConfig) (map[string]s
 	}
 	f.keepPassword(name, cfg.Account.Password)
 	cfg.Account.Password = ""
-	if cfg.KeepEnv {
-		cfg.Env, cfg.KeepEnv = m[name].Config.Env, false
-	}
 	m[name].Config = cfg
 	f.save(m)
 	return f.gaps, nil
@@ -166,10 +167,13 @@ func (f *fakeServices) SetRecovery(name string, r protocol.Recovery) (map[string
 }
 
 func (f *fakeServices) Start(name string, _ time.Duration) error {
-	if f.hang && name == "hang" {
+	if f.hang && (name == "hang" || f.hasArg(name, "-hang-on-start")) {
 		select {} // the test kills the process here
 	}
 	if name == f.failStart {
+		if !f.failStartAlways {
+			f.failStart = ""
+		}
 		return errors.New("the service did not start")
 	}
 	_, err := f.update(name, func(s *fakeService) error {
@@ -250,6 +254,14 @@ func (f *fakeServices) ActiveDependents(name string) ([]string, error) {
 		visit(d.name, d.svc)
 	}
 	return order, nil
+}
+
+// hasArg reports whether the service's command line has arg.
+func (f *fakeServices) hasArg(name, arg string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	svc := f.load()[name]
+	return svc != nil && slices.Contains(svc.Config.Args, arg)
 }
 
 func (f *fakeServices) ParamChange(name string) error {

@@ -147,6 +147,41 @@ func (s *session) callErr(id, op string, args any, code string) protocol.Event {
 	return ev
 }
 
+// stageRelease stores spec, secrets included, as a release and returns
+// its id: the first half of how gsd applies a change.
+func (s *session) stageRelease(id string, spec protocol.ServiceSpec) string {
+	s.t.Helper()
+	var res protocol.StageReleaseResult
+	s.call(id, protocol.OpStageRelease, stageArgs(spec), &res)
+	return res.ID
+}
+
+// stageArgs is spec as gsd sends it: without secrets, which travel apart.
+func stageArgs(spec protocol.ServiceSpec) protocol.StageReleaseArgs {
+	for i, f := range spec.Files {
+		if f.SHA256 == "" {
+			spec.Files[i].SHA256 = digest(f.Content)
+		}
+	}
+	return protocol.StageReleaseArgs{Kind: protocol.KindService, Name: spec.Name, Spec: protocol.MustArgs(spec.WithoutSecrets()), Secrets: spec.Secrets()}
+}
+
+// activate switches service name to a staged release.
+func (s *session) activate(id, name, release, effect string) protocol.ActivateResult {
+	s.t.Helper()
+	var res protocol.ActivateResult
+	s.call(id, protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: name, Release: release, Effect: effect}, &res)
+	return res
+}
+
+// deploy stages spec and activates it with effect, as gsd does, and
+// returns the release id.
+func (s *session) deploy(id string, spec protocol.ServiceSpec, effect string) (string, protocol.ActivateResult) {
+	s.t.Helper()
+	rel := s.stageRelease(id+"/stage", spec)
+	return rel, s.activate(id, spec.Name, rel, effect)
+}
+
 func (s *session) close() {
 	s.in.Close()
 	for s.events.Scan() {
@@ -249,8 +284,4 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
-}
-
-func jsonInto(raw []byte, v any) bool {
-	return len(raw) > 0 && json.Unmarshal(raw, v) == nil
 }

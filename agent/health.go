@@ -340,6 +340,9 @@ func (a *Agent) wrappedProgramDown(name string) string {
 // report, so it is best effort: a log that cannot be read gives none.
 func (a *Agent) recentOutput(name string, n int) []string {
 	dir := a.layout.LogDir(name)
+	if st, err := a.loadState(); err == nil {
+		dir = a.logDir(st.Services[name], name)
+	}
 	base := newestOutput(dir)
 	if base == "" {
 		base = logStreamFiles[protocol.StreamWrapper]

@@ -53,9 +53,12 @@ func managedAgent(t *testing.T, mode string, running bool) (*Agent, *fakeService
 	if mode == protocol.ModeWrapped {
 		spec = protocol.ServiceSpec{Name: "api", Mode: protocol.ModeWrapped, Artifact: art, Version: "1"}
 	}
-	s.call("ens", protocol.OpEnsureService, spec, nil)
+	effect := protocol.EffectNone
 	if running {
-		s.call("start", protocol.OpStart, protocol.ServiceRef{Service: "api"}, nil)
+		effect = protocol.EffectStart
+	}
+	if _, res := s.deploy("dep", spec, effect); res.Running != running {
+		t.Fatalf("activation: %+v", res)
 	}
 	return a, fake, s
 }
@@ -210,7 +213,7 @@ func TestHealthStoppedServiceFailsEarly(t *testing.T) {
 	s := startSession(t, a)
 	defer s.close()
 	art := s.stage("st", "api.exe", []byte("api"), 16).SHA256
-	s.call("ens", protocol.OpEnsureService, nativeSpec("api", art, "1"), nil)
+	s.deploy("dep", nativeSpec("api", art, "1"), protocol.EffectNone)
 	scm.mu.Lock()
 	scm.state, scm.exitCode = StateStopped, 3
 	scm.mu.Unlock()
@@ -324,7 +327,7 @@ func TestHealthAndLogsTakeNoLock(t *testing.T) {
 	s.call("lock", protocol.OpLock, protocol.LockArgs{Operator: "someone else"}, nil)
 	other := startSession(t, New(Options{Root: a.opts.Root, Services: fake, ServiceHost: a.opts.ServiceHost}))
 	defer other.close()
-	other.callErr("w", protocol.OpWriteFile, protocol.WriteFileArgs{Service: "api", Name: "x", Content: []byte("x")}, protocol.CodeLocked)
+	other.callErr("w", protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: "api", Release: "r-" + strings.Repeat("0", 20), Effect: protocol.EffectRestart}, protocol.CodeLocked)
 	var res protocol.HealthResult
 	other.call("h", protocol.OpHealth, healthArgs(protocol.HealthCheck{TimeoutMS: 1000, IntervalMS: 10}), &res)
 	if !res.Healthy {

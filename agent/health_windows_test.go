@@ -64,6 +64,25 @@ func call(t *testing.T, c *client.Client, op string, args, result any) {
 	}
 }
 
+// activate switches service name to a staged release with effect, bounding
+// its stop and start by 30 seconds.
+func activate(t *testing.T, c *client.Client, name, release, effect string) {
+	t.Helper()
+	call(t, c, protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: name, Release: release, Effect: effect, TimeoutMS: 30000}, nil)
+}
+
+// deploy stages spec as a release, secrets apart as gsd sends them, and
+// activates it with effect; it returns the release id.
+func deploy(t *testing.T, c *client.Client, spec protocol.ServiceSpec, effect string) string {
+	t.Helper()
+	var staged protocol.StageReleaseResult
+	call(t, c, protocol.OpStageRelease, protocol.StageReleaseArgs{
+		Kind: protocol.KindService, Name: spec.Name, Spec: protocol.MustArgs(spec.WithoutSecrets()), Secrets: spec.Secrets(),
+	}, &staged)
+	activate(t, c, spec.Name, staged.ID, effect)
+	return staged.ID
+}
+
 func TestHealthOfNativeServiceOnRealSCM(t *testing.T) {
 	root := testfs.TempDir(t)
 	c, dir := realClient(t, root)
@@ -72,9 +91,8 @@ func TestHealthOfNativeServiceOnRealSCM(t *testing.T) {
 		Name: name, Mode: protocol.ModeNative, Artifact: stageFixture(t, c, dir, "nativesvc.exe"),
 		Args: []string{"-name", name}, Start: protocol.StartManual, Account: protocol.Account{Name: "LocalSystem"},
 	}
-	call(t, c, protocol.OpEnsureService, spec, nil)
 	t.Cleanup(func() { c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: name}, nil) })
-	call(t, c, protocol.OpStart, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil)
+	id := deploy(t, c, spec, protocol.EffectStart)
 
 	var res protocol.HealthResult
 	call(t, c, protocol.OpHealth, protocol.HealthArgs{Service: name, Check: protocol.HealthCheck{TimeoutMS: 30000, IntervalMS: 20, HealthyAfterMS: 100}}, &res)
@@ -93,7 +111,7 @@ func TestHealthOfNativeServiceOnRealSCM(t *testing.T) {
 		t.Fatalf("refused probe: %+v", res)
 	}
 
-	call(t, c, protocol.OpStop, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil)
+	activate(t, c, name, id, protocol.EffectStop)
 	call(t, c, protocol.OpHealth, protocol.HealthArgs{Service: name, Check: protocol.HealthCheck{TimeoutMS: 3_600_000, IntervalMS: 20}}, &res)
 	if res.Healthy || res.State != agent.StateStopped || !strings.HasPrefix(res.Last, "service stopped") || res.Probes != 3 {
 		t.Fatalf("stopped service: %+v, want an early failure", res)
@@ -115,9 +133,8 @@ func TestLogsOfWrappedServiceOnRealSCM(t *testing.T) {
 		Args:    []string{"-lines", "100", "-line-bytes", "100", "-crash-after", "100ms"},
 		Wrapper: &protocol.WrapperSpec{LogMaxBytes: 4096, LogKeep: 3, BackoffInitialMS: 100, BackoffMaxMS: 200},
 	}
-	call(t, c, protocol.OpEnsureService, spec, nil)
 	t.Cleanup(func() { c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: name}, nil) })
-	call(t, c, protocol.OpStart, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil)
+	deploy(t, c, spec, protocol.EffectStart)
 
 	var tail protocol.LogsResult
 	call(t, c, protocol.OpLogs, protocol.LogsArgs{Service: name, Stream: "stderr", Lines: 5}, &tail)

@@ -90,7 +90,7 @@ func (a *Agent) opLogs(_ context.Context, req protocol.Request, _ progressFunc) 
 	if svc.Spec.Mode != protocol.ModeWrapped {
 		return nil, failf(protocol.CodeUnsupported, "service %s runs in native mode: native services log to the Windows event log (or wherever they write themselves); gsd keeps log files only for wrapped services", args.Service)
 	}
-	dir := a.layout.LogDir(args.Service)
+	dir := a.logDir(svc, args.Service)
 	if base == "" {
 		base = newestOutput(dir)
 		if base == "" {

@@ -19,7 +19,7 @@ func activeSetup(t *testing.T, s *session) (path string, content []byte) {
 	t.Helper()
 	content = bytes.Repeat([]byte("v1-binary "), 500)
 	res := s.stage("v1", "api.exe", content, 1000)
-	s.call("ens", protocol.OpEnsureService, nativeSpec("api", res.SHA256, "1"), nil)
+	s.deploy("dep", nativeSpec("api", res.SHA256, "1"), protocol.EffectNone)
 	return res.Path, content
 }
 

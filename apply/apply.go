@@ -9,8 +9,6 @@ import (
 
 	"github.com/gsd-deploy/gsd/agent/client"
 	"github.com/gsd-deploy/gsd/agent/protocol"
-	"github.com/gsd-deploy/gsd/build"
-	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/plan"
 )
 
@@ -22,58 +20,27 @@ type Conn interface {
 	Close() error
 }
 
-// Dialer connects to a host's agent.
-type Dialer func(ctx context.Context, host *config.Host) (Conn, error)
+// Dialer connects to the agent of the plan's host with that name. A
+// dialer may call report with what the agent says while it works.
+type Dialer func(ctx context.Context, host string, report func(message string)) (Conn, error)
 
-// Event kinds, in the order a host goes through them.
-const (
-	EventHostStart  = "host-start"
-	EventUpload     = "upload"
-	EventUploaded   = "uploaded"
-	EventStepStart  = "step-start"
-	EventOp         = "op" // one agent operation inside a step
-	EventStepDone   = "step-done"
-	EventStepFailed = "step-failed"
-	EventHostDone   = "host-done"
-	EventHostFailed = "host-failed"
-)
+// Secrets resolves, for a step on a host, the secret values its release
+// needs (the keys in Step.Secrets). A plan never holds them; gsd resolves
+// them again from the configuration whose fingerprint the plan carries.
+type Secrets func(host string, s *plan.Step) (map[string]string, error)
 
-// Event reports progress. The engine never prints; views render events.
-type Event struct {
-	Kind    string
-	Host    string
-	Service string
-	Action  plan.Action
-	// Op is the agent operation for EventOp: "stop", "start", "reload"...
-	Op    string
-	Bytes int64
-	Err   error
-	// Batch (1-based) of Batches, and its Hosts, for EventBatch; Hosts
-	// are the canary hosts for EventPaused.
-	Batch, Batches int
-	Hosts          []string
-	// Health is the check's outcome for EventHealthy and EventUnhealthy.
-	Health *protocol.HealthResult
-}
-
-// Desired is what the plan's steps are carried out with: the specs and
-// file contents, secrets included, which a plan never holds. gsd makes it
-// from the same configuration whose fingerprint the plan carries.
-type Desired struct {
-	Specs     map[string]protocol.ServiceSpec // by service name
-	Files     map[string][]*config.File       // by service name
-	Artifacts map[string]*build.Artifact      // by SHA-256
-	// Health is each service's check; a service without one must be
-	// running (DefaultHealth).
-	Health map[string]*protocol.HealthCheck
-}
-
-// Options configure Run.
+// Options configure Execute.
 type Options struct {
 	Parallelism int
-	// Operator names who applies, recorded in each host's lock.
+	// Operator names who applies, recorded in each host's lock and with
+	// each release activated.
 	Operator string
-	OnEvent  func(Event)
+	Hooks    Hooks
+	// Kinds carry out steps by their kind; nil is DefaultKinds.
+	Kinds map[string]Kind
+	// Secrets fills in the secret values of releases; nil when the plan
+	// needs none.
+	Secrets Secrets
 	// LockTimeout is how long to keep trying a host held by another
 	// apply; 0 fails at once, naming the holder.
 	LockTimeout time.Duration
@@ -93,61 +60,6 @@ func stopped(stop <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// runStep carries out one service's step with the agent's operations.
-// ensure_service reconfigures the SCM (binary path, arguments, account,
-// environment...) without restarting; the restart, reload or start that
-// the plan asked for follows it, so the process picks up everything at
-// once.
-func runStep(ctx context.Context, conn Conn, s *plan.Step, want Desired, op func(string)) error {
-	call := func(name string, args any) error {
-		op(name)
-		return conn.Call(ctx, name, args, nil)
-	}
-	ref := protocol.ServiceRef{Service: s.Service}
-	if s.Action == plan.ActionDelete {
-		if err := call(protocol.OpStop, ref); err != nil {
-			return err
-		}
-		return call(protocol.OpDeleteService, protocol.ServiceRef{Service: s.Service, Purge: true})
-	}
-	spec, ok := want.Specs[s.Service]
-	if !ok {
-		return errors.New("no desired spec for the service")
-	}
-	spec.Version = s.Version
-	for _, f := range want.Files[s.Service] {
-		if !fileChanged(s, f.Name) {
-			continue
-		}
-		if err := call(protocol.OpWriteFile, protocol.WriteFileArgs{Service: s.Service, Name: f.Name, Content: []byte(f.Content.Value)}); err != nil {
-			return err
-		}
-	}
-	for _, c := range s.Changes {
-		if name, isFile := cutPrefix(c.Attribute, "file."); isFile && c.New == nil {
-			if err := call(protocol.OpDeleteFile, protocol.DeleteFileArgs{Service: s.Service, Name: name}); err != nil {
-				return err
-			}
-		}
-	}
-	if err := call(protocol.OpEnsureService, spec); err != nil {
-		return err
-	}
-	timeout := protocol.ServiceRef{Service: s.Service, TimeoutMS: max(spec.StopTimeout, 1000) + 30000}
-	switch {
-	case s.Restart:
-		if err := call(protocol.OpStop, timeout); err != nil {
-			return err
-		}
-		return call(protocol.OpStart, timeout)
-	case s.Start:
-		return call(protocol.OpStart, timeout)
-	case s.Reload:
-		return call(protocol.OpReload, ref)
-	}
-	return nil
 }
 
 // takeLock takes the host's lock, waiting up to opts.LockTimeout while
@@ -192,23 +104,4 @@ func lockedError(h *protocol.LockHolder, waited time.Duration) error {
 		msg += fmt.Sprintf("; still held after waiting %s", waited)
 	}
 	return errors.New(msg + ". Wait for it to finish, or use -lock-timeout to wait")
-}
-
-func fileChanged(s *plan.Step, name string) bool {
-	if s.Action == plan.ActionCreate {
-		return true
-	}
-	for _, c := range s.Changes {
-		if c.Attribute == "file."+name && c.New != nil {
-			return true
-		}
-	}
-	return false
-}
-
-func cutPrefix(s, prefix string) (string, bool) {
-	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):], true
-	}
-	return "", false
 }

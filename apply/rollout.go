@@ -6,24 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
-	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/plan"
-)
-
-// More event kinds, for rollouts.
-const (
-	EventBatch      = "batch"     // a rollout batch starts
-	EventHealth     = "health"    // a host's health gate starts
-	EventHealthy    = "healthy"   // it passed
-	EventUnhealthy  = "unhealthy" // it failed
-	EventRollback   = "rollback"  // a host is switched back
-	EventRolledBack = "rolled-back"
-	EventPaused     = "paused" // the rollout waits for gsd apply -continue
 )
 
 // Result is the outcome on one host.
@@ -58,8 +47,9 @@ func (o Outcome) Failed() bool {
 	return false
 }
 
-// RolloutReport is how one service's rollout went.
+// RolloutReport is how one resource's rollout went.
 type RolloutReport struct {
+	Address     string
 	Service     string
 	Batches     int // planned
 	BatchesDone int
@@ -91,32 +81,27 @@ type HostFailure struct {
 	RolledBackHealthy bool
 }
 
-// Run carries out p and returns the per-host results; see Execute.
-func Run(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, want Desired, dial Dialer, opts Options) []Result {
-	return Execute(ctx, p, hosts, want, dial, opts).Results
-}
-
 // Execute carries out p. First, on every host with work (at most
-// opts.Parallelism at a time), it connects, takes the lock and uploads
-// what the host lacks, so nothing stops while bytes are still on the
-// wire. Then it goes through the plan's rollouts in order, one service
-// at a time and batch by batch: every host of a batch is changed and
-// health-gated before the next batch starts. When more hosts fail than
-// the rollout allows, it stops there: with auto_rollback the failing
-// batch (or, with rollback_scope "all", every host it changed) is
-// switched back to its previous release and checked again, later batches
-// and later services are left untouched, and the failure is reported.
-func Execute(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, want Desired, dial Dialer, opts Options) Outcome {
-	var emitMu sync.Mutex
-	emit := func(e Event) {
-		if opts.OnEvent == nil {
-			return
-		}
-		emitMu.Lock()
-		defer emitMu.Unlock()
-		opts.OnEvent(e)
+// opts.Parallelism at a time), it connects, takes the lock, uploads what
+// the host lacks and stages every release the host's steps activate, so
+// nothing stops while bytes are still on the wire. Then it goes through
+// the plan's rollouts in order, one resource at a time and batch by batch:
+// every host of a batch is switched to its new release (one journaled
+// agent call) and health-gated before the next batch starts. When more
+// hosts fail than the rollout allows, it stops there: with auto_rollback
+// the failing batch (or, with rollback_scope "all", every host it
+// changed) is switched back to the release it ran before, whole, and
+// checked again; later batches and resources are left untouched, and the
+// failure is reported.
+func Execute(ctx context.Context, p *plan.Plan, dial Dialer, opts Options) Outcome {
+	if opts.Hooks == nil {
+		opts.Hooks = NilHooks{}
 	}
-	r := &runner{ctx: ctx, want: want, opts: opts, emit: emit, conns: map[string]Conn{}, results: map[string]*Result{}, steps: map[string]map[string]*plan.Step{}}
+	if opts.Kinds == nil {
+		opts.Kinds = DefaultKinds()
+	}
+	r := &runner{ctx: ctx, plan: p, opts: opts, hooks: &serialHooks{h: opts.Hooks}, conns: map[string]Conn{}, results: map[string]*Result{},
+		steps: map[string]map[string]*plan.Step{}, staged: map[string]map[string]string{}}
 	var work []*plan.HostPlan
 	for _, hp := range p.Hosts {
 		if hp.Error != "" || !hasWork(hp) {
@@ -125,8 +110,9 @@ func Execute(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, w
 		work = append(work, hp)
 		r.results[hp.Host] = &Result{Host: hp.Host}
 		r.steps[hp.Host] = map[string]*plan.Step{}
+		r.staged[hp.Host] = map[string]string{}
 		for _, s := range hp.Steps {
-			r.steps[hp.Host][s.Service] = s
+			r.steps[hp.Host][s.Address] = s
 		}
 	}
 	defer r.release()
@@ -138,8 +124,8 @@ func Execute(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, w
 			res.Err = fmt.Errorf("host %s: not started: %w", hp.Host, ErrStopped)
 			return
 		}
-		emit(Event{Kind: EventHostStart, Host: hp.Host})
-		conn, err := r.prepare(hp, hosts[hp.Host], dial, res)
+		r.hooks.HostStart(hp.Host)
+		conn, err := r.prepare(hp, dial, res)
 		if err != nil {
 			res.Err = err
 			return
@@ -153,7 +139,7 @@ func Execute(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, w
 	var halted bool
 	var why error // why the run halted, for the hosts it left alone
 	for _, ro := range p.Rollouts {
-		rep := RolloutReport{Service: ro.Service, Batches: len(ro.Batches)}
+		rep := RolloutReport{Address: ro.Address, Service: ro.Service, Batches: len(ro.Batches)}
 		if halted {
 			rep.Untouched = ro.Hosts()
 		} else {
@@ -161,7 +147,7 @@ func Execute(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, w
 			out.Paused = out.Paused || rep.Paused
 			switch {
 			case rep.Stopped:
-				why = fmt.Errorf("the rollout of service.%s stopped after a failure", ro.Service)
+				why = fmt.Errorf("the rollout of %s stopped after a failure", ro.Address)
 			case halted && !rep.Paused:
 				why = ErrStopped
 			}
@@ -169,7 +155,7 @@ func Execute(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, w
 		if why != nil {
 			for _, h := range rep.Untouched {
 				if res := r.results[h]; res != nil && res.Err == nil {
-					res.Err = fmt.Errorf("host %s: service.%s not changed: %w", h, ro.Service, why)
+					res.Err = fmt.Errorf("host %s: %s not changed: %w", h, ro.Address, why)
 				}
 			}
 		}
@@ -178,11 +164,7 @@ func Execute(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, w
 
 	for _, hp := range work {
 		res := r.results[hp.Host]
-		if res.Err != nil {
-			emit(Event{Kind: EventHostFailed, Host: hp.Host, Err: res.Err})
-		} else {
-			emit(Event{Kind: EventHostDone, Host: hp.Host})
-		}
+		r.hooks.HostDone(hp.Host, res.Err)
 		out.Results = append(out.Results, *res)
 	}
 	sort.Slice(out.Results, func(i, j int) bool { return out.Results[i].Host < out.Results[j].Host })
@@ -191,13 +173,14 @@ func Execute(ctx context.Context, p *plan.Plan, hosts map[string]*config.Host, w
 
 type runner struct {
 	ctx     context.Context
-	want    Desired
+	plan    *plan.Plan
 	opts    Options
-	emit    func(Event)
+	hooks   Hooks
 	mu      sync.Mutex
 	conns   map[string]Conn
 	results map[string]*Result
-	steps   map[string]map[string]*plan.Step // host -> service -> step
+	steps   map[string]map[string]*plan.Step // host -> address -> step
+	staged  map[string]map[string]string     // host -> address -> release id
 }
 
 // parallel runs fn(0..n-1), at most opts.Parallelism at a time.
@@ -216,13 +199,23 @@ func (r *runner) parallel(n int, fn func(int)) {
 	wg.Wait()
 }
 
-// prepare connects to a host, takes its lock and uploads what it lacks.
-func (r *runner) prepare(hp *plan.HostPlan, host *config.Host, dial Dialer, res *Result) (Conn, error) {
-	if host == nil {
-		return nil, fmt.Errorf("host %s is not in the configuration", hp.Host)
+func (r *runner) kind(s *plan.Step) (Kind, error) {
+	k, ok := r.opts.Kinds[s.Kind]
+	if !ok {
+		return nil, fmt.Errorf("%s: this gsd cannot apply resources of kind %q", s.Address, s.Kind)
 	}
-	conn, err := dial(r.ctx, host)
+	return k, nil
+}
+
+// prepare connects to a host, takes its lock, uploads what it lacks and
+// stages the releases its steps activate.
+func (r *runner) prepare(hp *plan.HostPlan, dial Dialer, res *Result) (Conn, error) {
+	conn, err := dial(r.ctx, hp.Host, func(msg string) { r.hooks.Message(hp.Host, msg) })
 	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (Conn, error) {
+		r.unlock(conn)
 		return nil, err
 	}
 	if err := takeLock(r.ctx, conn, r.opts); err != nil {
@@ -231,25 +224,61 @@ func (r *runner) prepare(hp *plan.HostPlan, host *config.Host, dial Dialer, res 
 	}
 	for _, u := range hp.Uploads {
 		if stopped(r.opts.Stop) {
-			r.unlock(conn)
-			return nil, fmt.Errorf("host %s: stopped before uploading %s: %w", hp.Host, u.Name, ErrStopped)
+			return fail(fmt.Errorf("host %s: stopped before uploading %s: %w", hp.Host, u.Name, ErrStopped))
 		}
-		art := r.want.Artifacts[u.SHA256]
-		if art == nil {
-			r.unlock(conn)
-			return nil, fmt.Errorf("host %s: no artifact %s to upload", hp.Host, plan.ShortHash(u.SHA256))
+		art, ok := r.plan.Artifacts[u.SHA256]
+		if !ok {
+			return fail(fmt.Errorf("host %s: the plan names no file for artifact %s", hp.Host, plan.ShortHash(u.SHA256)))
 		}
-		r.emit(Event{Kind: EventUpload, Host: hp.Host, Bytes: u.Size})
+		r.hooks.Uploading(hp.Host, u)
 		path := art.Path
 		open := func() (io.ReadCloser, error) { return os.Open(path) }
 		if err := conn.Stage(r.ctx, u.SHA256, u.Size, u.Name, open); err != nil {
-			r.unlock(conn)
-			return nil, fmt.Errorf("host %s: uploading %s: %w", hp.Host, u.Name, err)
+			return fail(fmt.Errorf("host %s: uploading %s: %w", hp.Host, u.Name, err))
 		}
 		res.Uploaded += u.Size
-		r.emit(Event{Kind: EventUploaded, Host: hp.Host, Bytes: u.Size})
+		r.hooks.Uploaded(hp.Host, u)
+	}
+	for _, s := range hp.Steps {
+		if s.Action == plan.ActionNoOp || s.Action == plan.ActionDelete {
+			continue
+		}
+		if stopped(r.opts.Stop) {
+			return fail(fmt.Errorf("host %s: stopped before staging %s: %w", hp.Host, s.Address, ErrStopped))
+		}
+		id, err := r.stage(conn, hp.Host, s)
+		if err != nil {
+			return fail(fmt.Errorf("host %s: %s: staging the release: %w", hp.Host, s.Address, err))
+		}
+		r.mu.Lock()
+		r.staged[hp.Host][s.Address] = id
+		r.mu.Unlock()
+		if s.Release == "" {
+			r.hooks.Staged(hp.Host, s, id)
+		}
 	}
 	return conn, nil
+}
+
+// stage stores a step's release on the host, or names the one it holds.
+func (r *runner) stage(conn Conn, host string, s *plan.Step) (string, error) {
+	if s.Release != "" {
+		return s.Release, nil
+	}
+	k, err := r.kind(s)
+	if err != nil {
+		return "", err
+	}
+	var secrets map[string]string
+	if len(s.Secrets) > 0 {
+		if r.opts.Secrets == nil {
+			return "", errors.New("the release needs secret values and none were given")
+		}
+		if secrets, err = r.opts.Secrets(host, s); err != nil {
+			return "", err
+		}
+	}
+	return k.Stage(r.ctx, conn, s, secrets)
 }
 
 // unlock releases a host's lock and closes the connection, never waiting
@@ -296,7 +325,7 @@ func (r *runner) rollout(ro *plan.Rollout, rep *RolloutReport) (halt bool) {
 			rep.Untouched = append(rep.Untouched, rest(ro.Batches, bi)...)
 			return true
 		}
-		r.emit(Event{Kind: EventBatch, Service: ro.Service, Batch: bi + 1, Batches: len(ro.Batches), Hosts: batch})
+		r.hooks.Batch(ro, bi+1, batch)
 		outcomes := make([]hostOutcome, len(batch))
 		r.parallel(len(batch), func(i int) { outcomes[i] = r.changeHost(ro, batch[i]) })
 		var failedNow []*HostFailure
@@ -335,6 +364,9 @@ func (r *runner) rollout(ro *plan.Rollout, rep *RolloutReport) (halt bool) {
 				hosts = append(hosts, f.Host)
 			}
 			r.rollBack(ro, hosts, failedNow)
+			// They run their old release again: a later rollback of
+			// scope "all" must not restart them a second time.
+			changed = slices.DeleteFunc(changed, func(h string) bool { return slices.Contains(hosts, h) })
 		}
 		for _, f := range failedNow {
 			rep.Failures = append(rep.Failures, *f)
@@ -342,7 +374,7 @@ func (r *runner) rollout(ro *plan.Rollout, rep *RolloutReport) (halt bool) {
 		if bi == 0 && ro.Canary && ro.CanaryPause && !r.opts.Continue && len(ro.Batches) > 1 {
 			rep.Paused = true
 			rep.Untouched = append(rep.Untouched, rest(ro.Batches, 1)...)
-			r.emit(Event{Kind: EventPaused, Service: ro.Service, Hosts: batch})
+			r.hooks.Paused(ro, batch)
 			return true
 		}
 	}
@@ -372,19 +404,21 @@ func (r *runner) pause(d time.Duration) bool {
 	}
 }
 
-// changeHost runs a service's step on one host and its health gate.
+// changeHost activates a resource's new release on one host and runs its
+// health gate.
 func (r *runner) changeHost(ro *plan.Rollout, host string) hostOutcome {
 	out := hostOutcome{host: host}
 	res := r.results[host]
 	r.mu.Lock()
 	conn := r.conns[host]
+	release := r.staged[host][ro.Address]
 	r.mu.Unlock()
-	step := r.steps[host][ro.Service]
+	step := r.steps[host][ro.Address]
 	fail := func(phase string, err error, h *protocol.HealthResult) hostOutcome {
 		out.failure = &HostFailure{Host: host, Phase: phase, Err: err.Error(), Health: h}
 		r.mu.Lock()
 		if res.Err == nil {
-			res.Err = fmt.Errorf("host %s: service.%s: %w", host, ro.Service, err)
+			res.Err = fmt.Errorf("host %s: %s: %w", host, ro.Address, err)
 		}
 		r.mu.Unlock()
 		return out
@@ -398,33 +432,44 @@ func (r *runner) changeHost(ro *plan.Rollout, host string) hostOutcome {
 		out.failure = &HostFailure{Host: host, Phase: "change", Err: errString(res.Err, "not connected")}
 		return out
 	}
-	r.emit(Event{Kind: EventStepStart, Host: host, Service: step.Service, Action: step.Action})
-	out.changed = true
-	err := runStep(r.ctx, conn, step, r.want, func(op string) {
-		r.emit(Event{Kind: EventOp, Host: host, Service: step.Service, Action: step.Action, Op: op})
-	})
+	k, err := r.kind(step)
 	if err != nil {
-		r.emit(Event{Kind: EventStepFailed, Host: host, Service: step.Service, Action: step.Action, Err: err})
+		return fail("change", err, nil)
+	}
+	r.hooks.StepStart(host, step)
+	out.changed = true
+	if step.Action == plan.ActionDelete {
+		err = k.Delete(r.ctx, conn, step)
+	} else {
+		err = k.Activate(r.ctx, conn, step, release, step.Effect)
+	}
+	if err != nil {
+		r.hooks.StepFailed(host, step, err)
 		return fail("change", err, nil)
 	}
 	r.mu.Lock()
 	res.Completed++
 	r.mu.Unlock()
-	r.emit(Event{Kind: EventStepDone, Host: host, Service: step.Service, Action: step.Action})
+	r.hooks.StepDone(host, step)
 	if !ro.Gated || !gated(step) {
 		return out
 	}
-	h, err := r.health(conn, host, ro.Service)
+	h, err := r.health(conn, host, ro, step)
 	if err != nil {
 		return fail("health", err, h)
 	}
 	return out
 }
 
-// gated says whether a step (re)started the service, which is what a
-// health gate is for; a change the SCM applies in place is not gated.
+// gated says whether a step touched the running process (started,
+// restarted or reloaded it), which is what a health gate is for; a change
+// the service manager applies in place is not gated.
 func gated(s *plan.Step) bool {
-	return s.Action == plan.ActionCreate || s.Restart || s.Start || s.Reload
+	switch s.Effect {
+	case protocol.EffectRestart, protocol.EffectStart, protocol.EffectReload:
+		return true
+	}
+	return false
 }
 
 func errString(err error, otherwise string) string {
@@ -434,26 +479,30 @@ func errString(err error, otherwise string) string {
 	return err.Error()
 }
 
-// health runs the service's check on the host and returns an error that
+// health runs the resource's check on the host and returns an error that
 // says which check failed and how.
-func (r *runner) health(conn Conn, host, service string) (*protocol.HealthResult, error) {
-	check := r.want.Health[service]
+func (r *runner) health(conn Conn, host string, ro *plan.Rollout, step *plan.Step) (*protocol.HealthResult, error) {
+	check := ro.Health
 	if check == nil {
 		check = &DefaultHealth
 	}
-	r.emit(Event{Kind: EventHealth, Host: host, Service: service})
-	var res protocol.HealthResult
-	if err := conn.Call(r.ctx, protocol.OpHealth, protocol.HealthArgs{Service: service, Check: *check}, &res); err != nil {
+	k, err := r.kind(step)
+	if err != nil {
+		return nil, err
+	}
+	r.hooks.Health(host, step)
+	res, err := k.Health(r.ctx, conn, step, *check)
+	if err != nil {
 		err = fmt.Errorf("health check: %w", err)
-		r.emit(Event{Kind: EventUnhealthy, Host: host, Service: service, Err: err})
+		r.hooks.Unhealthy(host, step, nil, err)
 		return nil, err
 	}
 	if !res.Healthy {
 		err := fmt.Errorf("%s check failed after %s and %d probes: %s", res.Kind, time.Duration(res.ElapsedMS)*time.Millisecond, res.Probes, res.Last)
-		r.emit(Event{Kind: EventUnhealthy, Host: host, Service: service, Err: err, Health: &res})
+		r.hooks.Unhealthy(host, step, &res, err)
 		return &res, err
 	}
-	r.emit(Event{Kind: EventHealthy, Host: host, Service: service, Health: &res})
+	r.hooks.Healthy(host, step, &res)
 	return &res, nil
 }
 
@@ -461,10 +510,9 @@ func (r *runner) health(conn Conn, host, service string) (*protocol.HealthResult
 // be running.
 var DefaultHealth = protocol.HealthCheck{TimeoutMS: 30000, IntervalMS: 500}
 
-// rollBack switches hosts back to their previous release and checks them
-// again. A new service has no previous release and is stopped instead; a
-// change that kept the release (settings only) cannot be undone here and
-// is left as it is, which the report says.
+// rollBack switches hosts back to the release they ran before, whole
+// (binary, settings and files), and checks them again. A new resource has
+// no release before and is stopped instead.
 //
 // It returns what happened to the hosts of the scope that had not failed.
 func (r *runner) rollBack(ro *plan.Rollout, hosts []string, failures []*HostFailure) (others []string) {
@@ -478,43 +526,48 @@ func (r *runner) rollBack(ro *plan.Rollout, hosts []string, failures []*HostFail
 		host := hosts[i]
 		r.mu.Lock()
 		conn := r.conns[host]
+		release := r.staged[host][ro.Address]
 		r.mu.Unlock()
-		step := r.steps[host][ro.Service]
+		step := r.steps[host][ro.Address]
 		if conn == nil || step == nil {
 			return
 		}
-		r.emit(Event{Kind: EventRollback, Host: host, Service: ro.Service})
-		ref := protocol.ServiceRef{Service: ro.Service}
-		var err error
-		switch step.Action {
-		case plan.ActionReplace:
-			err = conn.Call(r.ctx, protocol.OpRollback, ref, nil)
-			if err == nil {
-				notes[i] = "switched back to " + orUnknown(step.OldVersion)
-			}
-		case plan.ActionCreate:
-			err = conn.Call(r.ctx, protocol.OpStop, ref, nil)
-			if err == nil {
-				notes[i] = "stopped (a new service has no previous release)"
-			}
+		k, err := r.kind(step)
+		if err != nil {
+			notes[i] = "rollback failed: " + err.Error()
+			return
+		}
+		r.hooks.RollingBack(host, step)
+		effect := protocol.EffectRestart
+		if !gated(step) {
+			effect = protocol.EffectNone
+		}
+		switch {
+		case step.From != "" && step.From != release:
+			err = k.Activate(r.ctx, conn, step, step.From, effect)
+			notes[i] = fmt.Sprintf("switched back to %s (release %s)", orUnknown(step.OldVersion), step.From)
+		case step.Action == plan.ActionCreate:
+			err = k.Activate(r.ctx, conn, step, release, protocol.EffectStop)
+			notes[i] = "stopped (a new service has no previous release)"
 		default:
-			notes[i] = "left as it is (the change kept the release, so there is none to switch back to)"
+			notes[i] = "left as it is (it ran this release already)"
+			r.hooks.RolledBack(host, step, nil)
 			return
 		}
 		if err != nil {
 			notes[i] = "rollback failed: " + err.Error()
-			r.emit(Event{Kind: EventRolledBack, Host: host, Service: ro.Service, Err: err})
+			r.hooks.RolledBack(host, step, err)
 			return
 		}
-		if step.Action == plan.ActionReplace {
-			if _, herr := r.health(conn, host, ro.Service); herr != nil {
+		if step.Action != plan.ActionCreate {
+			if _, herr := r.health(conn, host, ro, step); herr != nil {
 				notes[i] += ", still unhealthy: " + herr.Error()
 			} else {
 				notes[i] += " and healthy"
 				healthy[i] = true
 			}
 		}
-		r.emit(Event{Kind: EventRolledBack, Host: host, Service: ro.Service})
+		r.hooks.RolledBack(host, step, nil)
 	})
 	for i, host := range hosts {
 		if f := byHost[host]; f != nil {

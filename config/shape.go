@@ -1,6 +1,11 @@
 package config
 
-import "github.com/hashicorp/hcl/v2"
+import (
+	"reflect"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
 
 // The types in this file are the HCL shape of a gsd file, as gohcl decodes
 // it. Every attribute is kept as an expression so that it can be evaluated
@@ -162,4 +167,32 @@ type logShape struct {
 	MaxSize  hcl.Expression `hcl:"max_size,optional"`
 	Keep     hcl.Expression `hcl:"keep,optional"`
 	DefRange hcl.Range      `hcl:",def_range"`
+}
+
+// ServiceAttributes lists every attribute a service block accepts, as
+// paths such as "display_name" or "recovery.command", read from the
+// schema itself so the list cannot fall behind it. Tests use it to prove
+// that each one reaches the host.
+func ServiceAttributes() []string {
+	return schemaAttributes(reflect.TypeOf(serviceShape{}), "")
+}
+
+func schemaAttributes(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("hcl")
+		name, kind, _ := strings.Cut(tag, ",")
+		switch {
+		case name == "" || kind == "label" || kind == "label_range" || kind == "remain":
+		case kind == "block":
+			elem := t.Field(i).Type
+			for elem.Kind() == reflect.Slice || elem.Kind() == reflect.Pointer {
+				elem = elem.Elem()
+			}
+			out = append(out, schemaAttributes(elem, prefix+name+".")...)
+		default:
+			out = append(out, prefix+name)
+		}
+	}
+	return out
 }

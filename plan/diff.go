@@ -25,7 +25,7 @@ const sensitiveValue = "(sensitive)"
 // logged on already, and the SCM uses the stored password only at the next
 // start.
 func diffService(svc *config.Service, want protocol.ServiceSpec, have *protocol.ServiceFacts) *Step {
-	step := &Step{Address: "service." + svc.Name, Service: svc.Name, Version: want.Version, Artifact: want.Artifact}
+	step := &Step{Address: "service." + svc.Name, Kind: protocol.KindService, Service: svc.Name, Version: want.Version, Artifact: want.Artifact}
 	if have == nil || !have.Installed {
 		step.Action = ActionCreate
 		step.Start = svc.Start == config.StartAuto || svc.Start == config.StartDelayed
@@ -90,7 +90,7 @@ func diffService(svc *config.Service, want protocol.ServiceSpec, have *protocol.
 	if want.Wrapper != nil && last.Wrapper != nil {
 		d.change("log", wrapperString(last.Wrapper), wrapperString(want.Wrapper), false, true, "log settings changed")
 	}
-	d.files(have.Files, svc.Files)
+	d.files(have.Files, want.Files)
 
 	if step.Action == "" {
 		step.Action = ActionNoOp
@@ -220,9 +220,9 @@ func (d *differ) env(have map[string]string, want map[string]config.Text) {
 	}
 }
 
-// files compares managed files by content hash. What happens after a
-// change is the file's own on_change.
-func (d *differ) files(have []protocol.FileFacts, want []*config.File) {
+// files compares managed files by content hash and place. What happens
+// after a change is the file's own on_change.
+func (d *differ) files(have []protocol.FileFacts, want []protocol.FileSpec) {
 	byName := map[string]protocol.FileFacts{}
 	for _, f := range have {
 		byName[strings.ToLower(f.Name)] = f
@@ -230,11 +230,11 @@ func (d *differ) files(have []protocol.FileFacts, want []*config.File) {
 	for _, f := range want {
 		old, had := byName[strings.ToLower(f.Name)]
 		delete(byName, strings.ToLower(f.Name))
-		sum := protocol.HashEnv(map[string]string{"f": f.Content.Value})["f"]
-		if had && !old.Missing && old.SHA256 == sum {
+		moved := had && !strings.EqualFold(old.Path, f.Path)
+		if had && !old.Missing && old.SHA256 == f.SHA256 && !moved {
 			continue
 		}
-		c := Change{Attribute: "file." + f.Name, New: ptr(ShortHash(sum)), Sensitive: f.Content.Sensitive}
+		c := Change{Attribute: "file." + f.Name, New: ptr(ShortHash(f.SHA256)), Sensitive: f.Sensitive}
 		if had && !old.Missing {
 			c.Old = ptr(ShortHash(old.SHA256))
 		}
@@ -245,6 +245,9 @@ func (d *differ) files(have []protocol.FileFacts, want []*config.File) {
 				c.Old = ptr(sensitiveValue)
 			}
 		}
+		if moved {
+			d.step.Changes = append(d.step.Changes, Change{Attribute: "file." + f.Name + ".path", Old: ptr(pathOrDefault(old.Path)), New: ptr(pathOrDefault(f.Path))})
+		}
 		switch f.OnChange {
 		case config.OnChangeRestart:
 			c.Restart = true
@@ -252,7 +255,9 @@ func (d *differ) files(have []protocol.FileFacts, want []*config.File) {
 		case config.OnChangeReload:
 			d.step.Reload = true
 		}
-		d.step.Changes = append(d.step.Changes, c)
+		if !moved || c.Old == nil || old.SHA256 != f.SHA256 {
+			d.step.Changes = append(d.step.Changes, c)
+		}
 	}
 	var removed []string
 	for _, f := range byName {
@@ -262,6 +267,13 @@ func (d *differ) files(have []protocol.FileFacts, want []*config.File) {
 	for _, n := range removed {
 		d.step.Changes = append(d.step.Changes, Change{Attribute: "file." + n, Old: ptr(ShortHash(byName[strings.ToLower(n)].SHA256))})
 	}
+}
+
+func pathOrDefault(p string) string {
+	if p == "" {
+		return "(default)"
+	}
+	return p
 }
 
 // creationChanges lists what a new service gets, so the plan shows it.
@@ -301,8 +313,14 @@ func creationChanges(svc *config.Service, want protocol.ServiceSpec) []Change {
 	if want.Recovery != nil {
 		add("recovery", recoveryString(want.Recovery), false)
 	}
-	for _, f := range svc.Files {
-		add("file."+f.Name, ShortHash(protocol.HashEnv(map[string]string{"f": f.Content.Value})["f"]), f.Content.Sensitive)
+	for _, f := range want.Files {
+		add("file."+f.Name, ShortHash(f.SHA256), f.Sensitive)
+		if f.Path != "" {
+			add("file."+f.Name+".path", f.Path, false)
+		}
+	}
+	if want.Wrapper != nil && want.Wrapper.LogDir != "" {
+		add("log", wrapperString(want.Wrapper), false)
 	}
 	return out
 }
@@ -400,9 +418,17 @@ func recoveryString(r *protocol.Recovery) string {
 		}
 		parts = append(parts, fmt.Sprintf("%s/%s", a.Type, msString(a.DelayMS)))
 	}
-	return fmt.Sprintf("%s reset_after=%s on_non_crash=%v", strings.Join(parts, ","), msString(r.ResetAfterMS), r.OnNonCrash)
+	out := fmt.Sprintf("%s reset_after=%s on_non_crash=%v", strings.Join(parts, ","), msString(r.ResetAfterMS), r.OnNonCrash)
+	if r.Command != "" {
+		out += fmt.Sprintf(" command=%q", r.Command)
+	}
+	return out
 }
 
 func wrapperString(w *protocol.WrapperSpec) string {
-	return fmt.Sprintf("max_size=%d keep=%d", w.LogMaxBytes, w.LogKeep)
+	out := fmt.Sprintf("max_size=%d keep=%d", w.LogMaxBytes, w.LogKeep)
+	if w.LogDir != "" {
+		out += fmt.Sprintf(" dir=%q", w.LogDir)
+	}
+	return out
 }

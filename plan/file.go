@@ -7,6 +7,10 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/build"
+	"github.com/gsd-deploy/gsd/config"
 )
 
 // fileMagic opens every saved plan, so gsd apply can tell a plan file
@@ -43,48 +47,83 @@ func Read(r io.Reader) (*Plan, error) {
 	return sp.Plan, nil
 }
 
-// Stale compares a saved plan's fingerprints with ones taken now and says
-// in words what changed, or returns nil when the plan still holds. A plan
-// made against other facts, other artifacts or another configuration must
-// not be applied: its steps were computed from a world that is gone.
-func Stale(saved, now Fingerprints) error {
-	var why []string
-	if saved.Config != now.Config {
-		why = append(why, "the configuration (or a variable) changed")
+// SecretsOf are a service's secret values by key (see
+// protocol.ServiceSpec.Secrets), resolved from the configuration: what
+// apply fills into a step's release.
+func SecretsOf(svc *config.Service) map[string]string {
+	return Spec(svc, &build.Artifact{}).Secrets()
+}
+
+// ConfigFingerprints are the config and secrets fingerprints of the
+// configuration as it is now, with the artifacts a saved plan names
+// (artifact key -> SHA-256) standing in for a build: what CheckSaved
+// compares with the plan's.
+func ConfigFingerprints(cfg *config.Config, artifacts map[string]string) (configFP, secretsFP string, err error) {
+	specs := map[string]protocol.ServiceSpec{}
+	for _, svc := range cfg.Services {
+		sha, ok := artifacts[ArtifactKey(svc.Binary)]
+		if !ok {
+			return "", "", fmt.Errorf("service %s uses %s, which the saved plan did not build", svc.Name, ArtifactKey(svc.Binary))
+		}
+		specs[svc.Name] = Spec(svc, &build.Artifact{SHA256: sha})
 	}
-	why = append(why, mapDiff("artifact", saved.Artifacts, now.Artifacts, "was rebuilt with a different hash")...)
-	why = append(why, mapDiff("host", saved.Facts, now.Facts, "changed since the plan was made")...)
+	configFP = fingerprintSpecs(specs, cfg.Services)
+	return configFP, SecretsFingerprint(configFP, specs), nil
+}
+
+// FactsFingerprint is the fingerprint a plan keeps of a host's facts.
+func FactsFingerprint(f *protocol.Facts) string { return fingerprintFacts(f) }
+
+// CheckSaved says whether a saved plan may still be applied, without
+// building or planning again: the configuration and the secrets resolved
+// now (from ConfigFingerprints) are those it was made with, every artifact
+// it uploads still has its hash on disk, and every host it changes
+// reports the facts it was planned against. It says in words what changed.
+func CheckSaved(saved *Plan, configFP, secretsFP string, facts map[string]HostFacts, hashFile func(path string) (string, error)) error {
+	var why []string
+	switch {
+	case configFP != saved.Fingerprints.Config:
+		why = append(why, "the configuration (or a variable) changed")
+	case secretsFP != saved.Fingerprints.Secrets:
+		why = append(why, "a secret value (a sensitive variable) changed")
+	}
+	shas := make([]string, 0, len(saved.Artifacts))
+	for sha := range saved.Artifacts {
+		shas = append(shas, sha)
+	}
+	sort.Strings(shas)
+	for _, sha := range shas {
+		a := saved.Artifacts[sha]
+		got, err := hashFile(a.Path)
+		switch {
+		case err != nil:
+			why = append(why, fmt.Sprintf("artifact %s is no longer at %s (%v)", ShortHash(sha), a.Path, err))
+		case got != sha:
+			why = append(why, fmt.Sprintf("artifact %s (%s) was rebuilt with a different hash", ShortHash(sha), a.Path))
+		}
+	}
+	now := map[string]string{}
+	for host, hf := range facts {
+		if hf.Err != nil || hf.Facts == nil {
+			why = append(why, fmt.Sprintf("host %s could not be read: %v", host, hf.Err))
+			continue
+		}
+		now[host] = fingerprintFacts(hf.Facts)
+	}
+	for _, hp := range saved.Hosts {
+		if hp.Error != "" {
+			continue
+		}
+		h, ok := now[hp.Host]
+		switch {
+		case !ok:
+			why = append(why, fmt.Sprintf("host %s was not read", hp.Host))
+		case h != saved.Fingerprints.Facts[hp.Host]:
+			why = append(why, fmt.Sprintf("host %s changed since the plan was made", hp.Host))
+		}
+	}
 	if len(why) == 0 {
 		return nil
 	}
 	return fmt.Errorf("the saved plan is stale: %s. Run gsd plan again", strings.Join(why, "; "))
-}
-
-func mapDiff(kind string, saved, now map[string]string, changed string) []string {
-	keys := map[string]bool{}
-	for k := range saved {
-		keys[k] = true
-	}
-	for k := range now {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
-	var out []string
-	for _, k := range sorted {
-		a, inSaved := saved[k]
-		b, inNow := now[k]
-		switch {
-		case !inNow:
-			out = append(out, fmt.Sprintf("%s %s is no longer part of it", kind, k))
-		case !inSaved:
-			out = append(out, fmt.Sprintf("%s %s is new", kind, k))
-		case a != b:
-			out = append(out, fmt.Sprintf("%s %s %s", kind, k, changed))
-		}
-	}
-	return out
 }

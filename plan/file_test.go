@@ -39,22 +39,44 @@ func TestReadRefusesOtherFiles(t *testing.T) {
 	}
 }
 
-func TestStaleSaysWhatChanged(t *testing.T) {
-	saved := Fingerprints{Config: "c1", Artifacts: map[string]string{"build.api": "a1"}, Facts: map[string]string{"web1": "f1", "web2": "f2"}}
-	if err := Stale(saved, saved); err != nil {
-		t.Fatalf("identical fingerprints: %v", err)
+func TestCheckSavedSaysWhatChanged(t *testing.T) {
+	cfg := loadConfig(t, base+apiAndDB)
+	facts := map[string]HostFacts{"web1": {Facts: &protocol.Facts{}}}
+	saved := mustMake(t, cfg, facts)
+	byPath := map[string]string{}
+	for sha, a := range saved.Artifacts {
+		byPath[a.Path] = sha
 	}
-	now := Fingerprints{Config: "c2", Artifacts: map[string]string{"build.api": "a2"}, Facts: map[string]string{"web1": "f1", "web3": "f3"}}
-	err := Stale(saved, now)
+	hashes := func(path string) (string, error) { return byPath[path], nil }
+	cfp, sfp, err := ConfigFingerprints(cfg, saved.Fingerprints.Artifacts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSaved(saved, cfp, sfp, facts, hashes); err != nil {
+		t.Fatalf("nothing changed: %v", err)
+	}
+	rotated := loadConfig(t, strings.Replace(base, "db-s3cret", "rotated", 1)+apiAndDB)
+	changedFacts := map[string]HostFacts{"web1": {Facts: &protocol.Facts{Artifacts: []string{"x"}}}}
+	rebuilt := func(path string) (string, error) { return "other", nil }
+	cfp2, sfp2, err := ConfigFingerprints(rotated, saved.Fingerprints.Artifacts)
+	if err != nil || cfp2 != cfp {
+		t.Fatalf("a changed secret changed the config fingerprint (%v)", err)
+	}
+	err = CheckSaved(saved, cfp2, sfp2, changedFacts, rebuilt)
 	if err == nil {
 		t.Fatal("want stale")
 	}
-	for _, want := range []string{"configuration", "artifact build.api was rebuilt", "host web2 is no longer part of it", "host web3 is new", "gsd plan again"} {
+	for _, want := range []string{"a secret value", "was rebuilt with a different hash", "host web1 changed", "gsd plan again"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
 		}
 	}
-	if strings.Contains(err.Error(), "web1") {
-		t.Errorf("an unchanged host is named: %v", err)
+	if strings.Contains(err.Error(), "rotated") || strings.Contains(err.Error(), "db-s3cret") {
+		t.Errorf("the error names a secret: %v", err)
+	}
+	edited := loadConfig(t, base+strings.Replace(apiAndDB, `"1.0.0"`, `"1.0.1"`, 1))
+	cfp3, sfp3, _ := ConfigFingerprints(edited, saved.Fingerprints.Artifacts)
+	if err := CheckSaved(saved, cfp3, sfp3, facts, hashes); err == nil || !strings.Contains(err.Error(), "configuration") {
+		t.Errorf("an edited configuration: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"crypto/pbkdf2"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,7 +17,7 @@ import (
 
 // FormatVersion is the version of the plan's JSON form and of saved plan
 // files. A reader refuses a version it does not know.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Action is what a step does to one service on one host.
 type Action string
@@ -33,11 +34,20 @@ const (
 // Plan is everything gsd apply will do, host by host. It holds no secret:
 // sensitive values appear as "(sensitive)" and are compared by hash.
 type Plan struct {
-	FormatVersion int          `json:"format_version"`
-	Hosts         []*HostPlan  `json:"hosts"`
-	Rollouts      []*Rollout   `json:"rollouts,omitempty"`
-	Summary       Summary      `json:"summary"`
-	Fingerprints  Fingerprints `json:"fingerprints"`
+	FormatVersion int         `json:"format_version"`
+	Hosts         []*HostPlan `json:"hosts"`
+	Rollouts      []*Rollout  `json:"rollouts,omitempty"`
+	// Artifacts are the local files uploads read, by SHA-256: apply
+	// streams them from there and never builds.
+	Artifacts    map[string]ArtifactFile `json:"artifacts,omitempty"`
+	Summary      Summary                 `json:"summary"`
+	Fingerprints Fingerprints            `json:"fingerprints"`
+}
+
+// ArtifactFile is where an artifact was built or found.
+type ArtifactFile struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"`
 }
 
 // Summary counts steps across hosts, as "2 to add, 1 to change, 0 to
@@ -55,9 +65,12 @@ type Summary struct {
 func (s Summary) HasChanges() bool { return s.Add+s.Change+s.Destroy > 0 }
 
 // Fingerprints let gsd apply refuse a saved plan that no longer matches
-// the configuration, the artifacts or a host.
+// the configuration, the artifacts or a host. Config covers every desired
+// value but secrets; Secrets covers those, through a slow salted hash, so
+// the plan file lets no one check a guess at a secret.
 type Fingerprints struct {
 	Config    string            `json:"config"`
+	Secrets   string            `json:"secrets,omitempty"`
 	Artifacts map[string]string `json:"artifacts"`
 	Facts     map[string]string `json:"facts"`
 }
@@ -70,6 +83,9 @@ type HostPlan struct {
 	Error     string   `json:"error,omitempty"`
 	Uploads   []Upload `json:"uploads,omitempty"`
 	Steps     []*Step  `json:"steps"`
+	// Interrupted is an activation a dead agent left unfinished; gsd
+	// apply finishes it (or returns to the release before) first.
+	Interrupted *protocol.JournalSummary `json:"interrupted,omitempty"`
 }
 
 // Upload is an artifact the host does not hold yet. Uploads happen before
@@ -82,11 +98,29 @@ type Upload struct {
 	For []string `json:"for"`
 }
 
-// Step is the change to one service on one host.
+// Step is the change to one resource on one host. Apply carries it out
+// from its typed fields alone: it stages Spec (with the Secrets filled in)
+// as a release, then activates that release with Effect; rollback
+// activates From. Changes are for people to read.
 type Step struct {
-	Address string `json:"address"` // service.NAME
-	Service string `json:"service"`
+	Address string `json:"address"` // kind.NAME
+	Kind    string `json:"kind"`
+	Service string `json:"service"` // the resource's name
 	Action  Action `json:"action"`
+	// Spec is the release to stage, without secret values; nil for a
+	// delete, or when Release names a release the host holds already.
+	Spec json.RawMessage `json:"spec,omitempty"`
+	// Secrets are the keys of the values apply fills into Spec.
+	Secrets []string `json:"secrets,omitempty"`
+	// Release is a release the host holds already (gsd rollback); empty
+	// when Spec is to be staged.
+	Release string `json:"release,omitempty"`
+	// From is the release active now, which a rollback returns to.
+	From string `json:"from,omitempty"`
+	// Effect is what activation does to the running process (see
+	// protocol.Effect*).
+	Effect string `json:"effect,omitempty"`
+
 	// Version is the release label after the step; OldVersion before it.
 	Version    string   `json:"version,omitempty"`
 	OldVersion string   `json:"old_version,omitempty"`
@@ -134,7 +168,7 @@ func ArtifactKey(b config.Binary) string {
 // and returns the plan. It is pure: no I/O, no clock. Hosts missing from
 // facts are not targeted and do not appear in the plan.
 func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[string]HostFacts) (*Plan, error) {
-	p := &Plan{FormatVersion: FormatVersion, Hosts: []*HostPlan{}}
+	p := &Plan{FormatVersion: FormatVersion, Hosts: []*HostPlan{}, Artifacts: map[string]ArtifactFile{}}
 	p.Fingerprints = Fingerprints{Artifacts: map[string]string{}, Facts: map[string]string{}}
 	for k, a := range artifacts {
 		p.Fingerprints.Artifacts[k] = a.SHA256
@@ -145,14 +179,10 @@ func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[st
 		if art == nil {
 			return nil, fmt.Errorf("service %q: no artifact for %s", svc.Name, ArtifactKey(svc.Binary))
 		}
-		for _, f := range svc.Files {
-			if !strings.EqualFold(f.Path, config.DefaultFilePath(svc.Name, f.Name)) {
-				return nil, fmt.Errorf("service %q file %q: this agent writes managed files only to %s; a path elsewhere is not supported yet (remove path and point the service at that location)", svc.Name, f.Name, config.DefaultFilePath(svc.Name, f.Name))
-			}
-		}
 		desiredAll[svc.Name] = Spec(svc, art)
 	}
 	p.Fingerprints.Config = fingerprintSpecs(desiredAll, cfg.Services)
+	p.Fingerprints.Secrets = SecretsFingerprint(p.Fingerprints.Config, desiredAll)
 
 	for _, h := range cfg.Hosts {
 		hf, targeted := facts[h.Name]
@@ -170,14 +200,15 @@ func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[st
 			continue
 		}
 		p.Fingerprints.Facts[h.Name] = fingerprintFacts(hf.Facts)
-		planHost(hp, cfg, desiredAll, artifacts, hf.Facts)
+		hp.Interrupted = hf.Facts.Journal
+		planHost(p, hp, cfg, desiredAll, artifacts, hf.Facts)
 		count(&p.Summary, hp)
 	}
 	planRollouts(p, cfg)
 	return p, nil
 }
 
-func planHost(hp *HostPlan, cfg *config.Config, desired map[string]protocol.ServiceSpec, artifacts map[string]*build.Artifact, f *protocol.Facts) {
+func planHost(pl *Plan, hp *HostPlan, cfg *config.Config, desired map[string]protocol.ServiceSpec, artifacts map[string]*build.Artifact, f *protocol.Facts) {
 	actual := map[string]*protocol.ServiceFacts{}
 	for i := range f.Services {
 		actual[strings.ToLower(f.Services[i].Name)] = &f.Services[i]
@@ -196,11 +227,21 @@ func planHost(hp *HostPlan, cfg *config.Config, desired map[string]protocol.Serv
 	}
 	for _, svc := range dependencyOrder(wanted) {
 		spec := desired[svc.Name]
-		step := diffService(svc, spec, actual[strings.ToLower(svc.Name)])
+		have := actual[strings.ToLower(svc.Name)]
+		step := diffService(svc, spec, have)
 		delete(actual, strings.ToLower(svc.Name))
 		hp.Steps = append(hp.Steps, step)
+		if step.Action != ActionNoOp {
+			step.Spec, _ = json.Marshal(spec.Blind())
+			step.Secrets = spec.SecretKeys()
+			step.Effect = effectOf(step)
+			if have != nil && have.Current != nil {
+				step.From = have.Current.ID
+			}
+		}
 		if step.Action == ActionCreate || step.Action == ActionReplace {
 			art := artifacts[ArtifactKey(svc.Binary)]
+			pl.Artifacts[art.SHA256] = ArtifactFile{Path: art.Path, Size: art.Size}
 			if held[art.SHA256] {
 				continue
 			}
@@ -220,9 +261,9 @@ func planHost(hp *HostPlan, cfg *config.Config, desired map[string]protocol.Serv
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].Name < gone[j].Name })
 	for _, sf := range reverseDependencyOrder(gone) {
-		step := &Step{Address: "service." + sf.Name, Service: sf.Name, Action: ActionDelete}
+		step := &Step{Address: "service." + sf.Name, Kind: protocol.KindService, Service: sf.Name, Action: ActionDelete, Effect: protocol.EffectStop}
 		if sf.Current != nil {
-			step.OldVersion = sf.Current.Version
+			step.OldVersion, step.From = sf.Current.Version, sf.Current.ID
 		}
 		hp.Steps = append(hp.Steps, step)
 	}
@@ -244,7 +285,8 @@ func artifactName(art *build.Artifact, svc *config.Service) string {
 	return svc.Name + ".exe"
 }
 
-// Spec is the desired state of a service as the agent receives it. The
+// Spec is a service's whole release as the agent receives it, secrets
+// included (apply sends them apart; see ServiceSpec.WithoutSecrets). The
 // release label defaults to the artifact's short hash.
 func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
 	s := protocol.ServiceSpec{
@@ -259,11 +301,13 @@ func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
 		StopTimeout: svc.StopTimeout.Milliseconds(),
 		Adopt:       svc.Adopt,
 	}
+	s.Account.PasswordSet = s.Account.Password != ""
 	if s.Version == "" {
 		s.Version = ShortHash(art.SHA256)
 	}
 	for _, a := range svc.Args {
 		s.Args = append(s.Args, a.Value)
+		s.SensitiveArgs = s.SensitiveArgs || a.Sensitive
 	}
 	for _, d := range svc.DependsOn {
 		s.DependsOn = append(s.DependsOn, d.Key())
@@ -275,15 +319,38 @@ func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
 		}
 	}
 	if r := svc.Recovery; r != nil {
-		s.Recovery = &protocol.Recovery{ResetAfterMS: r.ResetAfter.Milliseconds(), OnNonCrash: r.OnNonCrash}
+		s.Recovery = &protocol.Recovery{ResetAfterMS: r.ResetAfter.Milliseconds(), OnNonCrash: r.OnNonCrash, Command: r.Command}
 		for _, a := range r.Actions {
 			s.Recovery.Actions = append(s.Recovery.Actions, protocol.RecoveryAction{Type: a.Type, DelayMS: a.Delay.Milliseconds()})
 		}
 	}
 	if svc.Log != nil {
-		s.Wrapper = &protocol.WrapperSpec{LogMaxBytes: svc.Log.MaxSize, LogKeep: svc.Log.Keep}
+		s.Wrapper = &protocol.WrapperSpec{LogDir: svc.Log.Dir, LogMaxBytes: svc.Log.MaxSize, LogKeep: svc.Log.Keep}
+	}
+	for _, f := range svc.Files {
+		fs := protocol.FileSpec{Name: f.Name, OnChange: f.OnChange, Sensitive: f.Content.Sensitive, Content: []byte(f.Content.Value)}
+		fs.SHA256 = protocol.SHA256Hex(fs.Content)
+		if !strings.EqualFold(f.Path, config.DefaultFilePath(svc.Name, f.Name)) {
+			fs.Path = f.Path
+		}
+		s.Files = append(s.Files, fs)
 	}
 	return s
+}
+
+// effectOf is what activating a step's release does to the process.
+func effectOf(s *Step) string {
+	switch {
+	case s.Action == ActionDelete:
+		return protocol.EffectStop
+	case s.Restart:
+		return protocol.EffectRestart
+	case s.Start:
+		return protocol.EffectStart
+	case s.Reload:
+		return protocol.EffectReload
+	}
+	return protocol.EffectNone
 }
 
 // ShortHash is the first 12 hex digits of an artifact hash, the default
@@ -295,10 +362,8 @@ func ShortHash(sha string) string {
 	return sha
 }
 
-// fingerprintSpecs hashes the desired specs with secrets replaced by their
-// hashes, so a plan file can carry the fingerprint without the secrets.
-// Each service's hosts and managed files (name, content hash, on_change)
-// count too: a saved plan must not write content nobody reviewed.
+// fingerprintSpecs hashes the desired releases without their secrets
+// (see SecretsFingerprint), with each service's hosts.
 func fingerprintSpecs(specs map[string]protocol.ServiceSpec, services []*config.Service) string {
 	names := make([]string, 0, len(specs))
 	for n := range specs {
@@ -307,19 +372,35 @@ func fingerprintSpecs(specs map[string]protocol.ServiceSpec, services []*config.
 	sort.Strings(names)
 	h := sha256.New()
 	for _, n := range names {
-		s := specs[n].Redacted()
-		pw := sha256.Sum256([]byte(specs[n].Account.Password))
-		b, _ := json.Marshal(s)
-		fmt.Fprintf(h, "%s\n%s\n%x\n", n, b, pw)
+		b, _ := json.Marshal(specs[n].Blind())
+		fmt.Fprintf(h, "%s\n%s\n", n, b)
 	}
 	for _, svc := range services {
 		fmt.Fprintf(h, "hosts %s %q\n", svc.Name, svc.Hosts)
-		for _, f := range svc.Files {
-			sum := sha256.Sum256([]byte(f.Content.Value))
-			fmt.Fprintf(h, "file %s %q %x %s %q\n", svc.Name, f.Name, sum, f.OnChange, f.Path)
-		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// SecretsFingerprint hashes every secret value of the desired releases
+// with PBKDF2 (salted with the configuration's fingerprint), so that a
+// saved plan can be checked against the secrets resolved at apply time
+// while its file lets no one test a guess at a secret cheaply.
+func SecretsFingerprint(salt string, specs map[string]protocol.ServiceSpec) string {
+	names := make([]string, 0, len(specs))
+	for n := range specs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var all []byte
+	for _, n := range names {
+		b, _ := json.Marshal(specs[n].Secrets()) // sorted keys
+		all = fmt.Appendf(all, "%s\n%s\n", n, b)
+	}
+	key, err := pbkdf2.Key(sha256.New, string(all), []byte("gsd-plan-secrets\n"+salt), 100000, 32)
+	if err != nil {
+		return ""
+	}
+	return hex.EncodeToString(key)
 }
 
 // fingerprintFacts hashes the facts a plan depends on. What changes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,8 +80,8 @@ func loadConfig(t *testing.T, src string) *config.Config {
 }
 
 var arts = map[string]*build.Artifact{
-	"build.api": {Build: "api", SHA256: strings.Repeat("a", 64), Size: 1000},
-	"build.db":  {Build: "db", SHA256: strings.Repeat("d", 64), Size: 2000},
+	"build.api": {Build: "api", Path: "/cache/api.exe", SHA256: strings.Repeat("a", 64), Size: 1000},
+	"build.db":  {Build: "db", Path: "/cache/db.exe", SHA256: strings.Repeat("d", 64), Size: 2000},
 }
 
 // deployed returns the facts a host reports after the agent applied spec
@@ -417,12 +418,15 @@ func TestFingerprints(t *testing.T) {
 	if p3.Fingerprints.Facts["web1"] == p1.Fingerprints.Facts["web1"] {
 		t.Errorf("a changed binary did not change the facts fingerprint")
 	}
-	// A changed secret changes the config fingerprint, which holds only
-	// its hash.
+	// A changed secret changes the secrets fingerprint, and only that:
+	// the config fingerprint holds no hash a guess could be checked with.
 	other := loadConfig(t, strings.Replace(base, "db-s3cret", "rotated", 1)+apiAndDB)
 	p4 := mustMake(t, other, map[string]HostFacts{"web1": {Facts: facts}})
-	if p4.Fingerprints.Config == p1.Fingerprints.Config {
-		t.Errorf("a changed secret did not change the config fingerprint")
+	if p4.Fingerprints.Secrets == p1.Fingerprints.Secrets || p1.Fingerprints.Secrets == "" {
+		t.Errorf("a changed secret did not change the secrets fingerprint")
+	}
+	if p4.Fingerprints.Config != p1.Fingerprints.Config {
+		t.Errorf("a changed secret changed the config fingerprint, which must not depend on it")
 	}
 	if p1.Fingerprints.Artifacts["build.api"] != arts["build.api"].SHA256 {
 		t.Errorf("artifact fingerprints: %v", p1.Fingerprints.Artifacts)
@@ -454,7 +458,7 @@ service "api" {
 	}
 }
 
-func TestCustomFilePathIsRefusedClearly(t *testing.T) {
+func TestCustomFilePathReachesTheRelease(t *testing.T) {
 	cfg := loadConfig(t, base+`
 service "api" {
   hosts  = ["web1"]
@@ -463,11 +467,30 @@ service "api" {
     path    = "D:\\conf\\c.yaml"
     content = "x"
   }
+  file "d.yaml" {
+    content = "y"
+  }
 }
 `)
-	_, err := Make(cfg, arts, map[string]HostFacts{"web1": {Facts: &protocol.Facts{}}})
-	if err == nil || !strings.Contains(err.Error(), `file "c.yaml"`) || !strings.Contains(err.Error(), `C:\ProgramData\gsd\services\api\files\c.yaml`) {
-		t.Errorf("err = %v", err)
+	p := mustMake(t, cfg, map[string]HostFacts{"web1": {Facts: &protocol.Facts{}}})
+	step := hostPlan(p, "web1").Steps[0]
+	var spec protocol.ServiceSpec
+	if err := json.Unmarshal(step.Spec, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if len(spec.Files) != 2 || spec.Files[0].Path != `D:\conf\c.yaml` || spec.Files[1].Path != "" {
+		t.Fatalf("files in the release: %+v", spec.Files)
+	}
+	// A file moved on the host is a change even with the same bytes.
+	facts := &protocol.Facts{Services: []protocol.ServiceFacts{{Name: "api", Installed: true,
+		Files: []protocol.FileFacts{{Name: "c.yaml", SHA256: spec.Files[0].SHA256}, {Name: "d.yaml", SHA256: spec.Files[1].SHA256}}}}}
+	p = mustMake(t, cfg, map[string]HostFacts{"web1": {Facts: facts}})
+	var attrs []string
+	for _, c := range hostPlan(p, "web1").Steps[0].Changes {
+		attrs = append(attrs, c.Attribute)
+	}
+	if !slices.Contains(attrs, "file.c.yaml.path") || slices.Contains(attrs, "file.d.yaml") {
+		t.Errorf("changes %v: want file.c.yaml.path and nothing for d.yaml", attrs)
 	}
 }
 

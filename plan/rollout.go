@@ -24,6 +24,8 @@ func HealthCheck(h *config.Health) *protocol.HealthCheck {
 // batch: every host of a batch is changed, then health-gated, before the
 // next batch starts.
 type Rollout struct {
+	// Address is the resource, kind.NAME; Service its name.
+	Address string `json:"address"`
 	Service string `json:"service"`
 	// Batches are host names. When Canary is set, the first batch is the
 	// canary: the rest waits until it is healthy.
@@ -38,9 +40,12 @@ type Rollout struct {
 	// RollbackScope is "batch" (the failing batch is rolled back) or
 	// "all" (every host this rollout changed).
 	RollbackScope string `json:"rollback_scope,omitempty"`
-	// Gated says hosts are health-checked after their change; a removal
-	// is not.
+	// Gated says hosts are health-checked after a change that touches
+	// the running process; a removal is not.
 	Gated bool `json:"gated"`
+	// Health is the check of the gate; nil means the service must be
+	// running.
+	Health *protocol.HealthCheck `json:"health,omitempty"`
 }
 
 // Hosts lists every host of the rollout in batch order.
@@ -78,22 +83,24 @@ func planRollouts(p *Plan, cfg *config.Config) {
 			continue
 		}
 		sort.Strings(hosts)
-		p.Rollouts = append(p.Rollouts, rolloutOf(svc, hosts))
+		p.Rollouts = append(p.Rollouts, RolloutOf(svc, hosts))
 	}
 	for _, name := range removed {
 		hosts := work[name]
 		sort.Strings(hosts)
-		p.Rollouts = append(p.Rollouts, &Rollout{Service: name, Batches: [][]string{hosts}})
+		p.Rollouts = append(p.Rollouts, &Rollout{Address: "service." + name, Service: name, Batches: [][]string{hosts}})
 	}
 }
 
-// rolloutOf cuts hosts (sorted) into the batches svc's rollout block asks
+// RolloutOf cuts hosts (sorted) into the batches svc's rollout block asks
 // for. A percentage is of all the service's hosts, so batches keep their
 // size when only some hosts need the change, and is at least one host.
-func rolloutOf(svc *config.Service, hosts []string) *Rollout {
+func RolloutOf(svc *config.Service, hosts []string) *Rollout {
 	ro := svc.Rollout
 	r := &Rollout{
+		Address:       "service." + svc.Name,
 		Service:       svc.Name,
+		Health:        HealthCheck(svc.Health),
 		PauseMS:       ro.Pause.Milliseconds(),
 		MaxFailures:   ro.MaxFailures,
 		AutoRollback:  ro.AutoRollback,

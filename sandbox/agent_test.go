@@ -31,9 +31,19 @@ func (a *agentSession) createService(name string, program []byte) error {
 	if err != nil {
 		return err
 	}
-	return a.c.Call(protocol.OpEnsureService, protocol.ServiceSpec{
+	spec := protocol.ServiceSpec{
 		Name: name, Mode: protocol.ModeWrapped, Artifact: art.SHA256, Start: protocol.StartManual,
 		DisplayName: "gsd sandbox test", Args: []string{"version"},
+	}
+	var staged protocol.StageReleaseResult
+	if err := a.c.Call(protocol.OpStageRelease, protocol.StageReleaseArgs{
+		Kind: protocol.KindService, Name: name, Spec: protocol.MustArgs(spec.WithoutSecrets()), Secrets: spec.Secrets(),
+	}, &staged); err != nil {
+		return err
+	}
+	// Created, not started: effect none.
+	return a.c.Call(protocol.OpActivate, protocol.ActivateArgs{
+		Kind: protocol.KindService, Name: name, Release: staged.ID, Effect: protocol.EffectNone, TimeoutMS: 30000,
 	}, nil)
 }
 

@@ -6,46 +6,82 @@ import (
 	"io"
 	"strings"
 
+	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/apply"
+	"github.com/gsd-deploy/gsd/plan"
 	"github.com/pterm/pterm"
 )
 
-// ApplyEvent prints one line per event worth a person's attention: plain
+// ApplyHooks prints one line per event worth a person's attention: plain
 // lines that read well in CI logs as on a terminal.
-func ApplyEvent(w io.Writer, e apply.Event, color bool) {
-	paint := func(c pterm.Color, s string) string {
-		if !color {
-			return s
-		}
-		return c.Sprint(s)
+type ApplyHooks struct {
+	apply.NilHooks
+	w     io.Writer
+	color bool
+}
+
+// NewApplyHooks renders an apply's progress to w.
+func NewApplyHooks(w io.Writer, color bool) *ApplyHooks { return &ApplyHooks{w: w, color: color} }
+
+func (v *ApplyHooks) paint(c pterm.Color, s string) string {
+	if !v.color {
+		return s
 	}
-	who := "host." + e.Host
-	switch e.Kind {
-	case apply.EventUpload:
-		fmt.Fprintf(w, "%s: uploading %s\n", who, humanBytes(e.Bytes))
-	case apply.EventStepStart:
-		fmt.Fprintf(w, "%s: service.%s: %s...\n", who, e.Service, e.Action)
-	case apply.EventOp:
-		if e.Op == "stop" || e.Op == "start" || e.Op == "reload" {
-			fmt.Fprintf(w, "%s: service.%s: %s\n", who, e.Service, e.Op)
-		}
-	case apply.EventStepDone:
-		fmt.Fprintf(w, "%s: service.%s: %s\n", who, e.Service, paint(pterm.FgGreen, string(e.Action)+" complete"))
-	case apply.EventStepFailed:
-		fmt.Fprintf(w, "%s: service.%s: %s: %v\n", who, e.Service, paint(pterm.FgRed, string(e.Action)+" failed"), e.Err)
-	case apply.EventHostFailed:
-		fmt.Fprintf(w, "%s: %s %v\n", who, paint(pterm.FgRed, "failed:"), e.Err)
-	case apply.EventBatch:
-		fmt.Fprintf(w, "service.%s: batch %d of %d: %s\n", e.Service, e.Batch, e.Batches, strings.Join(e.Hosts, ", "))
-	case apply.EventHealthy:
-		fmt.Fprintf(w, "%s: service.%s: %s\n", who, e.Service, paint(pterm.FgGreen, "healthy"))
-	case apply.EventUnhealthy:
-		fmt.Fprintf(w, "%s: service.%s: %s: %v\n", who, e.Service, paint(pterm.FgRed, "unhealthy"), e.Err)
-	case apply.EventRollback:
-		fmt.Fprintf(w, "%s: service.%s: rolling back\n", who, e.Service)
-	case apply.EventPaused:
-		fmt.Fprintf(w, "service.%s: canary %s healthy; pausing\n", e.Service, strings.Join(e.Hosts, ", "))
+	return c.Sprint(s)
+}
+
+func (v *ApplyHooks) Uploading(host string, u plan.Upload) {
+	fmt.Fprintf(v.w, "host.%s: uploading %s (%s)\n", host, u.Name, humanBytes(u.Size))
+}
+
+func (v *ApplyHooks) Staged(host string, s *plan.Step, release string) {
+	fmt.Fprintf(v.w, "host.%s: %s: staged release %s\n", host, s.Address, release)
+}
+
+func (v *ApplyHooks) Message(host, message string) {
+	fmt.Fprintf(v.w, "host.%s: %s\n", host, message)
+}
+
+func (v *ApplyHooks) StepStart(host string, s *plan.Step) {
+	what := string(s.Action)
+	if s.Effect != "" && s.Effect != "none" && s.Action != plan.ActionDelete {
+		what += ", " + s.Effect
 	}
+	fmt.Fprintf(v.w, "host.%s: %s: %s...\n", host, s.Address, what)
+}
+
+func (v *ApplyHooks) StepDone(host string, s *plan.Step) {
+	fmt.Fprintf(v.w, "host.%s: %s: %s\n", host, s.Address, v.paint(pterm.FgGreen, string(s.Action)+" complete"))
+}
+
+func (v *ApplyHooks) StepFailed(host string, s *plan.Step, err error) {
+	fmt.Fprintf(v.w, "host.%s: %s: %s: %v\n", host, s.Address, v.paint(pterm.FgRed, string(s.Action)+" failed"), err)
+}
+
+func (v *ApplyHooks) HostDone(host string, err error) {
+	if err != nil {
+		fmt.Fprintf(v.w, "host.%s: %s %v\n", host, v.paint(pterm.FgRed, "failed:"), err)
+	}
+}
+
+func (v *ApplyHooks) Batch(r *plan.Rollout, n int, hosts []string) {
+	fmt.Fprintf(v.w, "%s: batch %d of %d: %s\n", r.Address, n, len(r.Batches), strings.Join(hosts, ", "))
+}
+
+func (v *ApplyHooks) Healthy(host string, s *plan.Step, _ *protocol.HealthResult) {
+	fmt.Fprintf(v.w, "host.%s: %s: %s\n", host, s.Address, v.paint(pterm.FgGreen, "healthy"))
+}
+
+func (v *ApplyHooks) Unhealthy(host string, s *plan.Step, _ *protocol.HealthResult, err error) {
+	fmt.Fprintf(v.w, "host.%s: %s: %s: %v\n", host, s.Address, v.paint(pterm.FgRed, "unhealthy"), err)
+}
+
+func (v *ApplyHooks) RollingBack(host string, s *plan.Step) {
+	fmt.Fprintf(v.w, "host.%s: %s: rolling back\n", host, s.Address)
+}
+
+func (v *ApplyHooks) Paused(r *plan.Rollout, hosts []string) {
+	fmt.Fprintf(v.w, "%s: canary %s healthy; pausing\n", r.Address, strings.Join(hosts, ", "))
 }
 
 // RolloutReport prints, for each rollout that did not simply complete,
@@ -65,11 +101,11 @@ func RolloutReport(w io.Writer, out apply.Outcome, color bool) {
 		}
 		switch {
 		case r.Stopped:
-			fmt.Fprintf(&b, "\n%s service.%s stopped after batch %d of %d.\n", paint(pterm.FgRed, "Rollout:"), r.Service, r.BatchesDone, r.Batches)
+			fmt.Fprintf(&b, "\n%s %s stopped after batch %d of %d.\n", paint(pterm.FgRed, "Rollout:"), r.Address, r.BatchesDone, r.Batches)
 		case r.Paused:
-			fmt.Fprintf(&b, "\n%s service.%s paused after its canary. Run gsd apply -continue to upgrade the other hosts.\n", paint(pterm.FgYellow, "Rollout:"), r.Service)
+			fmt.Fprintf(&b, "\n%s %s paused after its canary. Run gsd apply -continue to upgrade the other hosts.\n", paint(pterm.FgYellow, "Rollout:"), r.Address)
 		default:
-			fmt.Fprintf(&b, "\n%s service.%s completed with failures within max_failures.\n", paint(pterm.FgYellow, "Rollout:"), r.Service)
+			fmt.Fprintf(&b, "\n%s %s completed with failures within max_failures.\n", paint(pterm.FgYellow, "Rollout:"), r.Address)
 		}
 		for _, f := range r.Failures {
 			fmt.Fprintf(&b, "  host.%s failed its %s: %s\n", f.Host, f.Phase, f.Err)

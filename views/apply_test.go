@@ -17,18 +17,18 @@ func TestRolloutReportGolden(t *testing.T) {
 	out := apply.Outcome{
 		Results: []apply.Result{{Host: "web2", Err: errors.New("host web2: service.api: http check failed")}},
 		Rollouts: []apply.RolloutReport{
-			{Service: "db", Batches: 3, BatchesDone: 3},
-			{Service: "api", Batches: 3, BatchesDone: 2, Stopped: true,
+			{Address: "service.db", Service: "db", Batches: 3, BatchesDone: 3},
+			{Address: "service.api", Service: "api", Batches: 3, BatchesDone: 2, Stopped: true,
 				Failures: []apply.HostFailure{{Host: "web3", Phase: "health",
 					Err:      "http check failed after 1m0s and 61 probes: HTTP 503",
 					Health:   &protocol.HealthResult{Kind: "http", Last: "HTTP 503", Output: []string{"starting v2", "panic: config key \"port\" missing"}},
-					Rollback: "switched back to 1.0.0 and healthy", RolledBackHealthy: true}},
+					Rollback: "switched back to 1.0.0 (release r-0123456789abcdef0123) and healthy", RolledBackHealthy: true}},
 				AlsoRolledBack: []string{"web2: switched back to 1.0.0 and healthy"},
 				Untouched:      []string{"web4", "web5"}},
-			{Service: "web", Batches: 2, BatchesDone: 1, Paused: true, Untouched: []string{"web2", "web3"}},
-			{Service: "cache", Batches: 2, BatchesDone: 2,
+			{Address: "service.web", Service: "web", Batches: 2, BatchesDone: 1, Paused: true, Untouched: []string{"web2", "web3"}},
+			{Address: "service.cache", Service: "cache", Batches: 2, BatchesDone: 2,
 				Failures: []apply.HostFailure{{Host: "web1", Phase: "change", Err: "start: service did not start within 30s",
-					Rollback: "left as it is (the change kept the release, so there is none to switch back to)"}}},
+					Rollback: "switched back to 2.0.0 (release r-aaaabbbbccccddddeeee) and healthy"}}},
 		},
 	}
 	var buf bytes.Buffer
@@ -36,7 +36,7 @@ func TestRolloutReportGolden(t *testing.T) {
 	golden(t, "rollout-report.txt", buf.Bytes())
 
 	buf.Reset()
-	RolloutReport(&buf, apply.Outcome{Rollouts: []apply.RolloutReport{{Service: "db", Batches: 1, BatchesDone: 1}}}, false)
+	RolloutReport(&buf, apply.Outcome{Rollouts: []apply.RolloutReport{{Address: "service.db", Service: "db", Batches: 1, BatchesDone: 1}}}, false)
 	if buf.Len() != 0 {
 		t.Errorf("a clean rollout printed %q", buf.String())
 	}

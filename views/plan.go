@@ -44,6 +44,10 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 			fmt.Fprintf(&b, "  %s %s\n\n", paint(pterm.FgRed, "error:"), h.Error)
 			continue
 		}
+		if j := h.Interrupted; j != nil {
+			fmt.Fprintf(&b, "  %s an activation of %s.%s (%s → %s) was interrupted; gsd apply finishes it, or returns to the release before, first\n",
+				paint(pterm.FgYellow, "!"), j.Kind, j.Name, orDash(j.From), j.To)
+		}
 		for _, u := range h.Uploads {
 			fmt.Fprintf(&b, "  upload %s  %s  %s  (for %s)\n", u.Name, plan.ShortHash(u.SHA256), humanBytes(u.Size), strings.Join(u.For, ", "))
 		}
@@ -66,6 +70,9 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 }
 
 func hostChanges(h *plan.HostPlan) bool {
+	if h.Interrupted != nil {
+		return true
+	}
 	for _, s := range h.Steps {
 		if s.Action != plan.ActionNoOp {
 			return true
@@ -81,13 +88,23 @@ func writeStep(b *strings.Builder, s *plan.Step, paint func(pterm.Color, string)
 	case plan.ActionCreate:
 		sym, c, what = "+", pterm.FgGreen, "create, release "+s.Version
 	case plan.ActionReplace:
-		sym, c, what = "~", pterm.FgYellow, fmt.Sprintf("new release %s → %s", orDash(s.OldVersion), s.Version)
+		sym, c, what = "~", pterm.FgYellow, fmt.Sprintf("new release %s → %s%s", orDash(s.OldVersion), s.Version, replaces(s))
 	case plan.ActionUpdate:
-		sym, c, what = "~", pterm.FgYellow, "update in place"
+		sym, c, what = "~", pterm.FgYellow, "update in place, new release"+replaces(s)
 	case plan.ActionDelete:
 		sym, c, what = "-", pterm.FgRed, "delete"
 		if s.OldVersion != "" {
 			what += ", release " + s.OldVersion
+		}
+		if s.From != "" {
+			what += " (" + s.From + ")"
+		}
+	}
+	if s.Release != "" && s.Action != plan.ActionDelete {
+		// A release the host keeps (gsd rollback): nothing is staged.
+		what = fmt.Sprintf("switch to the kept release %s (%s), from %s", orDash(s.Version), s.Release, orDash(s.OldVersion))
+		if s.From != "" {
+			what += " (" + s.From + ")"
 		}
 	}
 	var after []string
@@ -125,6 +142,14 @@ func writeStep(b *strings.Builder, s *plan.Step, paint func(pterm.Color, string)
 		}
 		fmt.Fprintf(b, "      %s %-*s  %s\n", mark, width, ch.Attribute, val)
 	}
+}
+
+// replaces names the release a step's new one takes over from.
+func replaces(s *plan.Step) string {
+	if s.From == "" {
+		return ""
+	}
+	return " (replaces " + s.From + ")"
 }
 
 func quoted(s *string) string {

@@ -76,8 +76,9 @@ type ServiceStatus struct {
 	Drift *Drift `json:"drift"`
 }
 
-// Release is one deployed artifact.
+// Release is one release of a service on a host.
 type Release struct {
+	ID        string    `json:"id,omitempty"`
 	Version   string    `json:"version,omitempty"`
 	Artifact  string    `json:"artifact"` // SHA-256
 	Activated time.Time `json:"activated,omitzero"`
@@ -310,8 +311,9 @@ func writeTable(b *strings.Builder, rows [][]cell, paint func(pterm.Color, strin
 	}
 }
 
-// releaseText is "1.4.2 (1f2e3d4c5b6a)", or the short hash alone when it
-// is the release label (the default).
+// releaseText is "1.4.2 (r-1f2e3d4c5b6a7d8e9f00)", the release id alone
+// when the label is the default (the artifact's short hash), or the short
+// hash where the host kept no id.
 func releaseText(r *Release) string {
 	if r == nil {
 		return "-"
@@ -319,6 +321,12 @@ func releaseText(r *Release) string {
 	short := r.Artifact
 	if len(short) > 12 {
 		short = short[:12]
+	}
+	if r.ID != "" {
+		if r.Version == "" || r.Version == short {
+			return r.ID
+		}
+		return r.Version + " (" + r.ID + ")"
 	}
 	switch {
 	case r.Version == "" || r.Version == short:

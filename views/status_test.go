@@ -27,7 +27,7 @@ func sampleStatus() *Status {
 				Host: "web1", Address: "web1.example.internal", Transport: "winrm", AgentVersion: "0.4.0",
 				Services: []*ServiceStatus{
 					{Address: "service.api", Service: "api", Mode: "native", Deployed: true, InConfiguration: true,
-						Release:  &Release{Version: "1.1.0", Artifact: sha("a"), Activated: now.Add(-3*time.Hour - 12*time.Minute)},
+						Release:  &Release{ID: "r-11110000aaaabbbbcccc", Version: "1.1.0", Artifact: sha("a"), Activated: now.Add(-3*time.Hour - 12*time.Minute)},
 						Previous: &Release{Version: "1.0.0", Artifact: sha("0"), Activated: now.Add(-72 * time.Hour)},
 						State:    "running", PID: 4100, Since: now.Add(-3*time.Hour - 12*time.Minute),
 						Health: &HealthStatus{Status: Healthy, Kind: "http"}},
@@ -52,7 +52,7 @@ func sampleStatus() *Status {
 			{Host: "web3", Address: "web3.example.internal", Transport: "winrm", AgentVersion: "0.4.0",
 				Services: []*ServiceStatus{
 					{Address: "service.ticker", Service: "ticker", Mode: "wrapped", Deployed: true, InConfiguration: true,
-						Release: &Release{Version: "aaaaaaaaaaaa", Artifact: sha("a"), Activated: now.Add(-50 * time.Second)},
+						Release: &Release{ID: "r-2222000033334444aaaa", Version: "aaaaaaaaaaaa", Artifact: sha("a"), Activated: now.Add(-50 * time.Second)},
 						State:   "running", PID: 77, Since: now.Add(-50 * time.Second),
 						Health:   &HealthStatus{Status: Unknown, Kind: "running", Detail: "gave up waiting for the agent"},
 						Restarts: n(0), Wrapper: &WrapperStatus{Starts: 1, ChildPID: 78, ChildSince: now.Add(-49 * time.Second)}},

@@ -45,8 +45,7 @@ func TestClientAgainstAgent(t *testing.T) {
 	}
 	// A source that fails or ends early makes the stage fail with the
 	// source's error, and leaves the session usable.
-	sum := sha256.Sum256(big)
-	sha := hex.EncodeToString(sum[:])
+	sha := sha256Hex(big)
 	broken := errors.New("disk read error")
 	if _, err := c.Stage(sha, int64(len(big)), "y.exe", io.MultiReader(bytes.NewReader(big[:1000]), iotest.ErrReader(broken))); !errors.Is(err, broken) {
 		t.Fatalf("failing source: got %v", err)
@@ -58,10 +57,23 @@ func TestClientAgainstAgent(t *testing.T) {
 	if err := c.Call(protocol.OpFacts, nil, &f); err != nil || len(f.Artifacts) != 2 {
 		t.Fatalf("facts: %+v %v", f, err)
 	}
-	err = c.Call(protocol.OpWriteFile, protocol.WriteFileArgs{Service: "api", Name: "../x"}, nil)
+	spec := protocol.ServiceSpec{Name: "api", Artifact: res.SHA256, Files: []protocol.FileSpec{{Name: "../x", SHA256: sha256Hex(nil)}}}
+	err = c.Call(protocol.OpStageRelease, protocol.StageReleaseArgs{Kind: protocol.KindService, Name: "api", Spec: protocol.MustArgs(spec)}, nil)
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Code() != protocol.CodeInvalidName {
 		t.Fatalf("got %v", err)
 	}
+	// The session goes on after an error: a release stages and its id
+	// comes back.
+	spec.Files = nil
+	var staged protocol.StageReleaseResult
+	if err := c.Call(protocol.OpStageRelease, protocol.StageReleaseArgs{Kind: protocol.KindService, Name: "api", Spec: protocol.MustArgs(spec)}, &staged); err != nil || staged.ID == "" {
+		t.Fatalf("stage_release: %+v %v", staged, err)
+	}
 	inW.Close()
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -42,12 +42,15 @@ type HostFacts struct {
 	Gaps map[string]string `json:"gaps,omitempty"`
 }
 
-// JournalSummary describes a pending journaled apply.
+// JournalSummary describes an activation that a dead agent left
+// unfinished; the next one to take the lock finishes or reverts it.
 type JournalSummary struct {
 	ID          string    `json:"id"`
 	Started     time.Time `json:"started"`
-	Steps       int       `json:"steps"`
-	Done        int       `json:"done"`
+	Kind        string    `json:"kind"`
+	Name        string    `json:"name"`
+	From        string    `json:"from,omitempty"`
+	To          string    `json:"to"`
 	OnInterrupt string    `json:"on_interrupt"`
 }
 
@@ -70,17 +73,10 @@ type ServiceStatus struct {
 	ExitCode uint32 `json:"exit_code,omitempty"`
 }
 
-// Release is one deployed artifact of a service.
-type Release struct {
-	Artifact  string    `json:"artifact"`
-	Version   string    `json:"version,omitempty"`
-	Path      string    `json:"path"`
-	Activated time.Time `json:"activated"`
-}
-
 // FileFacts is a managed file as found on disk.
 type FileFacts struct {
 	Name   string `json:"name"`
+	Path   string `json:"path,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
 	// Missing is true when the file is recorded as managed but absent.
 	Missing bool `json:"missing,omitempty"`

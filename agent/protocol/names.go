@@ -97,3 +97,21 @@ func ValidateSHA256(s string) error {
 	}
 	return nil
 }
+
+// ValidateWindowsPath checks an absolute Windows path on a local drive,
+// such as C:\ProgramData\app\config.yaml: a drive letter, then plain file
+// names (see ValidateFileName). UNC and device paths are refused.
+func ValidateWindowsPath(p string) error {
+	if len(p) < 4 || !(p[0] >= 'A' && p[0] <= 'Z' || p[0] >= 'a' && p[0] <= 'z') || p[1] != ':' || p[2] != '\\' {
+		return fmt.Errorf("%w: %q is not an absolute path on a drive, such as C:\\data\\app", ErrInvalidName, p)
+	}
+	if len(p) > 260 {
+		return fmt.Errorf("%w: %q is longer than 260 characters", ErrInvalidName, p)
+	}
+	for _, seg := range strings.Split(p[3:], `\`) {
+		if err := ValidateFileName(seg); err != nil {
+			return fmt.Errorf("%w (in %q)", err, p)
+		}
+	}
+	return nil
+}

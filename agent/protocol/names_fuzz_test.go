@@ -55,7 +55,8 @@ func FuzzDecodeArgs(f *testing.F) {
 		`{"sha256":"00","size":3,"name":"a.exe"}`,
 		`{"sha256":"00","size":3,"name":"a.exe","bogus":1}`,
 		`{"size":"3"}`, `{"size":-1}`, `{"size":1e30}`, `null`, `[]`, `{}`, `{"name":"a","mode":"wrapped","env":{"A":"b"},"env_sha256":{"A":"00"}}`,
-		`{"service":"api","purge":true,"timeout_ms":5}`, `{"pid":1,"since":"2026-01-01T00:00:00Z"}`, `{"steps":[{"id":"1","op":"start"}]}`,
+		`{"service":"api","purge":true,"timeout_ms":5}`, `{"pid":1,"since":"2026-01-01T00:00:00Z"}`, `{"kind":"service","name":"api","release":"r1","effect":"restart"}`,
+		`{"kind":"service","name":"api","spec":{"name":"api"},"secrets":{"env.A":"b"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -64,8 +65,8 @@ func FuzzDecodeArgs(f *testing.F) {
 		func() any { return &ServiceSpec{} },
 		func() any { return &ServiceRef{} },
 		func() any { return &BreakLockArgs{} },
-		func() any { return &ApplyArgs{} },
-		func() any { return &WriteFileArgs{} },
+		func() any { return &ActivateArgs{} },
+		func() any { return &StageReleaseArgs{} },
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if !json.Valid(raw) {

@@ -13,22 +13,17 @@ const Version = 2
 
 // Ops the agent understands. Mutating ops take the host lock implicitly.
 const (
-	OpHello          = "hello"
-	OpFacts          = "facts"
-	OpLock           = "lock"
-	OpUnlock         = "unlock"
-	OpStage          = "stage"
-	OpWriteFile      = "write_file"
-	OpDeleteFile     = "delete_file"
-	OpEnsureService  = "ensure_service"
+	OpHello  = "hello"
+	OpFacts  = "facts"
+	OpLock   = "lock"
+	OpUnlock = "unlock"
+	OpStage  = "stage"
+	// OpStageRelease stores a whole release (StageReleaseArgs) on the
+	// host without touching what runs; OpActivate switches a resource to
+	// a staged release under the journal (ActivateArgs).
+	OpStageRelease   = "stage_release"
+	OpActivate       = "activate"
 	OpDeleteService  = "delete_service"
-	OpSetRecovery    = "set_recovery"
-	OpSwitchRelease  = "switch_release"
-	OpRollback       = "rollback"
-	OpStart          = "start"
-	OpStop           = "stop"
-	OpReload         = "reload"
-	OpApply          = "apply"
 	OpRecoverJournal = "recover_journal"
 	OpBreakLock      = "break_lock"
 )
@@ -59,9 +54,13 @@ const (
 	CodeUnsupported = "unsupported"
 	CodeVersion     = "version_mismatch"
 	CodeFailed      = "failed"
-	// CodeJournalPending refuses an apply while an earlier one is
+	// CodeJournalPending refuses an activation while an earlier one is
 	// unfinished; recover_journal must succeed first.
 	CodeJournalPending = "journal_pending"
+	// CodeActivationFailed: an activation failed and the resource was
+	// returned to the release it had before (ActivateResult in the error's
+	// message names both).
+	CodeActivationFailed = "activation_failed"
 )
 
 // Request is one line from the client. Args is decoded per op.
@@ -151,27 +150,6 @@ type StageResult struct {
 	AlreadyPresent bool   `json:"already_present"`
 }
 
-// WriteFileArgs writes a managed file of a service, relative to the
-// service's directory.
-type WriteFileArgs struct {
-	Service string `json:"service"`
-	Name    string `json:"name"`
-	Content []byte `json:"content"`
-}
-
-// DeleteFileArgs removes a managed file.
-type DeleteFileArgs struct {
-	Service string `json:"service"`
-	Name    string `json:"name"`
-}
-
-// FileResult reports a managed file after a write.
-type FileResult struct {
-	Path    string `json:"path"`
-	SHA256  string `json:"sha256"`
-	Changed bool   `json:"changed"`
-}
-
 // Start types.
 const (
 	StartAuto     = "auto"
@@ -192,6 +170,9 @@ const (
 type Account struct {
 	Name     string `json:"name,omitempty"`
 	Password string `json:"password,omitempty"`
+	// PasswordSet stands for the password where it is left out: the
+	// release has one, kept as a secret.
+	PasswordSet bool `json:"password_set,omitempty"`
 }
 
 // RecoveryAction is one SCM failure action.
@@ -200,22 +181,29 @@ type RecoveryAction struct {
 	DelayMS int64  `json:"delay_ms"`
 }
 
-// Recovery is the SCM's failure policy for a service.
+// Recovery is the SCM's failure policy for a service. Command is what a
+// "run" action runs.
 type Recovery struct {
 	Actions      []RecoveryAction `json:"actions"`
 	ResetAfterMS int64            `json:"reset_after_ms"`
 	OnNonCrash   bool             `json:"on_non_crash"`
+	Command      string           `json:"command,omitempty"`
 }
 
-// WrapperSpec tunes the service-host wrapper of a wrapped service.
+// WrapperSpec tunes the service-host wrapper of a wrapped service. LogDir
+// is an absolute Windows path; empty means the service's own log folder
+// under the agent's root.
 type WrapperSpec struct {
-	LogMaxBytes      int64 `json:"log_max_bytes,omitempty"`
-	LogKeep          int   `json:"log_keep,omitempty"`
-	BackoffInitialMS int64 `json:"backoff_initial_ms,omitempty"`
-	BackoffMaxMS     int64 `json:"backoff_max_ms,omitempty"`
+	LogDir           string `json:"log_dir,omitempty"`
+	LogMaxBytes      int64  `json:"log_max_bytes,omitempty"`
+	LogKeep          int    `json:"log_keep,omitempty"`
+	BackoffInitialMS int64  `json:"backoff_initial_ms,omitempty"`
+	BackoffMaxMS     int64  `json:"backoff_max_ms,omitempty"`
 }
 
-// ServiceSpec is the desired state of one service, as sent by gsd.
+// ServiceSpec is one release of a service: everything its process sees.
+// gsd sends it without secret values (see Secrets) in stage_release; the
+// agent stores it, immutable, under the release's id.
 type ServiceSpec struct {
 	Name        string   `json:"name"`
 	Mode        string   `json:"mode"`
@@ -224,43 +212,55 @@ type ServiceSpec struct {
 	Artifact    string   `json:"artifact"` // SHA-256 of a staged artifact
 	Version     string   `json:"version,omitempty"`
 	Args        []string `json:"args,omitempty"`
-	Start       string   `json:"start,omitempty"`
-	Account     Account  `json:"account,omitempty"`
-	DependsOn   []string `json:"depends_on,omitempty"`
-	// Env holds the environment's values, which may be secrets. They travel
-	// only in requests: the agent hands them to the wrapper's own config
-	// (wrapped) or the service's registry key (native) and never stores or
-	// reports them.
-	Env map[string]string `json:"env,omitempty"`
-	// EnvSHA256 maps each of Env's names to the SHA-256 (hex) of its value:
-	// the form in which the environment is stored, journaled and reported
-	// (last_applied). A request that carries EnvSHA256 but no Env, as a
-	// journaled step replayed after a crash does, leaves the service's
-	// environment as it is on the host.
+	// SensitiveArgs: an argument came from a sensitive value, so the
+	// arguments travel and are kept as a secret; ArgsSHA256 stands for
+	// them where they are left out.
+	SensitiveArgs bool     `json:"sensitive_args,omitempty"`
+	ArgsSHA256    string   `json:"args_sha256,omitempty"`
+	Start         string   `json:"start,omitempty"`
+	Account       Account  `json:"account,omitempty"`
+	DependsOn     []string `json:"depends_on,omitempty"`
+	// Env holds the environment's values, which may be secrets. They
+	// travel only as secrets in stage_release and are kept on the host
+	// only sealed; EnvSHA256 (name -> SHA-256 of the value) is the form in
+	// which the environment is stored, planned and reported.
+	Env         map[string]string `json:"env,omitempty"`
 	EnvSHA256   map[string]string `json:"env_sha256,omitempty"`
 	Recovery    *Recovery         `json:"recovery,omitempty"`
 	StopTimeout int64             `json:"stop_timeout_ms,omitempty"`
 	Wrapper     *WrapperSpec      `json:"wrapper,omitempty"`
+	Files       []FileSpec        `json:"files,omitempty"`
 	// Adopt takes over a same-named service that gsd did not create.
 	// Without it such a service is never touched.
 	Adopt bool `json:"adopt,omitempty"`
 }
 
-// Redacted returns the spec without secrets, the only form that is stored
-// or reported: no password, and the environment as names and value hashes.
-func (s ServiceSpec) Redacted() ServiceSpec {
-	s.Account.Password = ""
-	if s.Env != nil {
-		s.EnvSHA256 = HashEnv(s.Env)
-		s.Env = nil
-	}
-	return s
+// FileSpec is one managed file of a release. Path is where it is written:
+// an absolute Windows path, or empty for the service's files folder.
+// Content travels in stage_release only; a sensitive file's content
+// travels as a secret, and the agent keeps it only sealed.
+type FileSpec struct {
+	Name      string `json:"name"`
+	Path      string `json:"path,omitempty"`
+	SHA256    string `json:"sha256"`
+	OnChange  string `json:"on_change,omitempty"`
+	Sensitive bool   `json:"sensitive,omitempty"`
+	Content   []byte `json:"content,omitempty"`
 }
 
-// KeepsEnv reports whether the spec asks to leave the environment as it is:
-// it names the environment only by hashes (a redacted, journaled step).
-func (s ServiceSpec) KeepsEnv() bool {
-	return s.Env == nil && s.EnvSHA256 != nil
+// Redacted returns the spec without any secret and without file contents:
+// the only form that is stored in state, journaled or reported.
+func (s ServiceSpec) Redacted() ServiceSpec {
+	s = s.WithoutSecrets()
+	if s.Files != nil {
+		files := make([]FileSpec, len(s.Files))
+		for i, f := range s.Files {
+			f.Content = nil
+			files[i] = f
+		}
+		s.Files = files
+	}
+	return s
 }
 
 // HashEnv maps each name in env to the SHA-256 (hex) of its value, or
@@ -271,10 +271,15 @@ func HashEnv(env map[string]string) map[string]string {
 	}
 	out := make(map[string]string, len(env))
 	for k, v := range env {
-		sum := sha256.Sum256([]byte(v))
-		out[k] = hex.EncodeToString(sum[:])
+		out[k] = SHA256Hex([]byte(v))
 	}
 	return out
+}
+
+// SHA256Hex is the lowercase hex SHA-256 of b.
+func SHA256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // ServiceRef names the service an op acts on.
@@ -283,46 +288,4 @@ type ServiceRef struct {
 	TimeoutMS int64  `json:"timeout_ms,omitempty"`
 	// Purge (delete_service only) also removes releases and managed files.
 	Purge bool `json:"purge,omitempty"`
-}
-
-// SwitchArgs points a service at an already staged artifact.
-type SwitchArgs struct {
-	Service  string `json:"service"`
-	Artifact string `json:"artifact"`
-	Version  string `json:"version,omitempty"`
-}
-
-// RecoveryArgs sets a service's failure policy.
-type RecoveryArgs struct {
-	Service  string   `json:"service"`
-	Recovery Recovery `json:"recovery"`
-}
-
-// Interrupt policies for a journaled apply.
-const (
-	OnInterruptComplete = "complete"
-	OnInterruptRollback = "rollback"
-)
-
-// ApplyArgs runs Steps in order under the journal. When a step fails, or
-// when the agent dies and OnInterrupt is "rollback", Rollback runs instead of
-// the remaining steps. Steps and Rollback are ordinary requests (no stage:
-// artifacts are staged before the apply).
-type ApplyArgs struct {
-	Steps       []Request `json:"steps"`
-	Rollback    []Request `json:"rollback,omitempty"`
-	OnInterrupt string    `json:"on_interrupt,omitempty"`
-}
-
-// ApplyResult reports what a journaled apply did.
-type ApplyResult struct {
-	Completed  int  `json:"completed"`
-	RolledBack bool `json:"rolled_back"`
-}
-
-// StepProgress is the progress payload of apply steps.
-type StepProgress struct {
-	Step  int    `json:"step"`
-	Op    string `json:"op"`
-	Phase string `json:"phase"` // started | done | failed | rollback
 }

@@ -24,9 +24,7 @@ func BenchmarkFactsRealSCM50(b *testing.B) {
 		name := fmt.Sprintf("%s-%02d", serviceName("bench"), i)
 		spec := protocol.ServiceSpec{Name: name, Mode: protocol.ModeNative, Artifact: art.SHA256, Start: protocol.StartManual,
 			Recovery: &protocol.Recovery{Actions: []protocol.RecoveryAction{{Type: "restart", DelayMS: 1000}}, ResetAfterMS: 60000}}
-		if err := c.Call(protocol.OpEnsureService, spec, nil); err != nil {
-			b.Fatal(err)
-		}
+		deploy(b, c, spec, protocol.EffectNone)
 		b.Cleanup(func() { c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: name}, nil) })
 	}
 	b.ResetTimer()

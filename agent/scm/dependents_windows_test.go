@@ -27,15 +27,16 @@ func TestRestartTakesDependentsAlongOnRealSCM(t *testing.T) {
 	must(t, err)
 	base, dep := serviceName("base"), serviceName("dep")
 	depMarker := filepath.Join(root, "dep-marker.txt")
+	releases := map[string]string{}
 	for _, spec := range []protocol.ServiceSpec{
 		{Name: base, Mode: protocol.ModeNative, Artifact: r.SHA256, Start: protocol.StartManual, Args: []string{"-name", base}},
 		{Name: dep, Mode: protocol.ModeNative, Artifact: r.SHA256, Start: protocol.StartManual, Args: []string{"-name", dep, "-marker", depMarker}, DependsOn: []string{base}},
 	} {
-		must(t, c.Call(protocol.OpEnsureService, spec, nil))
+		releases[spec.Name], _ = deploy(t, c, spec, protocol.EffectNone)
 		t.Cleanup(func() { c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: spec.Name}, nil) })
 	}
 	for _, n := range []string{base, dep} {
-		must(t, c.Call(protocol.OpStart, protocol.ServiceRef{Service: n, TimeoutMS: 30000}, nil))
+		activate(t, c, n, releases[n], protocol.EffectStart, 30000)
 	}
 	if m, err := mgr.Connect(); err == nil && scm.IsWine() {
 		// Wine 8's EnumDependentServices is a stub that lists nothing,
@@ -54,14 +55,14 @@ func TestRestartTakesDependentsAlongOnRealSCM(t *testing.T) {
 		t.Fatalf("ActiveDependents(%s) = %v, want [%s]", base, got, dep)
 	}
 
-	must(t, c.Call(protocol.OpStop, protocol.ServiceRef{Service: base, TimeoutMS: 30000}, nil))
+	activate(t, c, base, releases[base], protocol.EffectStop, 30000)
 	if f := facts(t, c, dep); f.Status.State != agent.StateStopped {
 		t.Fatalf("dependent after the stop: %+v", f.Status)
 	}
 	if got, _ := scm.New().ActiveDependents(base); len(got) != 0 {
 		t.Errorf("stopped dependents reported as active: %v", got)
 	}
-	must(t, c.Call(protocol.OpStart, protocol.ServiceRef{Service: base, TimeoutMS: 30000}, nil))
+	activate(t, c, base, releases[base], protocol.EffectStart, 30000)
 	if f := facts(t, c, dep); f.Status.State != agent.StateRunning {
 		t.Fatalf("dependent after the start: %+v", f.Status)
 	}

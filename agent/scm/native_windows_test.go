@@ -35,14 +35,10 @@ func TestNativeServiceOnRealSCM(t *testing.T) {
 		Env:      map[string]string{"GSD_FIXTURE_ENV": "from-registry"},
 		Recovery: &protocol.Recovery{Actions: []protocol.RecoveryAction{{Type: "restart", DelayMS: 5000}, {Type: "restart", DelayMS: 30000}, {Type: "none"}}, ResetAfterMS: 86400000, OnNonCrash: true},
 	}
-	var ens struct {
-		Created  bool              `json:"created"`
-		Recorded map[string]string `json:"recorded_only"`
-	}
-	must(t, c.Call(protocol.OpEnsureService, spec, &ens))
+	id1, ens := deploy(t, c, spec, protocol.EffectNone)
 	t.Cleanup(func() { c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: name}, nil) })
-	if !ens.Created {
-		t.Fatalf("ensure: %+v", ens)
+	if !ens.Changed || ens.From != "" || ens.Running {
+		t.Fatalf("first activation: %+v", ens)
 	}
 	t.Logf("settings this host accepted but cannot honour or report: %v", ens.Recorded)
 
@@ -77,7 +73,7 @@ func TestNativeServiceOnRealSCM(t *testing.T) {
 		}
 	}
 
-	must(t, c.Call(protocol.OpStart, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil))
+	activate(t, c, name, id1, protocol.EffectStart, 30000)
 	f = facts(t, c, name)
 	if f.Status.State != agent.StateRunning || f.Status.PID == 0 {
 		t.Fatalf("after start: %+v", f.Status)
@@ -95,21 +91,20 @@ func TestNativeServiceOnRealSCM(t *testing.T) {
 		t.Errorf("Environment registry value applied=%v under Wine=%v; the gap report is wrong", strings.Contains(start, "env=from-registry"), scm.IsWine())
 	}
 
-	must(t, c.Call(protocol.OpReload, protocol.ServiceRef{Service: name}, nil))
+	activate(t, c, name, id1, protocol.EffectReload, 30000)
 	eventually(t, "PARAMCHANGE to reach the service", func() bool { return countPrefix(markerLines(marker), "paramchange") == 1 })
 
-	var sw struct {
-		Changed, Restarted bool
-	}
-	must(t, c.Call(protocol.OpSwitchRelease, protocol.SwitchArgs{Service: name, Artifact: r2.SHA256, Version: "2.0"}, &sw))
-	if !sw.Changed || !sw.Restarted {
+	spec2 := spec
+	spec2.Artifact, spec2.Version = r2.SHA256, "2.0"
+	_, sw := deploy(t, c, spec2, protocol.EffectRestart)
+	if !sw.Changed || !sw.Running || sw.From != id1 {
 		t.Fatalf("switch: %+v", sw)
 	}
 	f = facts(t, c, name)
 	if f.BinarySHA256 != r2.SHA256 || f.Current.Version != "2.0" || f.Previous.Artifact != r1.SHA256 || f.Status.State != agent.StateRunning {
 		t.Fatalf("after switch: sha %s current %+v previous %+v status %+v", f.BinarySHA256, f.Current, f.Previous, f.Status)
 	}
-	must(t, c.Call(protocol.OpRollback, protocol.ServiceRef{Service: name}, nil))
+	activate(t, c, name, id1, protocol.EffectRestart, 30000) // the rollback
 	f = facts(t, c, name)
 	if f.BinarySHA256 != r1.SHA256 || f.Status.State != agent.StateRunning {
 		t.Fatalf("after rollback: sha %s status %+v", f.BinarySHA256, f.Status)
@@ -119,7 +114,7 @@ func TestNativeServiceOnRealSCM(t *testing.T) {
 		return countPrefix(l, "start") == 3 && countPrefix(l, "stop") == 2
 	})
 
-	must(t, c.Call(protocol.OpStop, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil))
+	activate(t, c, name, id1, protocol.EffectStop, 30000)
 	if f = facts(t, c, name); f.Status.State != agent.StateStopped {
 		t.Fatalf("after stop: %+v", f.Status)
 	}
@@ -152,7 +147,7 @@ func TestAccountsAndDependenciesOnRealSCM(t *testing.T) {
 		if strings.HasPrefix(acct.give, `.\`) || strings.HasPrefix(acct.give, `EXAMPLE\`) {
 			spec.Account.Password = secret
 		}
-		must(t, c.Call(protocol.OpEnsureService, spec, nil))
+		deploy(t, c, spec, protocol.EffectNone)
 		f := facts(t, c, name)
 		if f.Config.Account != acct.want {
 			t.Errorf("account %q: SCM reports %q, want %q", acct.give, f.Config.Account, acct.want)
@@ -170,7 +165,7 @@ func TestAccountsAndDependenciesOnRealSCM(t *testing.T) {
 		}
 	}
 	spec.DependsOn = nil
-	must(t, c.Call(protocol.OpEnsureService, spec, nil))
+	deploy(t, c, spec, protocol.EffectNone)
 	if f := facts(t, c, name); len(f.Config.Dependencies) != 0 {
 		t.Errorf("dependencies not cleared: %v", f.Config.Dependencies)
 	}

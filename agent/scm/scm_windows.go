@@ -147,7 +147,11 @@ func queryRecovery(s *mgr.Service) (*protocol.Recovery, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &protocol.Recovery{ResetAfterMS: int64(reset) * 1000, OnNonCrash: nonCrash, Actions: []protocol.RecoveryAction{}}
+	cmd, err := s.RecoveryCommand()
+	if err != nil {
+		return nil, err
+	}
+	r := &protocol.Recovery{ResetAfterMS: int64(reset) * 1000, OnNonCrash: nonCrash, Command: cmd, Actions: []protocol.RecoveryAction{}}
 	for _, a := range acts {
 		r.Actions = append(r.Actions, protocol.RecoveryAction{Type: actionName(a.Type), DelayMS: a.Delay.Milliseconds()})
 	}
@@ -331,12 +335,10 @@ func (c *Control) configureExtras(h windows.Handle, name string, cfg agent.Insta
 	} else if _, err := queryConfig2(h, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO); err != nil {
 		gaps["delayed_start"] = notReadable(err)
 	}
-	if !cfg.KeepEnv {
-		if err := writeEnv(name, cfg.Env); err != nil {
-			return nil, fmt.Errorf("set environment: %w", err)
-		}
+	if err := writeEnv(name, cfg.Env); err != nil {
+		return nil, fmt.Errorf("set environment: %w", err)
 	}
-	if c.onWine && len(cfg.Env) > 0 && !cfg.KeepEnv {
+	if c.onWine && len(cfg.Env) > 0 {
 		gaps["env"] = "written to the service's Environment registry value, which Wine does not apply to the process"
 	}
 	if len(gaps) == 0 {
@@ -433,6 +435,14 @@ func (c *Control) SetRecovery(name string, r protocol.Recovery) (map[string]stri
 		}
 		if err != nil && !errors.Is(err, windows.ERROR_INVALID_LEVEL) {
 			return fmt.Errorf("set recovery actions: %w", err)
+		}
+		if err == nil || errors.Is(err, windows.ERROR_INVALID_LEVEL) {
+			// The program a "run" action starts; empty clears it.
+			if cerr := s.SetRecoveryCommand(r.Command); cerr != nil && !errors.Is(cerr, windows.ERROR_INVALID_LEVEL) {
+				return fmt.Errorf("set recovery command: %w", cerr)
+			} else if err == nil {
+				err = cerr
+			}
 		}
 		if err2 := s.SetRecoveryActionsOnNonCrashFailures(r.OnNonCrash); err2 != nil && !errors.Is(err2, windows.ERROR_INVALID_LEVEL) {
 			return fmt.Errorf("set recovery on non-crash failures: %w", err2)

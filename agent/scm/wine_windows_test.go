@@ -57,6 +57,40 @@ func newClient(t testing.TB, root string) *client.Client {
 	return c
 }
 
+// deploy stages spec as a release (secrets apart, as gsd sends them) and
+// activates it with effect, as gsd applies a change; it returns the
+// release id and what the activation did.
+func deploy(t testing.TB, c *client.Client, spec protocol.ServiceSpec, effect string) (string, protocol.ActivateResult) {
+	t.Helper()
+	for i, f := range spec.Files {
+		if f.SHA256 == "" {
+			spec.Files[i].SHA256 = protocol.SHA256Hex(f.Content)
+		}
+	}
+	var staged protocol.StageReleaseResult
+	if err := c.Call(protocol.OpStageRelease, protocol.StageReleaseArgs{
+		Kind: protocol.KindService, Name: spec.Name, Spec: protocol.MustArgs(spec.WithoutSecrets()), Secrets: spec.Secrets(),
+	}, &staged); err != nil {
+		t.Fatalf("stage_release %s: %v", spec.Name, err)
+	}
+	return staged.ID, activate(t, c, spec.Name, staged.ID, effect, 30000)
+}
+
+// activate switches service name to a staged release with effect: a
+// start, stop, restart or reload of the current release, or a rollback to
+// an earlier one. timeoutMS bounds its stop and start; 0 is the agent's
+// default.
+func activate(t testing.TB, c *client.Client, name, release, effect string, timeoutMS int64) protocol.ActivateResult {
+	t.Helper()
+	var res protocol.ActivateResult
+	if err := c.Call(protocol.OpActivate, protocol.ActivateArgs{
+		Kind: protocol.KindService, Name: name, Release: release, Effect: effect, TimeoutMS: timeoutMS,
+	}, &res); err != nil {
+		t.Fatalf("activate %s %s (%s): %v", name, release, effect, err)
+	}
+	return res
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

@@ -41,7 +41,7 @@ func TestWrappedConsoleProgramOnRealSCM(t *testing.T) {
 	// Crashing every 100 ms with 300 lines of output per start: the wrapper
 	// must restart it with growing, bounded delays and rotate its logs.
 	spec := wrappedSpec(name, art.SHA256, marker, 3000, "-lines", "300", "-line-bytes", "100", "-crash-after", "100ms")
-	must(t, c.Call(protocol.OpEnsureService, spec, nil))
+	id1, _ := deploy(t, c, spec, protocol.EffectNone)
 	f := facts(t, c, name)
 	if !strings.HasSuffix(strings.ToLower(f.Config.BinaryPath), "gsd-agent.exe") || f.Config.Args[0] != "service-host" {
 		t.Fatalf("wrapped service does not run the service host: %q %q", f.Config.BinaryPath, f.Config.Args)
@@ -49,7 +49,7 @@ func TestWrappedConsoleProgramOnRealSCM(t *testing.T) {
 	if f.BinarySHA256 != art.SHA256 {
 		t.Fatalf("binary sha %s, want the wrapped program's %s", f.BinarySHA256, art.SHA256)
 	}
-	must(t, c.Call(protocol.OpStart, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil))
+	activate(t, c, name, id1, protocol.EffectStart, 30000)
 	logDir := filepath.Join(root, "services", name, "logs")
 	eventually(t, "six crashes", func() bool { return countPrefix(markerLines(marker), "crash") >= 6 })
 
@@ -97,11 +97,10 @@ func TestWrappedConsoleProgramOnRealSCM(t *testing.T) {
 
 	// A well-behaved program stops gracefully on Ctrl-Break.
 	marker2 := marker + ".2"
-	must(t, c.Call(protocol.OpStop, protocol.ServiceRef{Service: name}, nil))
-	must(t, c.Call(protocol.OpEnsureService, wrappedSpec(name, art.SHA256, marker2, 3000), nil))
-	must(t, c.Call(protocol.OpStart, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil))
+	activate(t, c, name, id1, protocol.EffectStop, 0)
+	id2, _ := deploy(t, c, wrappedSpec(name, art.SHA256, marker2, 3000), protocol.EffectStart)
 	eventually(t, "the program to start", func() bool { return countPrefix(markerLines(marker2), "start") == 1 })
-	must(t, c.Call(protocol.OpStop, protocol.ServiceRef{Service: name}, nil))
+	activate(t, c, name, id2, protocol.EffectStop, 0)
 	stopped := strings.Join(markerLines(marker2), "\n")
 	f = facts(t, c, name)
 	if f.Status.State != agent.StateStopped || f.Wrapper.ChildPID != 0 {
@@ -121,10 +120,9 @@ func TestWrappedConsoleProgramOnRealSCM(t *testing.T) {
 	// A program that ignores Ctrl-Break is killed after stop_timeout, and
 	// the service still stops well within the SCM's wait.
 	marker3 := marker + ".3"
-	must(t, c.Call(protocol.OpEnsureService, wrappedSpec(name, art.SHA256, marker3, 1000, "-ignore-interrupt"), nil))
-	must(t, c.Call(protocol.OpStart, protocol.ServiceRef{Service: name, TimeoutMS: 30000}, nil))
+	id3, _ := deploy(t, c, wrappedSpec(name, art.SHA256, marker3, 1000, "-ignore-interrupt"), protocol.EffectStart)
 	eventually(t, "the program to start", func() bool { return countPrefix(markerLines(marker3), "start") == 1 })
-	must(t, c.Call(protocol.OpStop, protocol.ServiceRef{Service: name}, nil))
+	activate(t, c, name, id3, protocol.EffectStop, 0)
 	f = facts(t, c, name)
 	want := "killed after stop timeout"
 	if scm.IsWine() {

@@ -12,25 +12,35 @@ import (
 	"github.com/gsd-deploy/gsd/agent/protocol"
 )
 
-// Journal is a journaled apply in progress. It is written before the first
-// step and after every step, so after a crash the next run knows exactly
-// which steps took effect.
+// Journal is an activation in progress. It is written before anything on
+// the host changes and removed once the resource runs one whole release
+// again, so after a crash the next agent to take the lock knows what was
+// under way and finishes it (To) or returns to what ran before (From).
 type Journal struct {
-	ID          string             `json:"id"`
-	Started     time.Time          `json:"started"`
-	Steps       []protocol.Request `json:"steps"`
-	Rollback    []protocol.Request `json:"rollback,omitempty"`
-	OnInterrupt string             `json:"on_interrupt"`
-	// Done counts steps that completed.
-	Done int `json:"done"`
-	// RollingBack is set once rollback began; RolledBack counts its steps.
+	ID      string    `json:"id"`
+	Started time.Time `json:"started"`
+	Kind    string    `json:"kind"`
+	Name    string    `json:"name"`
+	// From is the release active before ("" for a new resource), To the
+	// one being activated.
+	From   string `json:"from,omitempty"`
+	To     string `json:"to"`
+	Effect string `json:"effect"`
+	// OnInterrupt is protocol.OnFailureRollback or OnFailureComplete.
+	OnInterrupt string `json:"on_interrupt"`
+	// WasRunning: the service ran before the activation began, so it must
+	// run after it, whichever release it ends on.
+	WasRunning bool `json:"was_running"`
+	// RollingBack is set once the activation failed and the agent began
+	// returning to From.
 	RollingBack bool `json:"rolling_back,omitempty"`
-	RolledBack  int  `json:"rolled_back,omitempty"`
+	// By is the operator the lock was taken for.
+	By string `json:"by,omitempty"`
 }
 
 // Summary is the journal as shown in facts.
 func (j *Journal) Summary() *protocol.JournalSummary {
-	return &protocol.JournalSummary{ID: j.ID, Started: j.Started, Steps: len(j.Steps), Done: j.Done, OnInterrupt: j.OnInterrupt}
+	return &protocol.JournalSummary{ID: j.ID, Started: j.Started, Kind: j.Kind, Name: j.Name, From: j.From, To: j.To, OnInterrupt: j.OnInterrupt}
 }
 
 // LoadJournal returns the pending journal, or nil if none.
@@ -49,7 +59,7 @@ func LoadJournal(l Layout) (*Journal, error) {
 	return &j, nil
 }
 
-// Save records the journal's progress durably.
+// Save records the journal durably.
 func (j *Journal) Save(l Layout) error {
 	b, err := json.Marshal(j)
 	if err != nil {
@@ -58,7 +68,8 @@ func (j *Journal) Save(l Layout) error {
 	return atomicfile.WriteFile(l.JournalFile(), b)
 }
 
-// Finish removes the journal once the apply completed or was rolled back.
+// FinishJournal removes the journal once the activation completed or was
+// reverted.
 func FinishJournal(l Layout) error {
 	err := os.Remove(l.JournalFile())
 	if errors.Is(err, fs.ErrNotExist) {

@@ -22,6 +22,12 @@ func (l Layout) BinDir() string { return filepath.Join(l.Root, "bin") }
 // ArtifactDir is the content-addressed store: artifacts/<sha256>/<name>.
 func (l Layout) ArtifactDir() string { return filepath.Join(l.Root, "artifacts") }
 
+// ReleaseDir holds the immutable releases: releases/<id>/.
+func (l Layout) ReleaseDir() string { return filepath.Join(l.Root, "releases") }
+
+// ReleaseKey is the host's own key that mixes secrets into release ids.
+func (l Layout) ReleaseKey() string { return filepath.Join(l.Root, "release.key") }
+
 // ServiceDir holds a service's managed files, wrapper config and logs.
 func (l Layout) ServiceDir(service string) string {
 	return filepath.Join(l.Root, "services", service)
@@ -43,7 +49,8 @@ func (l Layout) WrapperStatus(service string) string {
 	return filepath.Join(l.LogDir(service), "wrapper-status.json")
 }
 
-// LogDir holds the wrapped program's rotated stdout/stderr logs.
+// LogDir holds the wrapped program's rotated stdout/stderr logs, unless
+// the service's log block names another folder.
 func (l Layout) LogDir(service string) string {
 	return filepath.Join(l.ServiceDir(service), "logs")
 }

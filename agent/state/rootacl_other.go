@@ -17,3 +17,8 @@ func SecureRoot(root string) (gap string, err error) {
 // GrantServiceAccess has no POSIX counterpart: services there are test
 // fakes run by the agent's own user.
 func GrantServiceAccess(Layout, string, string) (gap string, err error) { return "", nil }
+
+// GrantFolderAccess creates dir; there is no account to grant to here.
+func GrantFolderAccess(dir, account string, modify bool) (gap string, err error) {
+	return "", os.MkdirAll(dir, 0o755)
+}

@@ -209,3 +209,45 @@ func accountSID(account string) (*windows.SID, error) {
 	sid, _, _, err := windows.LookupSID("", strings.TrimPrefix(account, `.\`))
 	return sid, err
 }
+
+// GrantFolderAccess adds, to what a folder outside the root already
+// grants, read access (or modify, for a log folder) for the account a
+// service runs as: a custom file path's folder, or a custom log folder.
+// Entries others put there are kept. The folder is created if need be.
+func GrantFolderAccess(dir, account string, modify bool) (gap string, err error) {
+	sid, err := accountSID(account)
+	if err != nil || sid == nil {
+		if err != nil {
+			err = fmt.Errorf("resolving service account %q: %w", account, err)
+		}
+		return wineGap(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	mask := windows.ACCESS_MASK(0x1200a9) // read and execute
+	if modify {
+		mask = 0x1301bf
+	}
+	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return wineGap(fmt.Errorf("%s: %w", dir, err))
+	}
+	old, _, err := sd.DACL()
+	if err != nil {
+		return wineGap(fmt.Errorf("%s: %w", dir, err))
+	}
+	acl, err := windows.ACLFromEntries([]windows.EXPLICIT_ACCESS{{
+		AccessPermissions: mask,
+		AccessMode:        windows.GRANT_ACCESS,
+		Inheritance:       windows.SUB_CONTAINERS_AND_OBJECTS_INHERIT,
+		Trustee:           windows.TRUSTEE{TrusteeForm: windows.TRUSTEE_IS_SID, TrusteeValue: windows.TrusteeValueFromSID(sid)},
+	}}, old)
+	if err != nil {
+		return wineGap(fmt.Errorf("%s: %w", dir, err))
+	}
+	if err := windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION, nil, nil, acl, nil); err != nil {
+		return wineGap(fmt.Errorf("%s: %w", dir, err))
+	}
+	return "", nil
+}

@@ -18,7 +18,7 @@ const SchemaVersion = 1
 
 // DefaultKeepReleases is how many releases per service stay on disk for
 // rollback, the current one included.
-const DefaultKeepReleases = 3
+const DefaultKeepReleases = 5
 
 // State is the content of state.json.
 type State struct {
@@ -45,12 +45,6 @@ type Service struct {
 	// Recorded holds settings that were written to a host that cannot
 	// report them back (Wine), keyed like ServiceFacts.Sources.
 	Recorded *Recorded `json:"recorded,omitempty"`
-	// RestartPending is set, before the service is stopped, while a
-	// release switch has a running service down; it is cleared once the
-	// service runs again. An agent killed in between leaves it set, and the
-	// replayed switch then starts the service even though the release is
-	// already current and the service is already stopped.
-	RestartPending bool `json:"restart_pending,omitempty"`
 	// Password is the salted hash of the account password last handed to
 	// the service manager (never the password), so a plan can tell when
 	// the configured one differs. Nil when none was handed for the
@@ -94,7 +88,7 @@ func (s *Service) Activate(rel protocol.Release, keep int) (dropped []protocol.R
 	}
 	out := []protocol.Release{rel}
 	for _, r := range s.Releases {
-		if r.Artifact != rel.Artifact {
+		if !sameRelease(r, rel) {
 			out = append(out, r)
 		}
 	}
@@ -104,6 +98,38 @@ func (s *Service) Activate(rel protocol.Release, keep int) (dropped []protocol.R
 	}
 	s.Releases = out
 	return dropped
+}
+
+// sameRelease: releases with ids are one when their ids are; older
+// entries without one are told apart by artifact.
+func sameRelease(a, b protocol.Release) bool {
+	if a.ID != "" || b.ID != "" {
+		return a.ID == b.ID
+	}
+	return a.Artifact == b.Artifact
+}
+
+// Find returns the kept release with the given id, or nil.
+func (s *Service) Find(id string) *protocol.Release {
+	for i := range s.Releases {
+		if s.Releases[i].ID == id {
+			return &s.Releases[i]
+		}
+	}
+	return nil
+}
+
+// ReferencedReleases is every release id some service keeps.
+func (st *State) ReferencedReleases() map[string]bool {
+	refs := map[string]bool{}
+	for _, s := range st.Services {
+		for _, r := range s.Releases {
+			if r.ID != "" {
+				refs[r.ID] = true
+			}
+		}
+	}
+	return refs
 }
 
 // New returns an empty state.

@@ -63,19 +63,10 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 		}
 		paths = nil
 	}
+	// The configuration gives how to reach the hosts and the secret
+	// values; a saved plan gives everything else, and is refused if the
+	// configuration changed since.
 	cfg, err := loadStrict(env, &cf, paths)
-	if err != nil {
-		return err
-	}
-	hosts, err := sel.hosts(cfg)
-	if err != nil {
-		return err
-	}
-	targets, err := sel.services(cfg)
-	if err != nil {
-		return err
-	}
-	arts, err := artifactsFor(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
@@ -83,33 +74,14 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 	if err != nil {
 		return err
 	}
-	desiredCfg := cfg
-	if mode == "destroy" {
-		desiredCfg = withoutServices(cfg, targets)
-		if targets != nil {
-			// Destroying a service must not take what depends on it
-			// along unasked, nor what it depends on: only the names given.
-			targets = nil
-			for _, t := range sel.targets {
-				targets = append(targets, strings.TrimPrefix(t, "service."))
-			}
-		}
-	}
-	fresh, err := plan.Make(desiredCfg, arts, hostFacts(readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)))
-	if err != nil {
-		return err
-	}
-	if targets != nil {
-		plan.Target(fresh, targets)
-	}
-	p := fresh
+	var p *plan.Plan
 	if saved != nil {
-		// A saved plan is applied only while the world it was made in
-		// still stands; its steps are then exactly the fresh ones.
-		if err := plan.Stale(saved.Fingerprints, fresh.Fingerprints); err != nil {
+		p = saved
+		if err := checkSaved(ctx, cfg, saved, agent, sel.parallelism); err != nil {
 			return err
 		}
-		p = saved
+	} else if p, err = planFor(ctx, env, cfg, &sel, agent, mode); err != nil {
+		return err
 	}
 	color := useColor(env.isTerminal, cf.noColor, env)
 	if saved == nil || !p.Summary.HasChanges() {
@@ -128,18 +100,14 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 			return err
 		}
 	}
-	want := desired(cfg, arts)
-	byName := map[string]*config.Host{}
-	for _, h := range cfg.Hosts {
-		byName[h.Name] = h
-	}
-	out := apply.Execute(ctx, p, byName, want, providerDialer(agent), apply.Options{
+	out := apply.Execute(ctx, p, hostDialer(cfg, agent), apply.Options{
 		Parallelism: sel.parallelism,
 		LockTimeout: *lockTimeout,
 		Operator:    operator(),
 		Stop:        stop,
 		Continue:    *cont,
-		OnEvent:     func(e apply.Event) { views.ApplyEvent(env.stdout, e, color) },
+		Secrets:     configSecrets(cfg),
+		Hooks:       views.NewApplyHooks(env.stdout, color),
 	})
 	views.RolloutReport(env.stdout, out, color)
 	if err := views.ApplySummary(env.stdout, out.Results, color); err != nil {
@@ -149,6 +117,128 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 		return errors.New("a rollout failed")
 	}
 	return nil
+}
+
+// planFor makes the plan gsd apply or destroy carries out now.
+func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFlags, agent providers.Agent, mode string) (*plan.Plan, error) {
+	hosts, err := sel.hosts(cfg)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := sel.services(cfg)
+	if err != nil {
+		return nil, err
+	}
+	arts, err := artifactsFor(ctx, env, cfg)
+	if err != nil {
+		return nil, err
+	}
+	desiredCfg := cfg
+	if mode == "destroy" {
+		desiredCfg = withoutServices(cfg, targets)
+		if targets != nil {
+			// Destroying a service must not take what depends on it
+			// along unasked, nor what it depends on: only the names given.
+			targets = nil
+			for _, t := range sel.targets {
+				targets = append(targets, strings.TrimPrefix(t, "service."))
+			}
+		}
+	}
+	results := recoverHosts(ctx, hosts, readHosts(ctx, hosts, dialFacts(agent), sel.parallelism), agent, sel.parallelism)
+	p, err := plan.Make(desiredCfg, arts, hostFacts(results))
+	if err != nil {
+		return nil, err
+	}
+	if targets != nil {
+		plan.Target(p, targets)
+	}
+	return p, nil
+}
+
+// recoverHosts finishes, on every host whose facts show an activation a
+// dead agent left unfinished, that activation (the agent does so when the
+// lock is taken) and reads the host again, so the plan starts from a
+// host that runs one whole release.
+func recoverHosts(ctx context.Context, hosts []*config.Host, results map[string]hostResult, agent providers.Agent, parallelism int) map[string]hostResult {
+	var pending []*config.Host
+	for _, h := range hosts {
+		if r := results[h.Name]; r.err == nil && r.facts != nil && r.facts.Journal != nil {
+			pending = append(pending, h)
+		}
+	}
+	if len(pending) == 0 {
+		return results
+	}
+	again := eachHost(pending, parallelism, func(h *config.Host) hostResult {
+		ctx, cancel := context.WithTimeout(ctx, hostReadTimeout)
+		defer cancel()
+		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent})
+		if err != nil {
+			return hostResult{err: err}
+		}
+		defer conn.Close()
+		if err := conn.Call(ctx, protocol.OpRecoverJournal, nil, nil); err != nil {
+			return hostResult{err: fmt.Errorf("finishing an interrupted activation: %w", err)}
+		}
+		conn.Call(ctx, protocol.OpUnlock, nil, nil)
+		f, err := conn.Facts(ctx)
+		if err != nil {
+			return hostResult{err: err}
+		}
+		return hostResult{facts: &f, agent: conn.Hello().AgentVersion}
+	})
+	for name, r := range again {
+		results[name] = r
+	}
+	return results
+}
+
+// checkSaved refuses a saved plan whose world is gone, without building
+// or planning again: secrets, artifact files and the facts of its hosts
+// must be as they were.
+func checkSaved(ctx context.Context, cfg *config.Config, saved *plan.Plan, agent providers.Agent, parallelism int) error {
+	var hosts []*config.Host
+	for _, hp := range saved.Hosts {
+		h := cfg.Host(hp.Host)
+		if h == nil {
+			return fmt.Errorf("the saved plan names host %s, which the configuration no longer has; run gsd plan again", hp.Host)
+		}
+		hosts = append(hosts, h)
+	}
+	configFP, secretsFP, err := plan.ConfigFingerprints(cfg, saved.Fingerprints.Artifacts)
+	if err != nil {
+		return fmt.Errorf("the saved plan is stale: %w. Run gsd plan again", err)
+	}
+	facts := hostFacts(readHosts(ctx, hosts, dialFacts(agent), parallelism))
+	return plan.CheckSaved(saved, configFP, secretsFP, facts, func(path string) (string, error) {
+		a, err := build.Prebuilt(path)
+		if err != nil {
+			return "", err
+		}
+		return a.SHA256, nil
+	})
+}
+
+// configSecrets resolves the secret values a step's release needs from
+// the configuration.
+func configSecrets(cfg *config.Config) apply.Secrets {
+	return func(host string, s *plan.Step) (map[string]string, error) {
+		svc := cfg.Service(s.Service)
+		if svc == nil {
+			return nil, fmt.Errorf("the configuration no longer has %s, whose secrets the plan needs", s.Address)
+		}
+		all := plan.SecretsOf(svc)
+		out := make(map[string]string, len(s.Secrets))
+		for _, k := range s.Secrets {
+			v, ok := all[k]
+			if !ok {
+				return nil, fmt.Errorf("%s: the configuration has no value for %s; run gsd plan again", s.Address, k)
+			}
+			out[k] = v
+		}
+		return out, nil
+	}
 }
 
 // withoutServices is cfg with the targeted services (all when targets is
@@ -224,20 +314,6 @@ func operator() string {
 	return name + "@" + host
 }
 
-// desired gathers what the steps are carried out with, secrets included,
-// from the configuration the plan's fingerprint was checked against.
-func desired(cfg *config.Config, arts map[string]*build.Artifact) apply.Desired {
-	d := apply.Desired{Specs: map[string]protocol.ServiceSpec{}, Files: map[string][]*config.File{}, Artifacts: map[string]*build.Artifact{}, Health: map[string]*protocol.HealthCheck{}}
-	for _, svc := range cfg.Services {
-		art := arts[plan.ArtifactKey(svc.Binary)]
-		d.Specs[svc.Name] = plan.Spec(svc, art)
-		d.Health[svc.Name] = plan.HealthCheck(svc.Health)
-		d.Files[svc.Name] = svc.Files
-		d.Artifacts[art.SHA256] = art
-	}
-	return d
-}
-
 // hostConn adapts providers.Host to the engine's connection.
 type hostConn struct{ h *providers.Host }
 
@@ -252,9 +328,19 @@ func (c hostConn) Stage(ctx context.Context, sha string, size int64, name string
 
 func (c hostConn) Close() error { return c.h.Close() }
 
-func providerDialer(agent providers.Agent) apply.Dialer {
-	return func(ctx context.Context, h *config.Host) (apply.Conn, error) {
-		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent})
+// hostDialer reaches the plan's hosts as the configuration describes
+// them, passing on what their agents say.
+func hostDialer(cfg *config.Config, agent providers.Agent) apply.Dialer {
+	return func(ctx context.Context, name string, report func(string)) (apply.Conn, error) {
+		h := cfg.Host(name)
+		if h == nil {
+			return nil, fmt.Errorf("host %s is not in the configuration", name)
+		}
+		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent, Progress: func(ev protocol.Event) {
+			if ev.Message != "" && report != nil {
+				report(ev.Message)
+			}
+		}})
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/gsd-deploy/gsd/sandbox"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,20 +141,20 @@ service "hello" {
 		t.Errorf("second plan:\n%s", out)
 	}
 	out = e.run(0, "apply", "-auto-approve")
-	if strings.Contains(out, "uploading") || strings.Contains(out, ": stop") || !strings.Contains(out, "No changes.") {
+	if strings.Contains(out, "uploading") || strings.Contains(out, "stopping hello") || !strings.Contains(out, "No changes.") {
 		t.Errorf("second apply did work:\n%s", out)
 	}
 
 	// A reloadable file: only that change, and a reload, not a restart.
 	write("1.0.0", "hi", "a: 2")
 	out = e.run(0, "apply", "-auto-approve")
-	if !strings.Contains(out, "~ file.config.yaml") || !strings.Contains(out, "service.hello: reload") || strings.Contains(out, ": stop") || strings.Contains(out, "env.") {
+	if !strings.Contains(out, "~ file.config.yaml") || !strings.Contains(out, "reloading hello") || strings.Contains(out, "stopping hello") || strings.Contains(out, "env.") {
 		t.Errorf("file change:\n%s", out)
 	}
 	// An environment change restarts, and says why.
 	write("1.0.0", "yo", "a: 2")
 	out = e.run(0, "apply", "-auto-approve")
-	if !strings.Contains(out, "restart (environment changed)") || !strings.Contains(out, "service.hello: stop") || !strings.Contains(out, "service.hello: start") {
+	if !strings.Contains(out, "restart (environment changed)") || !strings.Contains(out, "stopping hello") || !strings.Contains(out, "starting hello") {
 		t.Errorf("env change:\n%s", out)
 	}
 
@@ -185,6 +186,36 @@ service "hello" {
 	})
 	if logs == 0 {
 		t.Errorf("no log files found to check")
+	}
+
+	// Nothing the agent keeps on the host holds it either: not state,
+	// not a release, not the sealed store, which must exist and open.
+	st, err := sandbox.LoadState(filepath.Join(e.dir, sandbox.DefaultDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range st.Hosts {
+		prefix := h.Prefix
+		if !filepath.IsAbs(prefix) {
+			prefix = filepath.Join(e.dir, prefix)
+		}
+		root := filepath.Join(prefix, "drive_c", "ProgramData", "gsd")
+		sealed := 0
+		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			if d.Name() == "secrets.sealed" {
+				sealed++
+			}
+			if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(e.secret)) {
+				t.Errorf("%s holds the password", path)
+			}
+			return nil
+		})
+		if sealed == 0 {
+			t.Errorf("%s: no sealed release secrets found under %s, though the releases have a sensitive value", h.Name, root)
+		}
 	}
 
 	// destroy removes what gsd manages, and the host is clean after it.

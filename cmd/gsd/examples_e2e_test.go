@@ -103,7 +103,7 @@ func TestExamplesEndToEnd(t *testing.T) {
 				t.Fatalf("plan after apply:\n%s", out)
 			}
 			out = e.run(0, "apply", "-auto-approve", "-var", pw)
-			if strings.Contains(out, "uploading") || strings.Contains(out, ": stop") || !strings.Contains(out, "No changes.") {
+			if strings.Contains(out, "uploading") || strings.Contains(out, ": stopping ") || !strings.Contains(out, "No changes.") {
 				t.Fatalf("second apply did work:\n%s", out)
 			}
 

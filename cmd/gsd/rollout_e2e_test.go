@@ -405,7 +405,8 @@ func TestRolloutEndToEnd(t *testing.T) {
 			"HTTP 503",
 			"the service printed last:",
 			"healthz: failing on purpose",
-			"rollback: switched back to 1.0.0 and healthy",
+			"rollback: switched back to 1.0.0 (release r-",
+			") and healthy",
 			"left untouched: " + h(2),
 		} {
 			if !strings.Contains(out, want) {
@@ -440,7 +441,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 		flag(t, 0)
 		writeHCL(t, dir, l.helloHCL("rc", "2.0.0", all, "native", 8183, failIf, ro))
 		out := l.gsdRun(t, dir, 1, "apply", "-auto-approve")
-		for _, want := range []string{"service.rc: batch 1 of", "host." + h(0) + " failed its health: http check failed", "HTTP 503", "rollback: switched back to 1.0.0 and healthy"} {
+		for _, want := range []string{"service.rc: batch 1 of", "host." + h(0) + " failed its health: http check failed", "HTTP 503", "rollback: switched back to 1.0.0 (release r-", ") and healthy"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("apply output lacks %q:\n%s", want, out)
 			}
@@ -507,7 +508,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 		var once sync.Once
 		killed := make(chan []int, 1)
 		wait := l.streamGsd(t, dir, func(line string) {
-			if line == "host."+h(1)+": service.re: start" {
+			if line == "host."+h(1)+": starting re" {
 				once.Do(func() {
 					time.Sleep(time.Second)
 					killed <- killAgents(t, l.hosts[1])

@@ -137,6 +137,7 @@ func sandboxFault(env *cliEnv, args []string) error {
 	delay := fs.Int("delay-ms", 0, "delay every response by this many milliseconds")
 	refuse := fs.Bool("refuse", false, "refuse connections")
 	status500 := fs.Bool("500", false, "answer every request with HTTP 500")
+	drop := fs.Bool("drop", false, "drop every connection, open and new, until faults are switched off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -150,7 +151,7 @@ func sandboxFault(env *cliEnv, args []string) error {
 	}
 	for _, h := range st.Hosts {
 		if h.Name == fs.Arg(0) {
-			s := winrs.FaultSettings{CutAfterBytes: *cut, DelayMS: *delay, Refuse: *refuse, Status500: *status500}
+			s := winrs.FaultSettings{CutAfterBytes: *cut, DelayMS: *delay, Refuse: *refuse, Status500: *status500, Drop: *drop}
 			if err := winrs.WriteFaultFile(h.FaultFile(), s); err != nil {
 				return err
 			}

@@ -358,7 +358,7 @@ func release(r *protocol.Release) *views.Release {
 	if r == nil {
 		return nil
 	}
-	return &views.Release{Version: r.Version, Artifact: r.Artifact, Activated: r.Activated}
+	return &views.Release{ID: r.ID, Version: r.Version, Artifact: r.Artifact, Activated: r.Activated}
 }
 
 // containsFold reports whether list holds s, compared as Windows compares

@@ -89,7 +89,9 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 	}
 	auth := strings.ToLower(cfg.Auth)
 	if auth == "" {
-		auth = "basic"
+		// A host made in code without config.Load gets the language's
+		// default: defaults live in config alone.
+		auth = config.DefaultWinRMAuth
 	}
 	if auth != "basic" && auth != "ntlm" {
 		return nil, fmt.Errorf("host %s: WinRM auth %q is not supported (basic or ntlm)", host.Name, cfg.Auth)

@@ -22,6 +22,10 @@ type FaultSettings struct {
 	Refuse bool `json:"refuse,omitempty"`
 	// Status500 answers every request with a bare HTTP 500.
 	Status500 bool `json:"status_500,omitempty"`
+	// Drop closes every open connection at once, and each new one as it
+	// comes, while set: a network that drops the host's traffic. The
+	// shells and the commands in them live on, as on Windows.
+	Drop bool `json:"drop,omitempty"`
 }
 
 // Faults holds a host's current settings. When File is set, the settings
@@ -101,9 +105,51 @@ func (f *Faults) Listen(network, addr string) (net.Listener, error) {
 		return nil, err
 	}
 	// Re-listening after a refusal must get the same port, even for ":0".
-	fl := &faultListener{faults: f, network: network, addr: l.Addr().String(), inner: l, conns: make(chan acceptResult), stop: make(chan struct{})}
+	fl := &faultListener{faults: f, network: network, addr: l.Addr().String(), inner: l, conns: make(chan acceptResult), stop: make(chan struct{}), open: map[*trackedConn]bool{}}
 	go fl.run()
+	go fl.dropper()
 	return fl, nil
+}
+
+// trackedConn is an accepted connection the listener can close on Drop.
+type trackedConn struct {
+	net.Conn
+	l    *faultListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.open, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// dropper closes every open connection while Drop is set.
+func (l *faultListener) dropper() {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		if !l.faults.Current().Drop {
+			continue
+		}
+		l.mu.Lock()
+		open := make([]*trackedConn, 0, len(l.open))
+		for c := range l.open {
+			open = append(open, c)
+		}
+		l.mu.Unlock()
+		for _, c := range open {
+			c.Close()
+		}
+	}
 }
 
 type acceptResult struct {
@@ -121,6 +167,7 @@ type faultListener struct {
 
 	mu    sync.Mutex
 	inner net.Listener
+	open  map[*trackedConn]bool
 }
 
 func (l *faultListener) run() {
@@ -186,9 +233,19 @@ func (l *faultListener) run() {
 			}
 			return
 		}
-		if n := l.faults.Current().CutAfterBytes; n > 0 {
+		cur := l.faults.Current()
+		if cur.Drop {
+			c.Close()
+			continue
+		}
+		if n := cur.CutAfterBytes; n > 0 {
 			c = &cutConn{Conn: c, left: n}
 		}
+		tc := &trackedConn{Conn: c, l: l}
+		l.mu.Lock()
+		l.open[tc] = true
+		l.mu.Unlock()
+		c = tc
 		select {
 		case l.conns <- acceptResult{c: c}:
 		case <-l.stop:

@@ -195,6 +195,24 @@ func TestFaultInjection(t *testing.T) {
 		t.Error("cut_after_bytes: the request went through")
 	}
 
+	// drop closes a connection that was open before it was set.
+	set(winrs.FaultSettings{})
+	open, err := net.Dial("tcp", ts.httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	set(winrs.FaultSettings{Drop: true})
+	open.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := open.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Errorf("drop: an open connection still reads (%d, %v)", n, err)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Error("drop: an open connection was left open")
+	}
+	if createOK() {
+		t.Error("drop: a new connection's request went through")
+	}
+
 	set(winrs.FaultSettings{Refuse: true})
 	time.Sleep(300 * time.Millisecond)
 	if _, err := net.Dial("tcp", ts.httpAddr); err == nil {

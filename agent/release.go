@@ -1,0 +1,656 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gsd-deploy/gsd/agent/artifacts"
+	"github.com/gsd-deploy/gsd/agent/atomicfile"
+	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/releases"
+	"github.com/gsd-deploy/gsd/agent/state"
+)
+
+// resourceKind is what the agent knows of one kind of resource: how to
+// check a release of it and how to switch to one. The release ops and the
+// journal are the same for every kind.
+type resourceKind interface {
+	// check validates a whole release (secrets filled in) and returns
+	// the record to store: its redacted spec, file contents by hash and
+	// secrets.
+	check(a *Agent, name string, spec json.RawMessage, secrets map[string]string) (releases.Record, error)
+	// switchTo makes the resource run release id, whole, with effect.
+	// wasRunning says the resource ran before the activation began.
+	switchTo(a *Agent, j *state.Journal, id string, rec releases.Record, effect string, emit progressFunc) (*protocol.ActivateResult, error)
+}
+
+func (a *Agent) kinds() map[string]resourceKind {
+	return map[string]resourceKind{protocol.KindService: serviceKind{}}
+}
+
+func (a *Agent) kind(name string) (resourceKind, error) {
+	k, ok := a.kinds()[name]
+	if !ok {
+		return nil, failf(protocol.CodeUnsupported, "this agent (%s) knows no resource kind %q", Version, name)
+	}
+	return k, nil
+}
+
+func (a *Agent) opStageRelease(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.StageReleaseArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, badArgs(err)
+	}
+	k, err := a.kind(args.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := protocol.ValidateServiceName(args.Name); err != nil {
+		return nil, err
+	}
+	rec, err := k.check(a, args.Name, args.Spec, args.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	id, existed, err := a.releases.Put(rec)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: storing the release: %w", args.Kind, args.Name, err)
+	}
+	return protocol.StageReleaseResult{ID: id, AlreadyPresent: existed}, nil
+}
+
+func validEffect(e string) bool {
+	switch e {
+	case protocol.EffectRestart, protocol.EffectReload, protocol.EffectStart, protocol.EffectNone, protocol.EffectStop:
+		return true
+	}
+	return false
+}
+
+func (a *Agent) opActivate(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.ActivateArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
+		return nil, badArgs(err)
+	}
+	k, err := a.kind(args.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := protocol.ValidateServiceName(args.Name); err != nil {
+		return nil, err
+	}
+	if !releases.ValidID(args.Release) {
+		return nil, failf(protocol.CodeBadRequest, "activate: %q is not a release id", args.Release)
+	}
+	if !validEffect(args.Effect) {
+		return nil, failf(protocol.CodeBadRequest, "activate: effect %q must be restart, reload, start, none or stop", args.Effect)
+	}
+	switch args.OnInterrupt {
+	case "":
+		args.OnInterrupt = protocol.OnFailureRollback
+	case protocol.OnFailureRollback, protocol.OnFailureComplete:
+	default:
+		return nil, failf(protocol.CodeBadRequest, "activate: on_interrupt %q must be rollback or complete", args.OnInterrupt)
+	}
+	if args.TimeoutMS < 0 {
+		return nil, failf(protocol.CodeBadRequest, "activate: negative timeout")
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	if old, err := state.LoadJournal(a.layout); err != nil {
+		return nil, err
+	} else if old != nil {
+		return nil, failf(protocol.CodeJournalPending, "activation %s of %s %s is unfinished; run recover_journal first", old.ID, old.Kind, old.Name)
+	}
+	rec, err := a.releases.Get(args.Release)
+	if errors.Is(err, releases.ErrNotFound) {
+		return nil, failf(protocol.CodeNotFound, "%s %s: %v; stage it first", args.Kind, args.Name, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rec.Kind != args.Kind || rec.Name != args.Name {
+		return nil, failf(protocol.CodeBadRequest, "activate: release %s is one of %s %s, not of %s %s", args.Release, rec.Kind, rec.Name, args.Kind, args.Name)
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	obs, err := a.opts.Services.Query(args.Name)
+	if err != nil {
+		return nil, err
+	}
+	j := &state.Journal{ID: req.ID, Started: time.Now().UTC(), Kind: args.Kind, Name: args.Name, To: args.Release,
+		Effect: args.Effect, OnInterrupt: args.OnInterrupt, WasRunning: obs.Installed && isUp(obs.Status.State), By: a.operator()}
+	if svc := st.Services[args.Name]; svc != nil && svc.Current() != nil {
+		j.From = svc.Current().ID
+	}
+	if err := j.Save(a.layout); err != nil {
+		return nil, err
+	}
+	a.timeout = time.Duration(args.TimeoutMS) * time.Millisecond
+	defer func() { a.timeout = 0 }()
+	res, err := k.switchTo(a, j, args.Release, rec, args.Effect, emit)
+	if err == nil {
+		return res, state.FinishJournal(a.layout)
+	}
+	var oe *opError
+	if errors.As(err, &oe) && oe.code == protocol.CodeUnmanaged {
+		// Refused before anything was touched.
+		return nil, errors.Join(err, state.FinishJournal(a.layout))
+	}
+	return nil, a.revert(j, k, err, emit)
+}
+
+// revert returns a resource whose activation failed to the release it ran
+// before, whole; a new resource (no release before) is stopped. The
+// journal stays when that fails too, so the next agent tries again.
+func (a *Agent) revert(j *state.Journal, k resourceKind, cause error, emit progressFunc) error {
+	j.RollingBack = true
+	if err := j.Save(a.layout); err != nil {
+		return errors.Join(cause, err)
+	}
+	target, effect := j.From, protocol.EffectRestart
+	if target == "" || target == j.To {
+		// Nothing else to return to: the new release stays, stopped.
+		target, effect = j.To, protocol.EffectStop
+	}
+	emit(fmt.Sprintf("%s %s: activating %s failed (%v); returning to %s", j.Kind, j.Name, j.To, cause, target), nil)
+	rec, err := a.releases.Get(target)
+	if err == nil {
+		_, err = k.switchTo(a, j, target, rec, effect, emit)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: activating %s failed: %w; returning to %s failed too: %v (the next apply tries again)", j.Kind, j.Name, j.To, cause, target, err)
+	}
+	if err := state.FinishJournal(a.layout); err != nil {
+		return errors.Join(cause, err)
+	}
+	what := "is back on " + target
+	if effect == protocol.EffectStop {
+		what = "is stopped (it had no release before)"
+	}
+	return &opError{code: protocol.CodeActivationFailed, err: fmt.Errorf("%s %s: activating %s failed: %w; it %s", j.Kind, j.Name, j.To, cause, what)}
+}
+
+// operator is who the lock was taken for, recorded with each activation.
+func (a *Agent) operator() string {
+	if a.lock != nil {
+		if a.lock.Holder.Operator != "" {
+			return a.lock.Holder.Operator
+		}
+		return a.lock.Holder.User
+	}
+	return ""
+}
+
+// recoverJournal deals with an activation that a dead agent left half
+// done: it finishes it or returns to the release before, as the
+// activation asked, whole. Then, journal or not, services that a dead
+// agent stopped because they depend on one that runs again are started
+// (see restoreDependents).
+func (a *Agent) recoverJournal(_ context.Context, emit progressFunc) (*state.Journal, error) {
+	j, err := state.LoadJournal(a.layout)
+	if err != nil {
+		return nil, err
+	}
+	if j == nil {
+		a.restoreDependents(emit)
+		return nil, nil
+	}
+	k, err := a.kind(j.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if a.activationLanded(j) {
+		// The agent died after the switch was whole and the service ran
+		// again: only the journal is left to clear.
+		emit(fmt.Sprintf("the activation of %s on %s %s had completed before its agent died", j.To, j.Kind, j.Name), nil)
+		if err := state.FinishJournal(a.layout); err != nil {
+			return nil, err
+		}
+		a.restoreDependents(emit)
+		return j, nil
+	}
+	target, effect := j.To, j.Effect
+	back := (j.RollingBack || j.OnInterrupt == protocol.OnFailureRollback) && j.From != "" && j.From != j.To
+	if back {
+		target, effect = j.From, protocol.EffectRestart
+		emit(fmt.Sprintf("returning %s %s to %s: an agent died while activating %s", j.Kind, j.Name, j.From, j.To), nil)
+	} else {
+		emit(fmt.Sprintf("finishing the activation of %s on %s %s that an agent left unfinished", j.To, j.Kind, j.Name), nil)
+	}
+	rec, err := a.releases.Get(target)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", j.Kind, j.Name, err)
+	}
+	if _, err := k.switchTo(a, j, target, rec, effect, emit); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", j.Kind, j.Name, err)
+	}
+	if err := state.FinishJournal(a.layout); err != nil {
+		return nil, err
+	}
+	a.restoreDependents(emit)
+	return j, nil
+}
+
+// activationLanded reports whether an interrupted activation got to its
+// end: its release is current and the service runs if it ran before.
+func (a *Agent) activationLanded(j *state.Journal) bool {
+	if j.RollingBack || j.Kind != protocol.KindService {
+		return false
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return false
+	}
+	svc := st.Services[j.Name]
+	if svc == nil || svc.Current() == nil || svc.Current().ID != j.To {
+		return false
+	}
+	obs, err := a.opts.Services.Query(j.Name)
+	if err != nil || !obs.Installed {
+		return false
+	}
+	return isUp(obs.Status.State) || (!j.WasRunning && j.Effect != protocol.EffectStart)
+}
+
+func (a *Agent) opRecoverJournal(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	if err := protocol.DecodeArgs(req, &struct{}{}); err != nil {
+		return nil, badArgs(err)
+	}
+	// Taking the lock recovers, and then that is what this op did; a
+	// session that already held it may still have a journal if an earlier
+	// recovery failed, so try again.
+	held := a.lock != nil
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	if !held && a.lockRecovered != nil {
+		return a.lockRecovered.Summary(), nil
+	}
+	j, err := a.recoverJournal(ctx, emit)
+	if err != nil {
+		return nil, err
+	}
+	if j == nil {
+		return map[string]bool{"pending": false}, nil
+	}
+	return j.Summary(), nil
+}
+
+// serviceKind is the service resource: the SCM entry, its binary, its
+// settings and its managed files.
+type serviceKind struct{}
+
+func (serviceKind) check(a *Agent, name string, raw json.RawMessage, secrets map[string]string) (releases.Record, error) {
+	var spec protocol.ServiceSpec
+	if err := protocol.DecodeArgs(protocol.Request{Op: protocol.OpStageRelease, Args: raw}, &spec); err != nil {
+		return releases.Record{}, badArgs(err)
+	}
+	if spec.Name != name {
+		return releases.Record{}, failf(protocol.CodeBadRequest, "stage_release: the spec names service %q, not %q", spec.Name, name)
+	}
+	full, err := spec.WithSecrets(secrets)
+	if err != nil {
+		return releases.Record{}, failf(protocol.CodeBadRequest, "service %s: %v", name, err)
+	}
+	if err := validateSpec(&full); err != nil {
+		return releases.Record{}, err
+	}
+	if _, err := a.store.Find(full.Artifact); err != nil {
+		return releases.Record{}, failf(protocol.CodeNotFound, "service %s: %v; stage it first", name, err)
+	}
+	rec := releases.Record{Kind: protocol.KindService, Name: name, Files: map[string][]byte{}, Secrets: full.Secrets()}
+	for _, f := range full.Files {
+		if !f.Sensitive {
+			rec.Files[f.SHA256] = f.Content
+		}
+	}
+	if rec.Spec, err = json.Marshal(full.Redacted()); err != nil {
+		return releases.Record{}, err
+	}
+	return rec, nil
+}
+
+// loadService turns a stored release back into the whole spec.
+func loadService(rec releases.Record) (protocol.ServiceSpec, error) {
+	var spec protocol.ServiceSpec
+	if err := json.Unmarshal(rec.Spec, &spec); err != nil {
+		return spec, err
+	}
+	for i, f := range spec.Files {
+		if !f.Sensitive {
+			spec.Files[i].Content = rec.Files[f.SHA256]
+		}
+	}
+	full, err := spec.WithSecrets(rec.Secrets)
+	if err != nil {
+		return full, err
+	}
+	for _, f := range full.Files {
+		if protocol.SHA256Hex(f.Content) != f.SHA256 {
+			return full, fmt.Errorf("file %s of the release does not match its SHA-256", f.Name)
+		}
+	}
+	return full, nil
+}
+
+func (serviceKind) switchTo(a *Agent, j *state.Journal, id string, rec releases.Record, effect string, emit progressFunc) (*protocol.ActivateResult, error) {
+	spec, err := loadService(rec)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: release %s: %w", j.Name, id, err)
+	}
+	return a.switchService(j, id, spec, effect, emit)
+}
+
+// switchService makes a service run one release, whole: it stops the
+// service when the effect needs it, writes the release's files where they
+// belong (removing those the release no longer has), reconfigures the
+// service manager (binary, arguments, account, environment, start type,
+// dependencies, names), its failure actions and its folders' access, and
+// records the release as current before it starts the service again.
+// Every part writes the release's own value, so running it again, after
+// an agent died half way, ends in the same place.
+func (a *Agent) switchService(j *state.Journal, id string, spec protocol.ServiceSpec, effect string, emit progressFunc) (*protocol.ActivateResult, error) {
+	name := spec.Name
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	obs, err := a.opts.Services.Query(name)
+	if err != nil {
+		return nil, err
+	}
+	if obs.Installed && !managesService(st, name) && !spec.Adopt {
+		return nil, failf(protocol.CodeUnmanaged, "service %s exists on this host and was not created by gsd; gsd leaves it alone unless its service block says adopt = true", name)
+	}
+	binary, err := a.store.Find(spec.Artifact)
+	if err != nil {
+		return nil, failf(protocol.CodeNotFound, "service %s: %v", name, err)
+	}
+	svc := serviceEntry(st, name)
+	res := &protocol.ActivateResult{To: id}
+	if cur := svc.Current(); cur != nil {
+		res.From = cur.ID
+	}
+	running := obs.Installed && isUp(obs.Status.State)
+	if running && (effect == protocol.EffectRestart || effect == protocol.EffectStop) {
+		emit(fmt.Sprintf("stopping %s", name), nil)
+		if err := a.stopService(st, name, a.stopTimeout(svc, a.timeout.Milliseconds()), emit); err != nil {
+			return nil, fmt.Errorf("service %s: stop: %w", name, err)
+		}
+		running = false
+	}
+	if err := a.writeFiles(svc, spec, emit); err != nil {
+		return nil, fmt.Errorf("service %s: %w", name, err)
+	}
+	cfg, err := a.installConfig(spec, binary)
+	if err != nil {
+		return nil, err
+	}
+	var gaps map[string]string
+	if obs.Installed {
+		gaps, err = a.opts.Services.Reconfigure(name, cfg)
+	} else {
+		gaps, err = a.opts.Services.Install(name, cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", name, err)
+	}
+	for _, gap := range a.grantAccess(spec) {
+		emit(fmt.Sprintf("%s: %s", name, gap), nil)
+	}
+	recovery := spec.Recovery
+	if recovery == nil && obs.Installed && !recoveryKnownEmpty(obs, svc) {
+		// No recovery block means no failure actions: gsd manages the
+		// whole service, so actions it set before, or that an adopted
+		// service came with, are cleared.
+		recovery = &protocol.Recovery{}
+	}
+	if recovery != nil {
+		rgaps, err := a.opts.Services.SetRecovery(name, *recovery)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: recovery: %w", name, err)
+		}
+		gaps = mergeGaps(gaps, rgaps)
+	}
+	if svc.Password, err = passwordRecord(svc, !obs.Installed, spec.Account); err != nil {
+		return nil, fmt.Errorf("service %s: %w", name, err)
+	}
+	stored := spec.Redacted()
+	prevRecorded := svc.Recorded
+	svc.Recorded = recordGaps(stored, recovery, gaps)
+	if recovery == nil && obs.Recovery == nil && prevRecorded != nil && prevRecorded.Recovery != nil {
+		// Left alone as known empty on a host that cannot report it:
+		// the record is still what the host has.
+		if svc.Recorded == nil {
+			svc.Recorded = &state.Recorded{}
+		}
+		svc.Recorded.Recovery = prevRecorded.Recovery
+	}
+	res.Recorded = gaps
+	if cur := svc.Current(); cur == nil || cur.ID != id {
+		rel := protocol.Release{ID: id, Artifact: spec.Artifact, Version: spec.Version, Path: binary, Activated: time.Now().UTC(), By: j.By}
+		if cur != nil {
+			rel.Changes = protocol.SpecChanges(svc.Spec, stored)
+		}
+		if kept := svc.Find(id); kept != nil && len(rel.Changes) == 0 {
+			rel.Changes = kept.Changes
+		}
+		dropped := svc.Activate(rel, st.KeepReleases)
+		res.Changed = true
+		defer a.prune(dropped, emit)
+	}
+	svc.Spec = stored
+	if err := st.Save(a.layout); err != nil {
+		return nil, err
+	}
+	for setting, why := range gaps {
+		emit(fmt.Sprintf("%s: %s written; %s, kept in agent state", name, setting, why), nil)
+	}
+	start := effect != protocol.EffectStop && (j.WasRunning || effect == protocol.EffectStart)
+	switch {
+	case start && !running:
+		emit(fmt.Sprintf("starting %s", name), nil)
+		if err := a.opts.Services.Start(name, a.startTimeout()); err != nil {
+			return nil, fmt.Errorf("service %s: start: %w", name, err)
+		}
+		running = true
+	case effect == protocol.EffectReload && running:
+		emit(fmt.Sprintf("reloading %s", name), nil)
+		if err := a.opts.Services.ParamChange(name); err != nil {
+			return nil, fmt.Errorf("service %s: reload: %w", name, err)
+		}
+	}
+	if running {
+		// A dependent that does not start again is reported, not undone:
+		// this service runs its release whole.
+		if err := a.startDependents(st, name, emit); err != nil {
+			emit(err.Error(), nil)
+		}
+	}
+	res.Running = running
+	return res, nil
+}
+
+func (a *Agent) startTimeout() time.Duration {
+	if a.timeout > 0 {
+		return a.timeout
+	}
+	return defaultStartWait
+}
+
+// filePath is where a managed file of service lives on this host.
+func (a *Agent) filePath(service string, f protocol.FileSpec) string {
+	if f.Path != "" {
+		return a.hostPath(f.Path)
+	}
+	return filepath.Join(a.layout.FilesDir(service), filepath.FromSlash(strings.ReplaceAll(f.Name, `\`, "/")))
+}
+
+// writeFiles puts a release's files in place, each written atomically
+// and only when its bytes differ, and removes files of the release before
+// that this one no longer has.
+func (a *Agent) writeFiles(svc *state.Service, spec protocol.ServiceSpec, emit progressFunc) error {
+	keep := map[string]bool{}
+	files := map[string]string{}
+	for _, f := range spec.Files {
+		path := a.filePath(spec.Name, f)
+		keep[strings.ToLower(path)] = true
+		files[f.Name] = f.SHA256
+		if old, err := artifacts.FileSHA256(path); err == nil && old == f.SHA256 {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(path, f.Content); err != nil {
+			return fmt.Errorf("file %s: %w", f.Name, err)
+		}
+	}
+	var old []string
+	for _, f := range svc.Spec.Files {
+		old = append(old, a.filePath(spec.Name, f))
+	}
+	for n := range svc.Files {
+		old = append(old, a.filePath(spec.Name, protocol.FileSpec{Name: n}))
+	}
+	for _, path := range old {
+		if keep[strings.ToLower(path)] {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			emit(fmt.Sprintf("could not remove %s, which the release no longer has: %v", path, err), nil)
+		}
+	}
+	svc.Files = files
+	if len(files) == 0 {
+		svc.Files = nil
+	}
+	return nil
+}
+
+// grantAccess lets the service's account read its files and write its
+// logs, wherever the release puts them; it returns what this host could
+// not put in place.
+func (a *Agent) grantAccess(spec protocol.ServiceSpec) []string {
+	var gaps []string
+	note := func(gap string, err error) {
+		if err != nil {
+			gap = err.Error()
+		}
+		if gap != "" && !contains(gaps, gap) {
+			gaps = append(gaps, gap)
+		}
+	}
+	note(state.GrantServiceAccess(a.layout, spec.Name, spec.Account.Name))
+	for _, f := range spec.Files {
+		if f.Path != "" {
+			note(state.GrantFolderAccess(filepath.Dir(a.hostPath(f.Path)), spec.Account.Name, false))
+		}
+	}
+	if w := spec.Wrapper; w != nil && w.LogDir != "" {
+		note(state.GrantFolderAccess(a.hostPath(w.LogDir), spec.Account.Name, true))
+	}
+	return gaps
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// logDir is where a wrapped service's output goes: its log block's
+// folder, or its own under the root.
+func (a *Agent) logDir(svc *state.Service, name string) string {
+	if svc != nil && svc.Spec.Wrapper != nil && svc.Spec.Wrapper.LogDir != "" {
+		return a.hostPath(svc.Spec.Wrapper.LogDir)
+	}
+	return a.layout.LogDir(name)
+}
+
+// hostPath maps an absolute Windows path to this host's file system: as
+// it is on Windows; under the root's drive_<letter> folder elsewhere (the
+// tests), so a test never writes outside its own folder.
+func (a *Agent) hostPath(p string) string {
+	if a.opts.HostPath != nil {
+		return a.opts.HostPath(p)
+	}
+	return hostPath(a.layout.Root, p)
+}
+
+// prune deletes what activations left behind, with the lock held: the
+// releases that fell out of history, releases staged but never activated
+// for longer than artifactPruneGrace, and artifacts no kept release uses
+// (see pruneArtifacts). What the journal names is kept.
+func (a *Agent) prune(dropped []protocol.Release, emit progressFunc) {
+	st, err := a.loadState()
+	if err != nil {
+		return
+	}
+	keep := st.ReferencedReleases()
+	if j, err := state.LoadJournal(a.layout); err != nil {
+		return
+	} else if j != nil {
+		keep[j.From], keep[j.To] = true, true
+	}
+	remove := map[string]bool{}
+	for _, r := range dropped {
+		remove[r.ID] = true
+	}
+	ids, err := a.releases.IDs()
+	if err != nil {
+		emit(fmt.Sprintf("could not list releases to prune: %v", err), nil)
+	}
+	for _, id := range ids {
+		if staged, err := a.releases.StagedAt(id); err == nil && time.Since(staged) > artifactPruneGrace {
+			remove[id] = true
+		}
+	}
+	for id := range remove {
+		if keep[id] || id == "" {
+			continue
+		}
+		if err := a.releases.Remove(id); err != nil {
+			emit(fmt.Sprintf("could not remove old release %s (%v); will retry at the next activation", id, err), nil)
+		}
+	}
+	a.pruneArtifacts(st, dropped, emit)
+}
+
+// releaseArtifacts are the artifacts of the given releases.
+func (a *Agent) releaseArtifacts(ids ...string) map[string]bool {
+	out := map[string]bool{}
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		raw, err := a.releases.Spec(id)
+		if err != nil {
+			continue
+		}
+		var ref struct {
+			Artifact string `json:"artifact"`
+		}
+		if json.Unmarshal(raw, &ref) == nil && ref.Artifact != "" {
+			out[ref.Artifact] = true
+		}
+	}
+	return out
+}
