@@ -43,16 +43,24 @@ func (a *Agent) kind(name string) (resourceKind, error) {
 	return k, nil
 }
 
-func (a *Agent) opStageRelease(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
-	var args protocol.StageReleaseArgs
-	if err := protocol.DecodeArgs(req, &args); err != nil {
+// kindArgs decodes a release op's args into args and checks the kind
+// and the resource name they give, before anything is touched.
+func (a *Agent) kindArgs(req protocol.Request, args any, kindAndName func() (string, string)) (resourceKind, error) {
+	if err := protocol.DecodeArgs(req, args); err != nil {
 		return nil, badArgs(err)
 	}
-	k, err := a.kind(args.Kind)
+	kind, name := kindAndName()
+	k, err := a.kind(kind)
 	if err != nil {
 		return nil, err
 	}
-	if err := protocol.ValidateServiceName(args.Name); err != nil {
+	return k, protocol.ValidateServiceName(name)
+}
+
+func (a *Agent) opStageRelease(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.StageReleaseArgs
+	k, err := a.kindArgs(req, &args, func() (string, string) { return args.Kind, args.Name })
+	if err != nil {
 		return nil, err
 	}
 	rec, err := k.check(a, args.Name, args.Spec, args.Secrets)
@@ -79,14 +87,8 @@ func validEffect(e string) bool {
 
 func (a *Agent) opActivate(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
 	var args protocol.ActivateArgs
-	if err := protocol.DecodeArgs(req, &args); err != nil {
-		return nil, badArgs(err)
-	}
-	k, err := a.kind(args.Kind)
+	k, err := a.kindArgs(req, &args, func() (string, string) { return args.Kind, args.Name })
 	if err != nil {
-		return nil, err
-	}
-	if err := protocol.ValidateServiceName(args.Name); err != nil {
 		return nil, err
 	}
 	if !releases.ValidID(args.Release) {

@@ -184,17 +184,19 @@ type runner struct {
 }
 
 // parallel runs fn(0..n-1), at most opts.Parallelism at a time.
-func (r *runner) parallel(n int, fn func(int)) {
-	sem := make(chan struct{}, max(r.opts.Parallelism, 1))
+func (r *runner) parallel(n int, fn func(int)) { ForEach(n, r.opts.Parallelism, fn) }
+
+// ForEach runs fn(0..n-1), at most limit at a time (at least one), and
+// returns when all are done: the one way gsd works on hosts in parallel.
+func ForEach(n, limit int, fn func(i int)) {
+	sem := make(chan struct{}, max(limit, 1))
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			fn(i)
-		}()
+		})
 	}
 	wg.Wait()
 }

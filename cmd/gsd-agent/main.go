@@ -68,7 +68,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	root := fs.String("root", defaultRoot(), "state directory")
 	maxLine := fs.Int("max-line", 0, "longest request line accepted, in bytes (0: protocol default)")
-	keep := fs.Int("keep-releases", 0, "releases kept per service for rollback (0: as in state.json, default 3)")
+	keep := fs.Int("keep-releases", 0, "releases kept per service for rollback (0: as in state.json, default 5)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}

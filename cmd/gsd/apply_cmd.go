@@ -100,26 +100,36 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 			return err
 		}
 	}
-	out := apply.Execute(ctx, p, hostDialer(cfg, agent), apply.Options{
+	return execute(ctx, env, p, cfg, agent, color, "a rollout failed", apply.Options{
 		Parallelism: sel.parallelism,
 		LockTimeout: *lockTimeout,
-		Operator:    operator(),
 		Stop:        stop,
 		Continue:    *cont,
 		Secrets:     configSecrets(cfg),
-		Hooks:       views.NewApplyHooks(env.stdout, color),
 	})
+}
+
+// execute carries out p on the configuration's hosts, printing progress,
+// the rollout report and the summary; failed is the error when a rollout
+// failed.
+func execute(ctx context.Context, env *cliEnv, p *plan.Plan, cfg *config.Config, agent providers.Agent, color bool, failed string, opts apply.Options) error {
+	opts.Operator = operator()
+	opts.Hooks = views.NewApplyHooks(env.stdout, color)
+	out := apply.Execute(ctx, p, hostDialer(cfg, agent), opts)
 	views.RolloutReport(env.stdout, out, color)
 	if err := views.ApplySummary(env.stdout, out.Results, color); err != nil {
 		return err
 	}
 	if out.Failed() {
-		return errors.New("a rollout failed")
+		return errors.New(failed)
 	}
 	return nil
 }
 
-// planFor makes the plan gsd apply or destroy carries out now.
+// planFor makes the plan of gsd plan, apply or destroy (mode): builds,
+// reads the hosts and compares. For apply and destroy it first finishes
+// activations dead agents left unfinished, so the plan starts from hosts
+// that each run one whole release; gsd plan only shows them.
 func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFlags, agent providers.Agent, mode string) (*plan.Plan, error) {
 	hosts, err := sel.hosts(cfg)
 	if err != nil {
@@ -145,7 +155,10 @@ func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFl
 			}
 		}
 	}
-	results := recoverHosts(ctx, hosts, readHosts(ctx, hosts, dialFacts(agent), sel.parallelism), agent, sel.parallelism)
+	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
+	if mode != "plan" {
+		results = recoverHosts(ctx, hosts, results, agent, sel.parallelism)
+	}
 	p, err := plan.Make(desiredCfg, arts, hostFacts(results))
 	if err != nil {
 		return nil, err
@@ -173,7 +186,7 @@ func recoverHosts(ctx context.Context, hosts []*config.Host, results map[string]
 	again := eachHost(pending, parallelism, func(h *config.Host) hostResult {
 		ctx, cancel := context.WithTimeout(ctx, hostReadTimeout)
 		defer cancel()
-		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent})
+		conn, err := dialHost[*providers.Host](agent, nil)(ctx, h)
 		if err != nil {
 			return hostResult{err: err}
 		}
@@ -336,11 +349,11 @@ func hostDialer(cfg *config.Config, agent providers.Agent) apply.Dialer {
 		if h == nil {
 			return nil, fmt.Errorf("host %s is not in the configuration", name)
 		}
-		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent, Progress: func(ev protocol.Event) {
+		conn, err := dialHost[*providers.Host](agent, func(ev protocol.Event) {
 			if ev.Message != "" && report != nil {
 				report(ev.Message)
 			}
-		}})
+		})(ctx, h)
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/apply"
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/plan"
 	"github.com/gsd-deploy/gsd/providers"
@@ -38,11 +39,28 @@ type factsConn interface {
 // installing the agent included.
 const hostReadTimeout = 5 * time.Minute
 
-// dialFacts connects to a host's agent with the real transports.
-func dialFacts(agent providers.Agent) func(context.Context, *config.Host) (factsConn, error) {
-	return func(ctx context.Context, h *config.Host) (factsConn, error) {
-		return providers.Dial(ctx, h, providers.Options{Agent: agent})
+// dialHost is the one way every command reaches a host's agent, with the
+// real transports; C is the part of the connection a command uses (its
+// tests give fakes of it). progress, if set, gets what the agent says.
+func dialHost[C any](agent providers.Agent, progress func(protocol.Event)) func(context.Context, *config.Host) (C, error) {
+	return func(ctx context.Context, h *config.Host) (C, error) {
+		var none C
+		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent, Progress: progress})
+		if err != nil {
+			return none, err
+		}
+		c, ok := any(conn).(C)
+		if !ok {
+			conn.Close()
+			return none, fmt.Errorf("host %s: the connection lacks what this command needs", h.Name)
+		}
+		return c, nil
 	}
+}
+
+// dialFacts reaches a host to read its facts.
+func dialFacts(agent providers.Agent) func(context.Context, *config.Host) (factsConn, error) {
+	return dialHost[factsConn](agent, nil)
 }
 
 // readHosts reaches every host, at most parallelism at a time, and reads
@@ -77,19 +95,12 @@ func readHosts(ctx context.Context, hosts []*config.Host, dial func(context.Cont
 func eachHost[R any](hosts []*config.Host, parallelism int, read func(*config.Host) R) map[string]R {
 	out := make(map[string]R, len(hosts))
 	var mu sync.Mutex
-	sem := make(chan struct{}, max(parallelism, 1))
-	var wg sync.WaitGroup
-	for _, h := range hosts {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r := read(h)
-			mu.Lock()
-			out[h.Name] = r
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	apply.ForEach(len(hosts), parallelism, func(i int) {
+		r := read(hosts[i])
+		mu.Lock()
+		out[hosts[i].Name] = r
+		mu.Unlock()
+	})
 	return out
 }
 

@@ -15,7 +15,6 @@ import (
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/config"
-	"github.com/gsd-deploy/gsd/providers"
 )
 
 func init() {
@@ -35,16 +34,6 @@ var (
 type logsConn interface {
 	Call(ctx context.Context, op string, args, result any) error
 	Close() error
-}
-
-func dialLogs(agent providers.Agent) func(context.Context, *config.Host) (logsConn, error) {
-	return func(ctx context.Context, h *config.Host) (logsConn, error) {
-		c, err := providers.Dial(ctx, h, providers.Options{Agent: agent})
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}
 }
 
 func runLogs(env *cliEnv, args []string) error {
@@ -97,7 +86,7 @@ func runLogs(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return showLogs(ctx, env, svc.Name, hosts, dialLogs(agent), *lines, *follow)
+	return showLogs(ctx, env, svc.Name, hosts, dialHost[logsConn](agent, nil), *lines, *follow)
 }
 
 // parseInterspersed parses flags that may come before or after the

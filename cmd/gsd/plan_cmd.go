@@ -179,21 +179,9 @@ func runPlan(env *cliEnv, args []string) error {
 }
 
 // makePlan does the whole of gsd plan but the rendering: load, build,
-// read hosts, compare.
+// read hosts, compare. It changes nothing on any host.
 func makePlan(ctx context.Context, env *cliEnv, cf *configFlags, sel *selectFlags, paths []string) (*plan.Plan, error) {
 	cfg, err := loadStrict(env, cf, paths)
-	if err != nil {
-		return nil, err
-	}
-	hosts, err := sel.hosts(cfg)
-	if err != nil {
-		return nil, err
-	}
-	targets, err := sel.services(cfg)
-	if err != nil {
-		return nil, err
-	}
-	arts, err := artifactsFor(ctx, env, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -201,15 +189,7 @@ func makePlan(ctx context.Context, env *cliEnv, cf *configFlags, sel *selectFlag
 	if err != nil {
 		return nil, err
 	}
-	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
-	p, err := plan.Make(cfg, arts, hostFacts(results))
-	if err != nil {
-		return nil, err
-	}
-	if targets != nil {
-		plan.Target(p, targets)
-	}
-	return p, nil
+	return planFor(ctx, env, cfg, sel, agent, "plan")
 }
 
 // savePlan writes the plan file atomically and readable by its owner

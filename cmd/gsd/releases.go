@@ -170,21 +170,11 @@ func runRollback(env *cliEnv, args []string) error {
 			return err
 		}
 	}
-	out := apply.Execute(ctx, p, hostDialer(cfg, agent), apply.Options{
+	return execute(ctx, env, p, cfg, agent, color, "the rollback failed", apply.Options{
 		Parallelism: *parallelism,
 		LockTimeout: *lockTimeout,
-		Operator:    operator(),
 		Stop:        stop,
-		Hooks:       views.NewApplyHooks(env.stdout, color),
 	})
-	views.RolloutReport(env.stdout, out, color)
-	if err := views.ApplySummary(env.stdout, out.Results, color); err != nil {
-		return err
-	}
-	if out.Failed() {
-		return errors.New("the rollback failed")
-	}
-	return nil
 }
 
 // rollbackPlan is a plan that activates, on each host, a release it keeps

@@ -413,7 +413,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 				t.Errorf("apply output lacks %q:\n%s", want, out)
 			}
 		}
-		if strings.Contains(out, "batch 3 of 3") || strings.Contains(out, "host."+h(2)+": service.rb:") {
+		if strings.Contains(out, "batch 3 of 3") || strings.Contains(out, "host."+h(2)+": service.rb: replace") {
 			t.Errorf("the third host was touched:\n%s", out)
 		}
 		st := l.status(t, dir)

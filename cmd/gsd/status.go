@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/gsd-deploy/gsd/build"
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/plan"
-	"github.com/gsd-deploy/gsd/providers"
 	"github.com/gsd-deploy/gsd/views"
 )
 
@@ -36,16 +34,6 @@ type statusConn interface {
 	Call(ctx context.Context, op string, args, result any) error
 	Hello() protocol.Hello
 	Close() error
-}
-
-func dialStatus(agent providers.Agent) func(context.Context, *config.Host) (statusConn, error) {
-	return func(ctx context.Context, h *config.Host) (statusConn, error) {
-		c, err := providers.Dial(ctx, h, providers.Options{Agent: agent})
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}
 }
 
 func runStatus(env *cliEnv, args []string) error {
@@ -81,7 +69,7 @@ func runStatus(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := makeStatus(ctx, cfg, arts, hostsRunning(cfg, hosts, targets), targets, dialStatus(agent), sel.parallelism, time.Now())
+	st, err := makeStatus(ctx, cfg, arts, hostsRunning(cfg, hosts, targets), targets, dialHost[statusConn](agent, nil), sel.parallelism, time.Now())
 	if err != nil {
 		return err
 	}
@@ -131,7 +119,16 @@ func makeStatus(ctx context.Context, cfg *config.Config, arts map[string]*build.
 	if err != nil {
 		return nil, err
 	}
-	return statusView(cfg, p, results, targets, now), nil
+	return views.NewStatus(cfg, p, readings(results), targets, now), nil
+}
+
+// readings are the hosts' readings as the status view model takes them.
+func readings(results map[string]hostStatus) map[string]views.HostReading {
+	out := make(map[string]views.HostReading, len(results))
+	for name, r := range results {
+		out[name] = views.HostReading{Facts: r.facts, Agent: r.agent, Health: r.health}
+	}
+	return out
 }
 
 // hostStatus is what reading one host for gsd status gave.
@@ -175,7 +172,7 @@ func readHostStatus(ctx context.Context, cfg *config.Config, h *config.Host, tar
 	r.health = map[string]*views.HealthStatus{}
 	for i := range f.Services {
 		sf := &f.Services[i]
-		if targets != nil && !containsFold(targets, sf.Name) {
+		if targets != nil && !views.ContainsFold(targets, sf.Name) {
 			continue
 		}
 		svc := cfg.Service(sf.Name)
@@ -266,108 +263,4 @@ func agentMessage(err error) string {
 		return ae.Detail.Message
 	}
 	return err.Error()
-}
-
-// statusView joins facts, health and the plan's steps into what status
-// shows: per host, every service the configuration places there and
-// every one gsd manages there, sorted by name.
-func statusView(cfg *config.Config, p *plan.Plan, results map[string]hostStatus, targets []string, now time.Time) *views.Status {
-	st := &views.Status{FormatVersion: views.StatusFormatVersion, CheckedAt: now.UTC(), Hosts: []*views.HostStatus{}}
-	for _, hp := range p.Hosts {
-		r := results[hp.Host]
-		hs := &views.HostStatus{Host: hp.Host, Address: hp.Address, Transport: hp.Transport, AgentVersion: r.agent, Error: hp.Error, Services: []*views.ServiceStatus{}}
-		st.Hosts = append(st.Hosts, hs)
-		if hp.Error != "" {
-			st.Summary.FailedHosts++
-			continue
-		}
-		actual := map[string]*protocol.ServiceFacts{}
-		for i := range r.facts.Services {
-			actual[strings.ToLower(r.facts.Services[i].Name)] = &r.facts.Services[i]
-		}
-		for _, step := range hp.Steps {
-			if targets != nil && !containsFold(targets, step.Service) {
-				continue
-			}
-			svc := cfg.Service(step.Service)
-			inConfig := svc != nil && slices.Contains(svc.Hosts, hp.Host)
-			s := serviceStatus(step, svc, inConfig, actual[strings.ToLower(step.Service)], r.health[strings.ToLower(step.Service)])
-			hs.Services = append(hs.Services, s)
-			st.Summary.Services++
-			if s.State == "running" {
-				st.Summary.Running++
-			}
-			if s.Health != nil && s.Health.Status == views.Unhealthy {
-				st.Summary.Unhealthy++
-			}
-			if s.Drift != nil {
-				st.Summary.Drifted++
-			}
-		}
-		sort.Slice(hs.Services, func(i, j int) bool {
-			return strings.ToLower(hs.Services[i].Service) < strings.ToLower(hs.Services[j].Service)
-		})
-	}
-	return st
-}
-
-func serviceStatus(step *plan.Step, svc *config.Service, inConfig bool, sf *protocol.ServiceFacts, health *views.HealthStatus) *views.ServiceStatus {
-	s := &views.ServiceStatus{Address: step.Address, Service: step.Service, InConfiguration: inConfig, Health: health}
-	if svc != nil {
-		s.Mode = svc.Mode
-	}
-	if sf != nil {
-		if sf.Mode != "" {
-			s.Mode = sf.Mode
-		}
-		s.Deployed = sf.Installed
-		if sf.Installed && sf.Status != nil {
-			s.State, s.PID, s.ExitCode = sf.Status.State, sf.Status.PID, sf.Status.ExitCode
-		}
-		s.Release, s.Previous = release(sf.Current), release(sf.Previous)
-		if sf.Current != nil {
-			s.Since = sf.Current.Activated
-		}
-		if w := sf.Wrapper; w != nil && s.Mode == protocol.ModeWrapped {
-			// Starts counts the wrapper's starts of its program since the
-			// service itself started; all but the first are restarts.
-			restarts := max(w.Starts-1, 0)
-			s.Restarts = &restarts
-			s.Wrapper = &views.WrapperStatus{Starts: w.Starts, ChildPID: w.ChildPID, LastExitCode: w.LastExitCode, LastExit: w.LastExit, LastStop: w.LastStop}
-			if w.ChildPID != 0 {
-				// The wrapper records its status when it starts the
-				// program and not again until the program exits.
-				s.Wrapper.ChildSince = w.Updated
-			}
-		}
-	}
-	if step.Action != plan.ActionNoOp {
-		d := &views.Drift{Action: string(step.Action)}
-		for _, c := range step.Changes {
-			// Names only: a value may be a secret.
-			if !slices.Contains(d.Attributes, c.Attribute) {
-				d.Attributes = append(d.Attributes, c.Attribute)
-			}
-		}
-		s.Drift = d
-	}
-	return s
-}
-
-func release(r *protocol.Release) *views.Release {
-	if r == nil {
-		return nil
-	}
-	return &views.Release{ID: r.ID, Version: r.Version, Artifact: r.Artifact, Activated: r.Activated}
-}
-
-// containsFold reports whether list holds s, compared as Windows compares
-// service names: without regard to case.
-func containsFold(list []string, s string) bool {
-	for _, l := range list {
-		if strings.EqualFold(l, s) {
-			return true
-		}
-	}
-	return false
 }
