@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gsd-deploy/gsd/agent/atomicfile"
 	"github.com/gsd-deploy/gsd/agent/internal/testfs"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/agent/state"
@@ -164,7 +165,7 @@ func TestActivateRefusedWhileJournalPending(t *testing.T) {
 	_, _, id1, _ := killMidActivation(t, root, protocol.OnFailureRollback)
 	// A journal that cannot be recovered (its release is gone) keeps the
 	// host from further activations instead of running over it.
-	if err := os.RemoveAll(filepath.Join(root, "releases", id1)); err != nil {
+	if err := atomicfile.RemoveTree(filepath.Join(root, "releases", id1)); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := newTestAgent(t, root)

@@ -101,21 +101,7 @@ func (s Store) List() ([]string, error) {
 
 // Dirs returns the hash of every artifact directory, verified or not.
 func (s Store) Dirs() ([]string, error) {
-	entries, err := os.ReadDir(s.Dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() && protocol.ValidateSHA256(e.Name()) == nil {
-			out = append(out, e.Name())
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	return atomicfile.Dirs(s.Dir, func(name string) bool { return protocol.ValidateSHA256(name) == nil })
 }
 
 // StagedAt is when the artifact's directory last changed, i.e. when it was

@@ -204,22 +204,7 @@ func (s Store) meta(id string) (meta, error) {
 }
 
 // IDs lists the releases held, sorted.
-func (s Store) IDs() ([]string, error) {
-	entries, err := os.ReadDir(s.Dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() && ValidID(e.Name()) {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
-}
+func (s Store) IDs() ([]string, error) { return atomicfile.Dirs(s.Dir, ValidID) }
 
 // Remove deletes a release.
 func (s Store) Remove(id string) error {
@@ -232,18 +217,13 @@ func (s Store) Remove(id string) error {
 // SweepTemps removes half-written releases of a run that died; call it
 // with the host lock held.
 func (s Store) SweepTemps() error {
-	entries, err := os.ReadDir(s.Dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	temps, err := atomicfile.Dirs(s.Dir, func(name string) bool { return strings.HasPrefix(name, tempPrefix) })
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tempPrefix) {
-			if err := atomicfile.RemoveTree(filepath.Join(s.Dir, e.Name())); err != nil {
-				return err
-			}
+	for _, name := range temps {
+		if err := atomicfile.RemoveTree(filepath.Join(s.Dir, name)); err != nil {
+			return err
 		}
 	}
 	return nil

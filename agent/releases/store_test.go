@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/gsd-deploy/gsd/agent/internal/testfs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ import (
 )
 
 func newStore(t *testing.T) Store {
-	root := t.TempDir()
+	root := testfs.TempDir(t)
 	return Store{Dir: filepath.Join(root, "releases"), Sealer: seal.ForMachine(root), KeyFile: filepath.Join(root, "release.key")}
 }
 

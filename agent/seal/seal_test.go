@@ -3,11 +3,12 @@ package seal
 import (
 	"bytes"
 	"errors"
+	"github.com/gsd-deploy/gsd/agent/internal/testfs"
 	"testing"
 )
 
 func TestSealRoundTripHidesAndChecks(t *testing.T) {
-	s := ForMachine(t.TempDir())
+	s := ForMachine(testfs.TempDir(t))
 	secret := []byte("hunter2-correct-horse")
 	sealed, err := s.Seal(secret)
 	if err != nil {

@@ -31,10 +31,15 @@ func take(out *windows.DataBlob) []byte {
 	return append([]byte(nil), unsafe.Slice(out.Data, out.Size)...)
 }
 
+// DPAPI refuses to seal nothing (ERROR_INVALID_DATA), so every plaintext
+// is sealed behind one leading byte, which Open takes off again.
+const lead = 1
+
 func (dpapi) Seal(plain []byte) ([]byte, error) {
 	var out windows.DataBlob
 	flags := uint32(windows.CRYPTPROTECT_LOCAL_MACHINE | windows.CRYPTPROTECT_UI_FORBIDDEN)
-	if err := windows.CryptProtectData(blob(plain), nil, blob(entropy), 0, nil, flags, &out); err != nil {
+	in := append([]byte{lead}, plain...)
+	if err := windows.CryptProtectData(blob(in), nil, blob(entropy), 0, nil, flags, &out); err != nil {
 		return nil, fmt.Errorf("sealing with DPAPI: %w", err)
 	}
 	return frame(take(&out)), nil
@@ -49,5 +54,9 @@ func (dpapi) Open(sealed []byte) ([]byte, error) {
 	if err := windows.CryptUnprotectData(blob(b), nil, blob(entropy), 0, nil, windows.CRYPTPROTECT_UI_FORBIDDEN, &out); err != nil {
 		return nil, fmt.Errorf("opening with DPAPI: %w", err)
 	}
-	return take(&out), nil
+	plain := take(&out)
+	if len(plain) == 0 || plain[0] != lead {
+		return nil, ErrNotSealed
+	}
+	return plain[1:], nil
 }
