@@ -107,10 +107,12 @@ bench-sandbox: wine-prefix
 	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -run='^$$' -bench=. -benchtime=3x ./sandbox
 
 # go test -fuzz takes one package and one target at a time.
-# The gsd binary against a sandbox host: plan, apply, idempotency, reload
-# versus restart, saved and stale plans, no secret in any output.
+# The gsd binary against sandbox hosts: plan, apply, idempotency, reload
+# versus restart, saved and stale plans, no secret in any output or on a
+# host; rolling upgrades; whole-release rollback, gsd rollback and gsd
+# releases; killed agents, cut connections and a killed gsd.
 test-e2e: wine-prefix
-	GSD_E2E=1 GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=15m -run 'EndToEnd' ./cmd/gsd
+	GSD_E2E=1 GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=20m -run 'EndToEnd' ./cmd/gsd
 
 ## bench-plan: a no-op gsd plan over 1, 5 and 20 sandbox hosts (starts 20).
 bench-plan: wine-prefix build

@@ -43,6 +43,8 @@ type Options struct {
 	HostPath func(string) string
 	// Sealer protects kept releases' secrets; nil is seal.ForMachine.
 	Sealer seal.Sealer
+	// WatchTick is how often the watchdog looks (one second if zero).
+	WatchTick time.Duration
 }
 
 // Agent serves one client session at a time.
@@ -55,6 +57,8 @@ type Agent struct {
 	lock     *state.Lock
 	// timeout bounds stops and starts of the activation in progress.
 	timeout time.Duration
+	// watch is the session's watchdog (see Serve).
+	watch *watchdog
 	// lockRecovered is the journal that taking the lock last finished or
 	// reverted, nil if there was none.
 	lockRecovered *state.Journal
@@ -105,9 +109,10 @@ func (a *Agent) ops() map[string]opInfo {
 		protocol.OpBreakLock:      {run: a.opBreakLock},
 		protocol.OpHealth:         {run: a.opHealth},
 		protocol.OpLogs:           {run: a.opLogs},
-		// stage is handled by Serve itself: it consumes the frames that
-		// follow it.
-		protocol.OpStage: {},
+		// stage and heartbeat are handled by Serve itself: stage consumes
+		// the frames that follow it, heartbeat gets no answer.
+		protocol.OpStage:     {},
+		protocol.OpHeartbeat: {},
 	}
 }
 
@@ -136,18 +141,31 @@ func (a *Agent) maxLine() int {
 
 // Serve speaks the protocol until in ends or ctx is cancelled. The host
 // lock, if taken, is released when it returns.
+//
+// A client that sends heartbeats (protocol.OpHeartbeat) is watched: when
+// it falls silent, the operation in flight finishes, the session ends and
+// the lock is released, so a controller that died leaves no host locked.
 func (a *Agent) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	heard := newHeardReader(in)
+	a.watch = &watchdog{in: heard, gone: cancel, stop: make(chan struct{})}
+	go a.watch.run(a.watchTick())
+	defer a.watch.close()
 	defer a.releaseLock()
 	enc := protocol.NewEncoder(out)
 	if err := enc.Encode(protocol.Event{Kind: protocol.EventHello, Hello: a.hello()}); err != nil {
 		return err
 	}
-	dec := protocol.NewDecoder(in, a.maxLine())
+	dec := protocol.NewDecoder(heard, a.maxLine())
 	ops := a.ops()
 	for ctx.Err() == nil {
 		req, err := dec.Decode()
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if errors.Is(err, errControllerGone) {
+			return err
 		}
 		var de *protocol.DecodeError
 		if errors.As(err, &de) {
@@ -158,6 +176,14 @@ func (a *Agent) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		}
 		if err != nil {
 			return err
+		}
+		if req.Op == protocol.OpHeartbeat {
+			// No answer: the client does not wait for one.
+			var hb protocol.HeartbeatArgs
+			if protocol.DecodeArgs(req, &hb) == nil {
+				a.watch.arm(hb)
+			}
+			continue
 		}
 		if req.Op == protocol.OpStage {
 			if err := a.serveStage(ctx, req, dec, enc); err != nil {
@@ -235,6 +261,9 @@ func (a *Agent) ensureLocked(ctx context.Context, operator string, emit progress
 		return err
 	}
 	a.lock = lk
+	if a.watch != nil {
+		a.watch.lock.Store(lk)
+	}
 	return nil
 }
 
@@ -278,9 +307,19 @@ func (a *Agent) secureRoot() error {
 
 func (a *Agent) releaseLock() {
 	if a.lock != nil {
+		if a.watch != nil {
+			a.watch.lock.Store(nil)
+		}
 		a.lock.Release()
 		a.lock = nil
 	}
+}
+
+func (a *Agent) watchTick() time.Duration {
+	if a.opts.WatchTick > 0 {
+		return a.opts.WatchTick
+	}
+	return time.Second
 }
 
 func (a *Agent) loadState() (*state.State, error) {

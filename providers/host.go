@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent/bootstrap"
 	"github.com/gsd-deploy/gsd/agent/client"
@@ -71,6 +72,26 @@ type Options struct {
 	Retries int
 	// Progress, if set, receives the agent's progress events.
 	Progress func(protocol.Event)
+	// Heartbeat is how often the session tells its agent that gsd is
+	// still there (DefaultHeartbeat when 0; -1 for never): an agent that
+	// hears nothing for protocol.HeartbeatMisses of them finishes what it
+	// does, releases the host's lock and exits.
+	Heartbeat time.Duration
+}
+
+// DefaultHeartbeat is the heartbeat interval of agent sessions: an agent
+// whose gsd died releases the host within 3 of them (15 s) of its last
+// operation ending.
+const DefaultHeartbeat = 5 * time.Second
+
+func (o Options) heartbeat() time.Duration {
+	switch {
+	case o.Heartbeat < 0:
+		return 0
+	case o.Heartbeat == 0:
+		return DefaultHeartbeat
+	}
+	return o.Heartbeat
 }
 
 func (o Options) retries() int {
@@ -104,8 +125,10 @@ type Host struct {
 	mu     sync.Mutex
 	proc   transport.Process
 	client *client.Client
-	hello  protocol.Hello
-	held   map[string]bool // artifacts the host holds, from facts and stages
+	// beats ends the session's heartbeats.
+	beats context.CancelFunc
+	hello protocol.Hello
+	held  map[string]bool // artifacts the host holds, from facts and stages
 	// installed is set when Connect uploaded the agent.
 	installed bool
 	sent      atomic.Int64
@@ -227,8 +250,10 @@ func (h *Host) startAgentOnce(ctx context.Context) (missing bool, err error) {
 		return false, h.fail("starting the agent", fmt.Errorf("%w%s", err, stderrNote(p.Stderr())))
 	}
 	c.Progress = h.opts.Progress
+	beats, stop := context.WithCancel(context.Background())
+	c.Heartbeat(beats, h.opts.heartbeat())
 	h.mu.Lock()
-	h.proc, h.client, h.hello = p, c, c.Hello()
+	h.proc, h.client, h.hello, h.beats = p, c, c.Hello(), stop
 	h.mu.Unlock()
 	return false, nil
 }
@@ -359,6 +384,7 @@ func (h *Host) endSession() {
 	h.mu.Lock()
 	p := h.proc
 	h.proc, h.client = nil, nil
+	h.stopBeats()
 	h.mu.Unlock()
 	if p != nil {
 		p.Stdin().Close()
@@ -398,6 +424,7 @@ func (h *Host) sessionError(err error) error {
 	h.mu.Lock()
 	p := h.proc
 	h.proc, h.client = nil, nil
+	h.stopBeats()
 	h.mu.Unlock()
 	if p == nil {
 		return err
@@ -502,12 +529,21 @@ func (h *Host) Close() error {
 	h.mu.Lock()
 	p := h.proc
 	h.proc, h.client = nil, nil
+	h.stopBeats()
 	h.mu.Unlock()
 	if p != nil {
 		p.Stdin().Close()
 		p.Close()
 	}
 	return h.t.Close()
+}
+
+// stopBeats ends the session's heartbeats; h.mu is held.
+func (h *Host) stopBeats() {
+	if h.beats != nil {
+		h.beats()
+		h.beats = nil
+	}
 }
 
 type countingWriter struct {

@@ -3,13 +3,16 @@ package client
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 )
@@ -30,7 +33,10 @@ func (e *Error) Code() string { return e.Detail.Code }
 // Client talks to one agent. Calls are serialised: the protocol answers
 // requests in order.
 type Client struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// wmu guards w: a request line, or a stage's line and frames, is
+	// written whole, and heartbeats go between them.
+	wmu    sync.Mutex
 	w      *bufio.Writer
 	events *bufio.Scanner
 	hello  protocol.Hello
@@ -98,13 +104,57 @@ func (c *Client) Call(op string, args, result any) error {
 		}
 		req.Args = b
 	}
-	if err := protocol.EncodeRequest(c.w, req); err != nil {
-		return err
-	}
-	if err := c.w.Flush(); err != nil {
+	if err := c.write(req); err != nil {
 		return err
 	}
 	return c.await(req.ID, op, result)
+}
+
+func (c *Client) write(req protocol.Request) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := protocol.EncodeRequest(c.w, req); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+// Heartbeat says the client is still there, every interval until ctx
+// ends or the input breaks, from the moment it is called: the agent then
+// knows when its controller is gone (see protocol.HeartbeatArgs). An
+// agent that does not announce the op is sent none. A heartbeat that
+// would have to wait for a stage's frames is skipped: those bytes say the
+// same.
+func (c *Client) Heartbeat(ctx context.Context, interval time.Duration) {
+	if !slices.Contains(c.hello.Ops, protocol.OpHeartbeat) || interval <= 0 {
+		return
+	}
+	beat := protocol.Request{Op: protocol.OpHeartbeat, Args: protocol.MustArgs(protocol.HeartbeatArgs{IntervalMS: interval.Milliseconds()})}
+	if c.write(beat) != nil {
+		return
+	}
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if !c.wmu.TryLock() {
+				continue
+			}
+			err := protocol.EncodeRequest(c.w, beat)
+			if err == nil {
+				err = c.w.Flush()
+			}
+			c.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
 }
 
 func (c *Client) await(id, op string, result any) error {
@@ -145,24 +195,39 @@ func (c *Client) Stage(sha string, size int64, name string, r io.Reader) (protoc
 	defer c.mu.Unlock()
 	var res protocol.StageResult
 	id := c.id()
-	if err := protocol.EncodeRequest(c.w, protocol.Request{ID: id, Op: protocol.OpStage, Args: protocol.MustArgs(protocol.StageArgs{SHA256: sha, Size: size, Name: name, Encoding: c.Encoding})}); err != nil {
+	c.wmu.Lock()
+	res, srcErr, err := c.sendStage(id, sha, size, name, r)
+	c.wmu.Unlock()
+	if err != nil {
 		return res, err
+	}
+	err = c.await(id, protocol.OpStage, &res)
+	if srcErr != nil {
+		return res, srcErr
+	}
+	return res, err
+}
+
+// sendStage writes a stage request and its frames; srcErr is a failure
+// of the source, err one of the session.
+func (c *Client) sendStage(id, sha string, size int64, name string, r io.Reader) (res protocol.StageResult, srcErr, err error) {
+	if err := protocol.EncodeRequest(c.w, protocol.Request{ID: id, Op: protocol.OpStage, Args: protocol.MustArgs(protocol.StageArgs{SHA256: sha, Size: size, Name: name, Encoding: c.Encoding})}); err != nil {
+		return res, nil, err
 	}
 	frames := protocol.NewFrameWriter(c.w, c.FrameSize)
 	var body io.WriteCloser = nopCloser{frames}
 	if c.Encoding == protocol.EncodingZstd {
 		zw, err := newCompressor(frames)
 		if err != nil {
-			return res, err
+			return res, nil, err
 		}
 		body = zw
 	}
 	src := &sourceReader{r: io.LimitReader(r, size)}
 	sent, err := io.Copy(body, src)
-	var srcErr error
 	switch {
 	case err != nil && src.err == nil:
-		return res, err // writing to the agent failed: the session is broken
+		return res, nil, err // writing to the agent failed: the session is broken
 	case err != nil:
 		srcErr = fmt.Errorf("stage %s: reading the artifact: %w", name, err)
 	case sent < size:
@@ -171,20 +236,13 @@ func (c *Client) Stage(sha string, size int64, name string, r io.Reader) (protoc
 		// Only a complete stream is finished; a cut one makes the agent
 		// refuse the stage.
 		if err := body.Close(); err != nil {
-			return res, err
+			return res, nil, err
 		}
 	}
 	if err := frames.Close(); err != nil {
-		return res, err
+		return res, nil, err
 	}
-	if err := c.w.Flush(); err != nil {
-		return res, err
-	}
-	err = c.await(id, protocol.OpStage, &res)
-	if srcErr != nil {
-		return res, srcErr
-	}
-	return res, err
+	return res, srcErr, c.w.Flush()
 }
 
 // StageBytes stages an in-memory artifact.

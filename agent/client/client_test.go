@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent"
 	"github.com/gsd-deploy/gsd/agent/client"
@@ -76,4 +77,36 @@ func TestClientAgainstAgent(t *testing.T) {
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// Heartbeats go between requests and never into a stage's frames, even
+// when sent far more often than anything else.
+func TestHeartbeatsNeverBreakTheStream(t *testing.T) {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	a := agent.New(agent.Options{Root: testfs.TempDir(t), Services: scm.New()})
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(context.Background(), inR, outW); outW.Close() }()
+	c, err := client.New(outR, inW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	c.Heartbeat(ctx, time.Millisecond)
+	c.FrameSize = 512
+	c.Encoding = protocol.EncodingNone
+	for i := range 20 {
+		content := bytes.Repeat([]byte{byte('a' + i)}, 200_000)
+		if res, err := c.StageBytes("x.exe", content); err != nil || res.Size != int64(len(content)) {
+			t.Fatalf("stage %d with heartbeats: %+v %v", i, res, err)
+		}
+		if err := c.Call(protocol.OpFacts, nil, nil); err != nil {
+			t.Fatalf("facts %d with heartbeats: %v", i, err)
+		}
+	}
+	stop()
+	inW.Close()
+	if err := <-served; err != nil {
+		t.Fatalf("the agent ended with %v", err)
+	}
 }

@@ -117,8 +117,11 @@ func ParseRequest(line []byte) (Request, error) {
 	if dec.More() {
 		return Request{}, &DecodeError{Code: CodeBadRequest, Err: errors.New("malformed request: more than one JSON value on a line"), ID: req.ID}
 	}
-	if err := checkID(req.ID); err != nil {
-		return Request{}, &DecodeError{Code: CodeBadRequest, Err: err}
+	// A heartbeat is the one request without an id: it gets no answer.
+	if req.ID != "" || req.Op != OpHeartbeat {
+		if err := checkID(req.ID); err != nil {
+			return Request{}, &DecodeError{Code: CodeBadRequest, Err: err}
+		}
 	}
 	if req.Op == "" {
 		return Request{}, &DecodeError{Code: CodeBadRequest, Err: errors.New("malformed request: op is empty"), ID: req.ID}

@@ -26,7 +26,25 @@ const (
 	OpDeleteService  = "delete_service"
 	OpRecoverJournal = "recover_journal"
 	OpBreakLock      = "break_lock"
+	// OpHeartbeat is how a client says it is still there
+	// (HeartbeatArgs). It carries no id and gets no answer; the first
+	// one arms the agent's watchdog (see HeartbeatArgs).
+	OpHeartbeat = "heartbeat"
 )
+
+// HeartbeatArgs announces how often the client sends heartbeats. An agent
+// that has seen one and then hears nothing on its input for
+// HeartbeatMisses intervals takes its controller for gone: it lets the
+// operation in flight finish (an activation ends on one whole release),
+// cancels waiting ones (a health check, an upload), releases the lock
+// and exits.
+type HeartbeatArgs struct {
+	IntervalMS int64 `json:"interval_ms"`
+}
+
+// HeartbeatMisses is how many heartbeat intervals of silence an agent
+// takes for a dead controller.
+const HeartbeatMisses = 3
 
 // Event kinds.
 const (
@@ -116,6 +134,12 @@ type LockHolder struct {
 	// Token is random per acquisition; a lock is only released by the
 	// agent whose token it carries.
 	Token string `json:"token,omitempty"`
+	// Alive says the holder proves it lives by touching the lock file
+	// (every state.LockTouchEvery); Heard is when it last did. A holder
+	// not heard from for state.LockStale is taken for dead even if its
+	// pid exists.
+	Alive bool      `json:"alive,omitempty"`
+	Heard time.Time `json:"heard,omitzero"`
 }
 
 // BreakLockArgs names the holder an operator has verified to be gone (its

@@ -37,7 +37,11 @@ func (e *LockedError) Error() string {
 	if h.Operator != "" {
 		who = h.Operator + " (as " + h.User + ")"
 	}
-	return fmt.Sprintf("host is locked by %s on %s, agent pid %d, since %s", who, h.Machine, h.PID, h.Since.UTC().Format(time.RFC3339))
+	msg := fmt.Sprintf("host is locked by %s on %s, agent pid %d, since %s", who, h.Machine, h.PID, h.Since.UTC().Format(time.RFC3339))
+	if !h.Heard.IsZero() {
+		msg += fmt.Sprintf(", last heard from %s ago", time.Since(h.Heard).Round(time.Second))
+	}
+	return msg
 }
 
 // Lock is a held host lock.
@@ -104,8 +108,8 @@ func Acquire(l Layout, operator string) (*Lock, error) {
 		case err != nil:
 			return nil, err
 		}
-		if holder.Machine != me.Machine || processAlive(holder.PID) {
-			return nil, &LockedError{Holder: public(*holder)}
+		if holder.Machine != me.Machine || (processAlive(holder.PID) && !silent(l, holder)) {
+			return nil, &LockedError{Holder: public(l, *holder)}
 		}
 		ok, err := breakIf(l, raw)
 		if err != nil {
@@ -117,7 +121,7 @@ func Acquire(l Layout, operator string) (*Lock, error) {
 		}
 	}
 	if holder, _, err := readLock(l); err == nil {
-		return nil, &LockedError{Holder: public(*holder)}
+		return nil, &LockedError{Holder: public(l, *holder)}
 	}
 	return nil, errors.New("could not take the host lock")
 }
@@ -208,7 +212,7 @@ func ReadHolder(l Layout) (*protocol.LockHolder, error) {
 		return nil, nil
 	}
 	if h != nil {
-		p := public(*h)
+		p := public(l, *h)
 		h = &p
 	}
 	return h, err
@@ -216,8 +220,12 @@ func ReadHolder(l Layout) (*protocol.LockHolder, error) {
 
 // public is a holder as reported: without the token, which only the
 // holding agent needs.
-func public(h protocol.LockHolder) protocol.LockHolder {
+func public(l Layout, h protocol.LockHolder) protocol.LockHolder {
 	h.Token = ""
+	if h.Alive {
+		// When it was last heard from: the lock file's time.
+		h.Heard = heard(l).UTC()
+	}
 	return h
 }
 
@@ -232,18 +240,48 @@ func BreakLock(l Layout, pid int, since time.Time) (*protocol.LockHolder, error)
 			return nil, err
 		}
 		if h.PID != pid || !h.Since.Equal(since) {
-			return nil, &LockedError{Holder: public(*h)}
+			return nil, &LockedError{Holder: public(l, *h)}
 		}
 		ok, err := breakIf(l, raw)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			p := public(*h)
+			p := public(l, *h)
 			return &p, nil
 		}
 	}
 	return nil, errors.New("the lock kept changing; try again")
+}
+
+// LockTouchEvery is how often a holder touches the lock file to show it
+// lives; LockStale is how long one that promised to may go untouched
+// before the lock is taken for abandoned (its agent hung, or its pid
+// reused by another process).
+const (
+	LockTouchEvery = 5 * time.Second
+	LockStale      = 30 * time.Second
+)
+
+// Touch marks the lock as held by a live agent: its file's time is now.
+func (lk *Lock) Touch() error {
+	now := time.Now()
+	return os.Chtimes(lk.path, now, now)
+}
+
+// heard is when the lock file was last touched.
+func heard(l Layout) time.Time {
+	fi, err := os.Stat(l.LockFile())
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
+// silent reports whether a holder that promised to touch its lock has
+// not done so for LockStale.
+func silent(l Layout, h *protocol.LockHolder) bool {
+	return h.Alive && time.Since(heard(l)) > LockStale
 }
 
 // Release gives the lock up, if it is still ours: a lock that was broken
@@ -262,7 +300,7 @@ func currentHolder(operator string) (protocol.LockHolder, error) {
 	if err != nil {
 		return protocol.LockHolder{}, err
 	}
-	h := protocol.LockHolder{Operator: operator, PID: os.Getpid(), Since: time.Now().UTC(), Token: tok}
+	h := protocol.LockHolder{Operator: operator, PID: os.Getpid(), Since: time.Now().UTC(), Token: tok, Alive: true}
 	h.Machine, _ = os.Hostname()
 	if u, err := user.Current(); err == nil {
 		h.User = u.Username

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,5 +169,47 @@ func TestBreakLockNeedsTheExactHolder(t *testing.T) {
 	}
 	if h, err := ReadHolder(l); h != nil || err != nil {
 		t.Fatalf("lock still there: %+v %v", h, err)
+	}
+}
+
+// A holder that promised to show it lives and has not for LockStale is
+// taken for dead even though its pid runs (here: this very process, as a
+// hung agent's would); a fresh one fails fast, saying when it was last
+// heard from.
+func TestSilentHolderIsTakenOver(t *testing.T) {
+	l := Layout{Root: testfs.TempDir(t)}
+	first, err := Acquire(l, "alice@laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Acquire(l, "bob@ci")
+	var le *LockedError
+	if !errors.As(err, &le) || le.Holder.Heard.IsZero() || !strings.Contains(err.Error(), "last heard from") {
+		t.Fatalf("a live holder: %v", err)
+	}
+	old := time.Now().Add(-LockStale - time.Second)
+	if err := os.Chtimes(l.LockFile(), old, old); err != nil {
+		t.Fatal(err)
+	}
+	second, err := Acquire(l, "bob@ci")
+	if err != nil || second.BrokeStale == nil || second.BrokeStale.Operator != "alice@laptop" {
+		t.Fatalf("a silent holder was not taken over: %+v, %v", second, err)
+	}
+	// Touch keeps a holder alive.
+	if err := os.Chtimes(l.LockFile(), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Touch(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Acquire(l, "carol@desk"); !errors.As(err, &le) {
+		t.Fatalf("a touched holder was taken over: %v", err)
+	}
+	// The first holder's release leaves the second's lock alone.
+	if err := first.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := ReadHolder(l); err != nil || h == nil || h.Operator != "bob@ci" {
+		t.Fatalf("holder after the old one's release: %+v, %v", h, err)
 	}
 }

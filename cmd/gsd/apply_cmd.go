@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"os/user"
 	"strings"
+	"syscall"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/apply"
@@ -299,12 +300,14 @@ func confirm(env *cliEnv) error {
 	return nil
 }
 
-// interrupts turns the first Ctrl-C into a graceful stop (steps in flight
-// finish, no new one starts) and the second into an abort.
+// interrupts turns the first Ctrl-C (or SIGTERM, as CI systems send when
+// they cancel a job) into a graceful stop (steps in flight finish, no new
+// one starts) and the second into an abort. Either way the hosts' locks
+// are released and their agent sessions ended before gsd exits.
 func interrupts(env *cliEnv, abort context.CancelFunc) <-chan struct{} {
 	stop := make(chan struct{})
 	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
 		fmt.Fprintln(env.stderr, "\nStopping after the steps in flight; press Ctrl-C again to abort them.")

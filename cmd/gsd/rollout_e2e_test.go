@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -148,37 +147,15 @@ type timedLine struct {
 // the exit code.
 func (l *rolloutLab) streamGsd(tb testing.TB, dir string, onLine func(string), args ...string) (wait func() ([]timedLine, int)) {
 	tb.Helper()
-	cmd := exec.Command(l.gsd, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), l.env...)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
 	var lines []timedLine
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines = append(lines, timedLine{time.Now(), sc.Text()})
-			if onLine != nil {
-				onLine(sc.Text())
-			}
+	done := l.startGsd(tb, dir, func(line string, _ *os.Process) {
+		lines = append(lines, timedLine{time.Now(), line})
+		if onLine != nil {
+			onLine(line)
 		}
-		io.Copy(io.Discard, pr)
-	}()
+	}, args...)
 	return func() ([]timedLine, int) {
-		err := cmd.Wait()
-		pw.Close()
-		<-done
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			tb.Fatalf("gsd %v: %v", args, err)
-		}
+		_, code := done()
 		return lines, code
 	}
 }
