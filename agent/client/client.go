@@ -54,8 +54,11 @@ type Client struct {
 // New reads the agent's hello from r and returns a client that writes
 // requests to w.
 func New(r io.Reader, w io.Writer) (*Client, error) {
-	c := &Client{w: bufio.NewWriterSize(w, 64<<10), events: bufio.NewScanner(r), Encoding: protocol.EncodingZstd}
-	c.events.Buffer(make([]byte, 64<<10), 256<<20)
+	// Small to start with: a fleet-wide plan holds one client per host
+	// at once. The event buffer grows for a large answer (facts of many
+	// services); the writer's size is the largest write a frame needs.
+	c := &Client{w: bufio.NewWriterSize(w, 16<<10), events: bufio.NewScanner(r), Encoding: protocol.EncodingZstd}
+	c.events.Buffer(make([]byte, 0, 4<<10), 256<<20)
 	ev, err := c.read()
 	if err != nil {
 		return nil, fmt.Errorf("reading agent hello: %w", err)

@@ -49,7 +49,7 @@ func runReleases(env *cliEnv, args []string) error {
 	cf.register(fs)
 	host := fs.String("host", "", "only this host")
 	asJSON := fs.Bool("json", false, "print the releases as JSON")
-	parallelism := fs.Int("parallelism", 10, "hosts read at once")
+	parallelism := fs.Int("parallelism", defaultParallelism, "hosts read at once")
 	cfg, svc, err := serviceArgs(env, "releases", fs, &cf, args)
 	if err != nil {
 		return err
@@ -135,7 +135,7 @@ func runRollback(env *cliEnv, args []string) error {
 	to := fs.String("to", "", "the version (or release id) to return to; default: the release before the active one")
 	autoApprove := fs.Bool("auto-approve", false, "roll back without asking for confirmation")
 	lockTimeout := fs.Duration("lock-timeout", 0, "how long to wait for a host another apply holds (0: fail at once)")
-	parallelism := fs.Int("parallelism", 10, "hosts worked on at once")
+	parallelism := fs.Int("parallelism", defaultParallelism, "hosts worked on at once")
 	cfg, svc, err := serviceArgs(env, "rollback", fs, &cf, args)
 	if err != nil {
 		return err

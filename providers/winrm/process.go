@@ -55,7 +55,7 @@ func (t *Transport) Start(ctx context.Context, commandLine string) (transport.Pr
 		t.release(shellID, false)
 		return nil, err
 	}
-	cmdID, err := mz.ParseExecuteCommandResponse(string(b))
+	cmdID, err := parseCommandID(b)
 	if err != nil || cmdID == "" {
 		t.release(shellID, false)
 		return nil, fmt.Errorf("%s: no CommandId in the Command response (%v)", t.addr, err)
@@ -94,7 +94,7 @@ func (p *process) receive(stdout *io.PipeWriter) {
 			return
 		}
 		var out bytes.Buffer
-		finished, code, err := mz.ParseSlurpOutputErrResponse(string(b), &out, &p.stderr)
+		finished, code, err := parseReceive(b, &out, &p.stderr)
 		if err != nil {
 			p.err = fmt.Errorf("%s: unreadable Receive response: %w", p.t.addr, err)
 			stdout.CloseWithError(p.err)

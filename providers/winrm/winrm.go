@@ -121,7 +121,10 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 		auth:     auth,
 		timeout:  timeout,
 	}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Insecure}
+	// The session cache lets a session's second connection (WinRS keeps
+	// one for the Receive long poll and one for Sends) resume the first
+	// one's TLS session instead of verifying the host's certificate again.
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Insecure, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 	if cfg.HTTPS && cfg.CACert != "" && !cfg.Insecure {
 		pem, err := os.ReadFile(cfg.CACert)
 		if err != nil {
@@ -399,7 +402,7 @@ func (t *Transport) shell(ctx context.Context) (id string, reused bool, err erro
 	if err != nil {
 		return "", false, err
 	}
-	id, err = mz.ParseOpenShellResponse(string(b))
+	id, err = parseShellID(b)
 	if err != nil || id == "" {
 		return "", false, fmt.Errorf("%s: no ShellId in the Create response (%v)", t.addr, err)
 	}
