@@ -504,6 +504,24 @@ func TestRolloutEndToEnd(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "host."+h(1)) {
 			t.Errorf("apply with the agent killed: exit %d, want 1 and a failure of %s\n%s", code, h(1), out)
 		}
+		// Before any other apply, the host runs one whole release, old or
+		// new, and the program that answers is that release's.
+		st := l.status(t, dir)
+		if s := st[h(1)]["re"]; s == nil || s.Release == nil || s.State != "running" {
+			t.Errorf("%s after its agent was killed: %+v, want running one release", h(1), s)
+		} else {
+			var code int
+			var body string
+			for range 40 {
+				if code, body, _ = l.get(1, 8185, "/"); code == 200 {
+					break
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			if code != 200 || !strings.Contains(body, "hello from "+s.Release.Version) {
+				t.Errorf("%s runs release %s but answers %d %q", h(1), s.Release.Version, code, body)
+			}
+		}
 		out, code = l.gsdCode(t, dir, "apply", "-auto-approve")
 		t.Logf("next apply: exit %d\n%s", code, out)
 		if code != 0 {
@@ -512,7 +530,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 		if out, code := l.gsdCode(t, dir, "plan", "-detailed-exitcode"); code != 0 {
 			t.Fatalf("plan after recovery: exit %d, want 0\n%s", code, out)
 		}
-		st := l.status(t, dir)
+		st = l.status(t, dir)
 		for i := range 3 {
 			running(t, st, h(i), "re", "2.0.0")
 		}
