@@ -1,0 +1,137 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func loadFleet(t *testing.T, env string) *Config {
+	t.Helper()
+	cfg, diags := Load(Options{Paths: []string{"../examples/fleet.hcl"}, Environment: env,
+		Environ: []string{"GSD_VAR_winrm_password=example-only"}})
+	if len(diags) > 0 {
+		t.Fatal(diags.Error())
+	}
+	return cfg
+}
+
+// TestPerHostValues: a service that reads each.host is evaluated for
+// each host, in its arguments, files and health check, and what does not
+// read it is the same everywhere.
+func TestPerHostValues(t *testing.T) {
+	cfg := loadFleet(t, "production")
+	web := cfg.Service("web")
+	if web == nil || !slices.Equal(web.Hosts, []string{"web1", "web2", "web3"}) {
+		t.Fatalf("web: %+v", web)
+	}
+	for host, port := range map[string]string{"web1": "8081", "web2": "8082", "web3": "8083"} {
+		on := web.On(host)
+		if got := on.Args[1].Value; got != ":"+port {
+			t.Errorf("%s: -listen %q, want :%s", host, got, port)
+		}
+		if !strings.Contains(on.Files[0].Content.Value, "host: "+host+"\n") || !strings.Contains(on.Files[0].Content.Value, "greeting: hello from production\n") {
+			t.Errorf("%s: file:\n%s", host, on.Files[0].Content.Value)
+		}
+		if on.Health.HTTP != "http://localhost:"+port+"/healthz" {
+			t.Errorf("%s: health %s", host, on.Health.HTTP)
+		}
+		if on.DisplayName != "Fleet Web" || on.Name != "web" || !slices.Equal(on.Hosts, web.Hosts) || on.Rollout != web.Rollout {
+			t.Errorf("%s: shared values differ: %+v", host, on)
+		}
+	}
+	if web.On("web1") == web.On("web2") {
+		t.Error("web1 and web2 share one evaluation")
+	}
+}
+
+// TestForEach: one service per element, named BLOCK-KEY, with each.key
+// and each.value.
+func TestForEach(t *testing.T) {
+	cfg := loadFleet(t, "production")
+	var names []string
+	for _, s := range cfg.Services {
+		names = append(names, s.Name)
+	}
+	if !slices.Equal(names, []string{"web", "worker-billing", "worker-orders"}) {
+		t.Fatalf("services %v", names)
+	}
+	w := cfg.Service("worker-orders")
+	if w.Block != "worker" || w.Key != "orders" || w.Env["QUEUE"].Value != "orders" || w.Args[1].Value != ":9101" || w.DisplayName != "Fleet worker (orders)" {
+		t.Errorf("worker-orders: %+v", w)
+	}
+	if !slices.Equal(w.Hosts, []string{"web1"}) || w.PerHost != nil {
+		t.Errorf("worker-orders hosts %v, per host %v", w.Hosts, w.PerHost)
+	}
+}
+
+// TestEnvironments: -env chooses the hosts and the variable file; hosts
+// of the other environment are left out, services included.
+func TestEnvironments(t *testing.T) {
+	cfg := loadFleet(t, "staging")
+	if len(cfg.Hosts) != 1 || cfg.Hosts[0].Name != "stage1" || cfg.Environment != "staging" {
+		t.Fatalf("staging hosts: %v", hostNames(cfg))
+	}
+	if !slices.Equal(cfg.Environments, []string{"production", "staging"}) {
+		t.Errorf("environments %v", cfg.Environments)
+	}
+	web := cfg.Service("web")
+	if !slices.Equal(web.Hosts, []string{"stage1"}) || !strings.Contains(web.On("stage1").Files[0].Content.Value, "greeting: hello from staging\n") {
+		t.Errorf("web in staging: %v\n%s", web.Hosts, web.On("stage1").Files[0].Content.Value)
+	}
+	// GSD_ENV chooses when -env does not.
+	cfg, diags := Load(Options{Paths: []string{"../examples/fleet.hcl"}, Environ: []string{"GSD_VAR_winrm_password=x", "GSD_ENV=production"}})
+	if diags.HasErrors() || cfg.Environment != "production" || len(cfg.Hosts) != 3 {
+		t.Errorf("GSD_ENV=production: %v %v", diags, hostNames(cfg))
+	}
+	_, diags = Load(Options{Paths: []string{"../examples/fleet.hcl"}, Environment: "prodution", Environ: []string{"GSD_VAR_winrm_password=x"}})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), `Did you mean "production"?`) {
+		t.Errorf("unknown environment: %v", diags)
+	}
+}
+
+// TestPerHostSensitive: a sensitive host var stays sensitive in what a
+// service builds from it, on that host only.
+func TestPerHostSensitive(t *testing.T) {
+	src := `
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "s3cret"
+}
+host "a" {
+  address = "a.example.internal"
+  vars    = { token = var.pw }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+host "b" {
+  address = "b.example.internal"
+  vars    = { token = "public" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+service "api" {
+  hosts  = ["a", "b"]
+  binary = "api.exe"
+  env    = { TOKEN = each.host.vars.token }
+}
+`
+	cfg, diags := Load(Options{Sources: map[string][]byte{"main.hcl": []byte(src), "api.exe": nil}, Dir: t.TempDir()})
+	for _, d := range diags {
+		if d.Summary != "Binary not found" {
+			t.Fatal(diags.Error())
+		}
+	}
+	api := cfg.Service("api")
+	if a := api.On("a").Env["TOKEN"]; !a.Sensitive || a.Value != "s3cret" || a.String() != "(sensitive)" {
+		t.Errorf("on a: %#v", a)
+	}
+	if b := api.On("b").Env["TOKEN"]; b.Sensitive || b.Value != "public" {
+		t.Errorf("on b: %#v", b)
+	}
+}
