@@ -91,9 +91,9 @@ type loader struct {
 	opts   Options
 	ev     *evaluator
 
-	files     []*sourceFile
-	dirs      []string // the configuration's directories, in load order
-	varFiles  []string // auto-loaded variable files, in load order
+	files    []*sourceFile
+	dirs     []string // the configuration's directories, in load order
+	varFiles []string // auto-loaded variable files, in load order
 	// environment is the one chosen; environments all the hosts declare.
 	environment  string
 	environments []string

@@ -242,7 +242,7 @@ func configSecrets(cfg *config.Config) apply.Secrets {
 		if svc == nil {
 			return nil, fmt.Errorf("the configuration no longer has %s, whose secrets the plan needs", s.Address)
 		}
-		all := plan.SecretsOf(svc)
+		all := plan.SecretsOf(svc, host)
 		out := make(map[string]string, len(s.Secrets))
 		for _, k := range s.Secrets {
 			v, ok := all[k]
