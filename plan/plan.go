@@ -34,9 +34,12 @@ const (
 // Plan is everything gsd apply will do, host by host. It holds no secret:
 // sensitive values appear as "(sensitive)" and are compared by hash.
 type Plan struct {
-	FormatVersion int         `json:"format_version"`
-	Hosts         []*HostPlan `json:"hosts"`
-	Rollouts      []*Rollout  `json:"rollouts,omitempty"`
+	FormatVersion int `json:"format_version"`
+	// Environment is the environment the plan was made for (-env), which
+	// gsd apply FILE uses.
+	Environment string      `json:"environment,omitempty"`
+	Hosts       []*HostPlan `json:"hosts"`
+	Rollouts    []*Rollout  `json:"rollouts,omitempty"`
 	// Artifacts are the local files uploads read, by SHA-256: apply
 	// streams them from there and never builds.
 	Artifacts    map[string]ArtifactFile `json:"artifacts,omitempty"`
@@ -168,7 +171,7 @@ func ArtifactKey(b config.Binary) string {
 // and returns the plan. It is pure: no I/O, no clock. Hosts missing from
 // facts are not targeted and do not appear in the plan.
 func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[string]HostFacts) (*Plan, error) {
-	p := &Plan{FormatVersion: FormatVersion, Hosts: []*HostPlan{}, Artifacts: map[string]ArtifactFile{}}
+	p := &Plan{FormatVersion: FormatVersion, Environment: cfg.Environment, Hosts: []*HostPlan{}, Artifacts: map[string]ArtifactFile{}}
 	p.Fingerprints = Fingerprints{Artifacts: map[string]string{}, Facts: map[string]string{}}
 	for k, a := range artifacts {
 		p.Fingerprints.Artifacts[k] = a.SHA256
