@@ -42,6 +42,9 @@ type eachScope struct {
 	forEach bool
 	host    *Host
 	noHost  *refusal
+	// hostUnknown: each.host stands for a host not known yet (a service
+	// whose hosts come from a variable validate left unset).
+	hostUnknown bool
 }
 
 // refusal is a diagnostic's summary and detail.
@@ -217,6 +220,9 @@ func (e *evaluator) checkEach(tr hcl.Traversal) bool {
 		return false
 	}
 	h := e.each.host
+	if e.each.hostUnknown {
+		return true
+	}
 	if h == nil {
 		why := e.each.noHost
 		if why == nil {

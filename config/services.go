@@ -176,7 +176,8 @@ func (l *loader) serviceBody(ev *evaluator, d *serviceDecl) *Service {
 
 // setEach puts each.* in scope for a service's expressions: each.key and
 // each.value of a for_each instance, and each.host when h is set (else
-// noHost says why there is none).
+// noHost says why there is none, or without a reason it stands for a
+// host not known yet).
 func (l *loader) setEach(d *serviceDecl, h *Host, noHost *refusal) {
 	ev := l.ev
 	each := map[string]cty.Value{"host": cty.DynamicVal}
@@ -188,7 +189,7 @@ func (l *loader) setEach(d *serviceDecl, h *Host, noHost *refusal) {
 	}
 	ev.ctx = d.file.ctx.NewChild()
 	ev.ctx.Variables = map[string]cty.Value{"each": cty.ObjectVal(each)}
-	ev.each = eachScope{forEach: d.forEach, host: h, noHost: noHost}
+	ev.each = eachScope{forEach: d.forEach, host: h, noHost: noHost, hostUnknown: h == nil && noHost == nil}
 }
 
 // hostObject is each.host: what a service may read of the host it is

@@ -51,7 +51,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	prod := append([]string{"-env", "production"}, pw...)
 	gsd := func(code int, args ...string) string { t.Helper(); return l.gsdRun(t, dir, code, append(args, prod...)...) }
 	t.Cleanup(func() { l.gsdCode(t, dir, append([]string{"destroy", "-auto-approve"}, prod...)...) })
-	config := func(i, port int) string {
+	answer := func(i, port int) string {
 		t.Helper()
 		code, body, err := l.get(i, port, "/config")
 		if err != nil || code != 200 {
@@ -66,7 +66,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	}
 	datacenters := []string{"ams", "fra", "lon"}
 	for i := range 3 {
-		got := config(i, 8081+i)
+		got := answer(i, 8081+i)
 		for _, want := range []string{fmt.Sprintf("host: web%d\n", i+1), "datacenter: " + datacenters[i] + "\n", fmt.Sprintf("listen: \":%d\"\n", 8081+i), "greeting: hello from production\n", "environment: production\n"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("web%d answers without %q:\n%s", i+1, want, got)
@@ -94,10 +94,10 @@ func TestFleetEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "web2") || strings.Contains(out, "web1: ") || strings.Contains(out, "web3: ") {
 		t.Errorf("apply web2.plan:\n%s", out)
 	}
-	if got := config(1, 8082); !strings.Contains(got, "datacenter: par\n") {
+	if got := answer(1, 8082); !strings.Contains(got, "datacenter: par\n") {
 		t.Errorf("web2 after the change:\n%s", got)
 	}
-	if got := config(0, 8081); !strings.Contains(got, "datacenter: ams\n") {
+	if got := answer(0, 8081); !strings.Contains(got, "datacenter: ams\n") {
 		t.Errorf("web1 after web2's change:\n%s", got)
 	}
 
@@ -106,7 +106,7 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Errorf("releases of web on web2:\n%s", out)
 	}
 	gsd(0, "rollback", "service.web", "-host", "web2", "-auto-approve")
-	if got := config(1, 8082); !strings.Contains(got, "datacenter: fra\n") {
+	if got := answer(1, 8082); !strings.Contains(got, "datacenter: fra\n") {
 		t.Errorf("web2 after rollback:\n%s", got)
 	}
 
