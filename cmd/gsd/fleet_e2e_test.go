@@ -49,7 +49,10 @@ func TestFleetEndToEnd(t *testing.T) {
 	}
 	pw := []string{"-var", "winrm_password=" + l.secret}
 	prod := append([]string{"-env", "production"}, pw...)
-	gsd := func(code int, args ...string) string { t.Helper(); return l.gsdRun(t, dir, code, append(args, prod...)...) }
+	gsd := func(code int, args ...string) string {
+		t.Helper()
+		return l.gsdRun(t, dir, code, append(args, prod...)...)
+	}
 	t.Cleanup(func() { l.gsdCode(t, dir, append([]string{"destroy", "-auto-approve"}, prod...)...) })
 	answer := func(i, port int) string {
 		t.Helper()
