@@ -17,6 +17,7 @@ service "api" {
   binary = build.app
 }
 
+
 variable "pw" {
   type      = string
   sensitive = true
@@ -27,26 +28,6 @@ host "web1" {
   address = "web1.example.internal"
   labels  = { role = "web" }
   vars    = { port = 8081, token = var.pw }
-  winrm {
-    user     = "deploy"
-    password = var.pw
-  }
-}
-
-host "web2" {
-  address = "web2.example.internal"
-  labels  = { role = "web" }
-  vars    = { port = 8082, token = var.pw }
-  winrm {
-    user     = "deploy"
-    password = var.pw
-  }
-}
-
-host "web3" {
-  address = "web3.example.internal"
-  labels  = { role = "web" }
-  vars    = { token = var.pw }
   winrm {
     user     = "deploy"
     password = var.pw
