@@ -253,7 +253,7 @@ func (e *evaluator) checkEach(tr hcl.Traversal) bool {
 			known = true // from a variable validate left unset
 		}
 	default:
-		e.errorf(tr.SourceRange(), "Invalid reference", "each.host has name, address, environment, labels and vars, not %q.", field)
+		e.errorf(tr.SourceRange(), "Invalid reference", "each.host has name, address, environment, labels and vars; write each.host.name, each.host.vars.KEY and so on.")
 		return false
 	}
 	if !known {
