@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -134,4 +137,69 @@ service "api" {
 	if b := api.On("b").Env["TOKEN"]; b.Sensitive || b.Value != "public" {
 		t.Errorf("on b: %#v", b)
 	}
+}
+
+// TestTemplatesSeeEachHost: a template reads each.host without being
+// given it, so a service whose only per-host value is in its template is
+// still evaluated per host, and a key one host lacks names that host.
+func TestTemplatesSeeEachHost(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hosts := ""
+	for _, h := range []string{"a", "b", "c"} {
+		vars := `{ port = 80 }`
+		if h == "c" {
+			vars = `{}`
+		}
+		hosts += fmt.Sprintf("host %q {\n  address = \"%s.example.internal\"\n  vars = %s\n  winrm {\n    user = \"u\"\n    password = var.pw\n  }\n}\n", h, h, vars)
+	}
+	write("site.tpl", "name: ${each.host.name}\nport: ${each.host.vars.port}\n")
+	write("main.hcl", `variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "s3cret"
+}
+build "api" {
+  package = "./cmd/api"
+}
+service "api" {
+  hosts  = ["a", "b"]
+  binary = build.api
+  file "site.yaml" {
+    content = templatefile("site.tpl", {})
+  }
+}
+`+hosts)
+	cfg, diags := Load(Options{Paths: []string{dir}})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	api := cfg.Service("api")
+	if got := api.On("b").Files[0].Content.Value; got != "name: b\nport: 80\n" {
+		t.Errorf("on b: %q", got)
+	}
+	if api.On("a").Files[0].Content.Value == api.On("b").Files[0].Content.Value {
+		t.Error("a and b render one file")
+	}
+
+	// Host c has no port.
+	write("main.hcl", strings.Replace(readFile(t, filepath.Join(dir, "main.hcl")), `hosts  = ["a", "b"]`, `hosts  = ["a", "b", "c"]`, 1))
+	_, diags = Load(Options{Paths: []string{dir}})
+	if len(diags) != 1 || diags[0].Subject == nil || diags[0].Subject.Start.Line != 13 || !strings.Contains(diags[0].Detail, `host "c"`) {
+		t.Errorf("want one error at the templatefile call naming host c, got %v", diags)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

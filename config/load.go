@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // Extensions gsd reads. Variable files have their own extension so that a
@@ -103,6 +104,8 @@ type loader struct {
 	// instances are the services a for_each service block stands for, by
 	// the block's lower-case name.
 	instances map[string][]string
+	// functions are those every expression may call.
+	functions map[string]function.Function
 	variables map[string]*variableDecl
 	hosts     []*hostDecl
 	builds    []*buildDecl
@@ -168,6 +171,7 @@ func (l *loader) load() *Config {
 		Variables: map[string]cty.Value{"var": l.varObject()},
 		Functions: baseFunctions(),
 	}
+	l.functions = root.Functions
 	for _, f := range l.files {
 		f.ctx = root.NewChild()
 		f.ctx.Functions = fileFunctions(f.dir, root.Functions)

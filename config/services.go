@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // Service defaults, in one place (as Nomad's Canonicalize).
@@ -113,7 +114,7 @@ func (l *loader) decodeService(cfg *Config, d *serviceDecl) *Service {
 		dg := f.diag
 		if len(f.hosts) < len(hosts) && !strings.Contains(dg.Detail, fmt.Sprintf("%q", f.hosts[0])) {
 			c := *dg
-			c.Detail = fmt.Sprintf("%s (On %s.)", strings.TrimSpace(dg.Detail), hostWords(f.hosts))
+			c.Detail = fmt.Sprintf("%s. (On %s.)", strings.TrimRight(strings.TrimSpace(dg.Detail), "."), hostWords(f.hosts))
 			dg = &c
 		}
 		ev.diags = append(ev.diags, dg)
@@ -187,8 +188,12 @@ func (l *loader) setEach(d *serviceDecl, h *Host, noHost *refusal) {
 	if h != nil {
 		each["host"] = hostObject(h)
 	}
+	obj := cty.ObjectVal(each)
 	ev.ctx = d.file.ctx.NewChild()
-	ev.ctx.Variables = map[string]cty.Value{"each": cty.ObjectVal(each)}
+	ev.ctx.Variables = map[string]cty.Value{"each": obj}
+	ev.ctx.Functions = map[string]function.Function{
+		"templatefile": templateFileFunc(fileReader(d.file.dir), l.functions, obj),
+	}
 	ev.each = eachScope{forEach: d.forEach, host: h, noHost: noHost, hostUnknown: h == nil && noHost == nil}
 }
 
@@ -223,7 +228,8 @@ func hostObject(h *Host) cty.Value {
 }
 
 // usesEachHost reports whether any expression of a service block reads
-// each.host, so that it must be evaluated once per host.
+// each.host, so that it must be evaluated once per host. A template may
+// read it too, so a service that renders one counts.
 func usesEachHost(s *serviceShape) bool {
 	uses := false
 	walkExpressions(s, func(expr hcl.Expression) {
@@ -231,6 +237,14 @@ func usesEachHost(s *serviceShape) bool {
 			if tr.RootName() == "each" && traversalName(tr) == "host" {
 				uses = true
 			}
+		}
+		if syn, ok := expr.(hclsyntax.Expression); ok && !uses {
+			hclsyntax.VisitAll(syn, func(n hclsyntax.Node) hcl.Diagnostics {
+				if call, ok := n.(*hclsyntax.FunctionCallExpr); ok && call.Name == "templatefile" {
+					uses = true
+				}
+				return nil
+			})
 		}
 	})
 	return uses

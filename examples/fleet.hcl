@@ -84,12 +84,11 @@ service "web" {
   args         = ["-listen", ":${each.host.vars.port}", "-config", "C:\\ProgramData\\gsd\\services\\web\\files\\site.yaml"]
 
   file "site.yaml" {
+    # The template reads each.host itself, and what it is given here.
     content = templatefile("templates/site.yaml.tpl", {
-      host        = each.host.name
-      environment = each.host.environment
-      datacenter  = each.host.vars.datacenter
-      port        = each.host.vars.port
-      greeting    = var.greeting
+      datacenter = each.host.vars.datacenter
+      port       = each.host.vars.port
+      greeting   = var.greeting
     })
     on_change = "restart"
   }
