@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 func loadFleet(t *testing.T, env string) *Config {
@@ -202,4 +204,35 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestPerHostDiagnostics: a problem found on some hosts is reported once
+// and names them; one found on every host is reported once, as it would
+// be without per-host values.
+func TestPerHostDiagnostics(t *testing.T) {
+	load := func(modes ...string) hcl.Diagnostics {
+		t.Helper()
+		src := `build "api" {
+  package = "./cmd/api"
+}
+service "api" {
+  hosts  = ["a", "b", "c"]
+  binary = build.api
+  mode   = each.host.vars.mode
+}
+`
+		for i, m := range modes {
+			src += fmt.Sprintf("host %q {\n  address = \"h%d.example.internal\"\n  vars = { mode = %q }\n  ssh {\n    user = \"u\"\n  }\n}\n", string(rune('a'+i)), i, m)
+		}
+		_, diags := Load(Options{Sources: map[string][]byte{"main.hcl": []byte(src)}, Dir: t.TempDir()})
+		return diags
+	}
+	diags := load("native", "bogus", "bogus")
+	if len(diags) != 1 || diags[0].Summary != "Invalid mode" || !strings.HasSuffix(diags[0].Detail, `(On hosts "b", "c".)`) {
+		t.Errorf("two of three hosts: %v", diags)
+	}
+	diags = load("bogus", "bogus", "bogus")
+	if len(diags) != 1 || strings.Contains(diags[0].Detail, "(On ") {
+		t.Errorf("every host: %v", diags)
+	}
 }

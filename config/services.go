@@ -125,10 +125,14 @@ func (l *loader) decodeService(cfg *Config, d *serviceDecl) *Service {
 }
 
 func hostWords(hosts []string) string {
-	if len(hosts) == 1 {
-		return fmt.Sprintf("host %q", hosts[0])
+	q := make([]string, len(hosts))
+	for i, h := range hosts {
+		q[i] = fmt.Sprintf("%q", h)
 	}
-	return "hosts " + quoteList(hosts)
+	if len(q) == 1 {
+		return "host " + q[0]
+	}
+	return "hosts " + strings.Join(q, ", ")
 }
 
 // serviceBody evaluates what may differ from host to host.
