@@ -1,9 +1,10 @@
 # A sensitive host var cannot be shown in plans.
 service "api" {
-  hosts        = ["web1", "web2"]
+  hosts        = ["web1"]
   binary       = build.app
   display_name = "API ${each.host.vars.token}"
 }
+
 
 variable "pw" {
   type      = string
@@ -15,26 +16,6 @@ host "web1" {
   address = "web1.example.internal"
   labels  = { role = "web" }
   vars    = { port = 8081, token = var.pw }
-  winrm {
-    user     = "deploy"
-    password = var.pw
-  }
-}
-
-host "web2" {
-  address = "web2.example.internal"
-  labels  = { role = "web" }
-  vars    = { port = 8082, token = var.pw }
-  winrm {
-    user     = "deploy"
-    password = var.pw
-  }
-}
-
-host "web3" {
-  address = "web3.example.internal"
-  labels  = { role = "web" }
-  vars    = { token = var.pw }
   winrm {
     user     = "deploy"
     password = var.pw
