@@ -484,7 +484,7 @@ func errString(err error, otherwise string) string {
 // health runs the resource's check on the host and returns an error that
 // says which check failed and how.
 func (r *runner) health(conn Conn, host string, ro *plan.Rollout, step *plan.Step) (*protocol.HealthResult, error) {
-	check := ro.Health
+	check := ro.HealthOn(host)
 	if check == nil {
 		check = &DefaultHealth
 	}

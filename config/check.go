@@ -95,7 +95,7 @@ func (l *loader) checkServices(cfg *Config) {
 			if written[h] == nil {
 				written[h] = map[string]string{}
 			}
-			for _, f := range svc.Files {
+			for _, f := range svc.On(h).Files {
 				key := strings.ToLower(f.Path)
 				if prev, dup := written[h][key]; dup && prev != svc.Name {
 					ev.errorf(shapes[svc.Name].DefRange, "File written by two services",
@@ -114,10 +114,11 @@ func (l *loader) checkServices(cfg *Config) {
 			if byHost[h] == nil {
 				byHost[h] = map[string]string{}
 			}
-			key := strings.ToLower(svc.DisplayName)
+			display := svc.On(h).DisplayName
+			key := strings.ToLower(display)
 			if prev, dup := byHost[h][key]; dup {
 				ev.errorf(shapes[svc.Name].DefRange, "Duplicate display name",
-					"Services %q and %q both use the display name %q on host %q; Windows needs display names to be unique on a machine.", prev, svc.Name, svc.DisplayName, h)
+					"Services %q and %q both use the display name %q on host %q; Windows needs display names to be unique on a machine.", prev, svc.Name, display, h)
 				break
 			}
 			byHost[h][key] = svc.Name

@@ -30,7 +30,28 @@ type evaluator struct {
 	// unknowns counts values skipped because they depend on a variable
 	// left unset (see Options.AllowUnsetVariables).
 	unknowns int
+	// each is what each.* stands for in the expressions evaluated now.
+	each eachScope
 }
+
+// eachScope is what each.* means where an expression is evaluated: in a
+// service with for_each, each.key and each.value; in a service's
+// attributes, each.host, the host being deployed. Elsewhere noHost says
+// why each.host has no value.
+type eachScope struct {
+	forEach bool
+	host    *Host
+	noHost  *refusal
+	// hostUnknown: each.host stands for a host not known yet (a service
+	// whose hosts come from a variable validate left unset).
+	hostUnknown bool
+}
+
+// refusal is a diagnostic's summary and detail.
+type refusal struct{ summary, detail string }
+
+var eachHostOutsideService = &refusal{"Reference not allowed here",
+	"each.host is only known in a service block, which gsd evaluates once for each of its hosts."}
 
 func (e *evaluator) errorf(rng hcl.Range, summary, detail string, args ...any) {
 	e.diags = append(e.diags, &hcl.Diagnostic{
@@ -55,15 +76,7 @@ func traversalName(tr hcl.Traversal) string {
 	if len(tr) < 2 {
 		return ""
 	}
-	switch step := tr[1].(type) {
-	case hcl.TraverseAttr:
-		return step.Name
-	case hcl.TraverseIndex:
-		if step.Key.Type() == cty.String && step.Key.IsKnown() && !step.Key.IsNull() {
-			return step.Key.AsString()
-		}
-	}
-	return ""
+	return stepName(tr[1])
 }
 
 // written reports whether an attribute appears in the file at all, even
@@ -163,6 +176,8 @@ func (e *evaluator) checkRefs(expr hcl.Expression) bool {
 			continue
 		}
 		switch root {
+		case "each":
+			ok = e.checkEach(tr) && ok
 		case "var":
 			if name != "" && !e.vars[name] {
 				e.errorf(tr.SourceRange(), "Reference to undeclared variable",
@@ -181,11 +196,87 @@ func (e *evaluator) checkRefs(expr hcl.Expression) bool {
 			ok = false
 		default:
 			e.errorf(tr.SourceRange(), "Unknown reference",
-				"%q is not something gsd knows. References start with var., local., build., service. or host.", root)
+				"%q is not something gsd knows. References start with var., local., each., build., service. or host.", root)
 			ok = false
 		}
 	}
 	return ok
+}
+
+// checkEach reports an each.* reference that has no value here, and a
+// key of each.host.vars or each.host.labels that the host being deployed
+// does not set, naming that host.
+func (e *evaluator) checkEach(tr hcl.Traversal) bool {
+	switch traversalName(tr) {
+	case "key", "value":
+		if !e.each.forEach {
+			e.errorf(tr.SourceRange(), "Reference not allowed here", "each.key and each.value are only set in a service block with for_each.")
+			return false
+		}
+		return true
+	case "host":
+	default:
+		e.errorf(tr.SourceRange(), "Invalid reference", "each has key and value (in a service with for_each) and host: each.host.name, .address, .environment, .labels and .vars.")
+		return false
+	}
+	h := e.each.host
+	if e.each.hostUnknown {
+		return true
+	}
+	if h == nil {
+		why := e.each.noHost
+		if why == nil {
+			why = eachHostOutsideService
+		}
+		e.errorf(tr.SourceRange(), why.summary, "%s", why.detail)
+		return false
+	}
+	if len(tr) < 3 {
+		return true
+	}
+	field := stepName(tr[2])
+	known := len(tr) < 4 || stepName(tr[3]) == "" // nothing to look up, or a key only known later
+	switch field {
+	case "name", "address", "environment":
+		return true
+	case "labels":
+		if !known {
+			_, known = h.Labels[stepName(tr[3])]
+		}
+	case "vars":
+		if !known && h.vars.IsWhollyKnown() {
+			key := stepName(tr[3])
+			vars, _ := h.vars.UnmarkDeep()
+			known = vars.Type().IsObjectType() && vars.Type().HasAttribute(key) ||
+				vars.Type().IsMapType() && vars.HasIndex(cty.StringVal(key)).True()
+		} else if !h.vars.IsWhollyKnown() {
+			known = true // from a variable validate left unset
+		}
+	default:
+		e.errorf(tr.SourceRange(), "Invalid reference", "each.host has name, address, environment, labels and vars; write each.host.name, each.host.vars.KEY and so on.")
+		return false
+	}
+	if !known {
+		key := stepName(tr[3])
+		e.errorf(tr.SourceRange(), "No value on host "+h.Name,
+			"each.host.%s.%s has no value on host %q (%s). Add %s to that host's %s, or write lookup(each.host.%s, %q, DEFAULT) to give hosts without it a default.",
+			field, key, h.Name, shortRange(h.DeclRange), key, field, field, key)
+		return false
+	}
+	return true
+}
+
+// stepName is the name a traversal step stands for: .NAME or ["NAME"].
+func stepName(step hcl.Traverser) string {
+	switch s := step.(type) {
+	case hcl.TraverseAttr:
+		return s.Name
+	case hcl.TraverseIndex:
+		if s.Key.Type() == cty.String && s.Key.IsKnown() && !s.Key.IsNull() {
+			return s.Key.AsString()
+		}
+	}
+	return ""
 }
 
 // value evaluates expr and converts it to ty. It returns cty.NilVal when

@@ -17,16 +17,27 @@ func TestExamples(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg, diags := Load(Options{Paths: []string{f}, Environ: []string{"GSD_VAR_winrm_password=example-only"}})
-			if len(diags) > 0 {
-				t.Fatalf("%s: %s", f, diags.Error())
+			opts := Options{Paths: []string{f}, Environ: []string{"GSD_VAR_winrm_password=example-only"}}
+			// An example whose hosts declare environments is loaded in
+			// each of them, as gsd plan -env NAME would.
+			shape, _ := Load(Options{Paths: opts.Paths, AllowUnsetVariables: true})
+			envs := shape.Environments
+			if len(envs) == 0 {
+				envs = []string{""}
 			}
-			if len(cfg.Services) == 0 || len(cfg.Hosts) == 0 {
-				t.Errorf("%s declares no service or no host", f)
-			}
-			for _, s := range cfg.Services {
-				if len(s.Hosts) == 0 {
-					t.Errorf("%s: service %s has no hosts", f, s.Name)
+			for _, env := range envs {
+				opts.Environment = env
+				cfg, diags := Load(opts)
+				if len(diags) > 0 {
+					t.Fatalf("%s (environment %q): %s", f, env, diags.Error())
+				}
+				if len(cfg.Services) == 0 || len(cfg.Hosts) == 0 {
+					t.Errorf("%s (environment %q) declares no service or no host", f, env)
+				}
+				for _, s := range cfg.Services {
+					if len(s.Hosts) == 0 {
+						t.Errorf("%s: service %s has no hosts", f, s.Name)
+					}
 				}
 			}
 		})

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -137,26 +136,7 @@ var base64DecodeFunc = function.New(&function.Spec{
 // fileFunctions returns file, fileexists, filesha256 and templatefile with
 // relative paths taken from dir, the directory of the file being evaluated.
 func fileFunctions(dir string, base map[string]function.Function) map[string]function.Function {
-	resolve := func(p string) string {
-		if filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(dir, p)
-	}
-	read := func(p string) ([]byte, error) {
-		path := resolve(p)
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read %s: %w", p, unwrapPathError(err))
-		}
-		if st.IsDir() {
-			return nil, fmt.Errorf("%s is a directory", p)
-		}
-		if st.Size() > maxFileSize {
-			return nil, fmt.Errorf("%s is %d bytes; files read by functions are limited to %d", p, st.Size(), maxFileSize)
-		}
-		return os.ReadFile(path)
-	}
+	read := fileReader(dir)
 	fns := map[string]function.Function{}
 	fns["file"] = function.New(&function.Spec{
 		Description: "Reads a UTF-8 text file, relative to the configuration file.",
@@ -178,7 +158,7 @@ func fileFunctions(dir string, base map[string]function.Function) map[string]fun
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.Bool),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			st, err := os.Stat(resolve(args[0].AsString()))
+			st, err := os.Stat(resolvePath(dir, args[0].AsString()))
 			return cty.BoolVal(err == nil && st.Mode().IsRegular()), nil
 		},
 	})
@@ -195,7 +175,35 @@ func fileFunctions(dir string, base map[string]function.Function) map[string]fun
 			return cty.StringVal(hex.EncodeToString(sum[:])), nil
 		},
 	})
-	fns["templatefile"] = function.New(&function.Spec{
+	fns["templatefile"] = templateFileFunc(read, base, cty.NilVal)
+	return fns
+}
+
+// fileReader reads files for functions, with relative paths taken from
+// dir and sizes bounded by maxFileSize.
+func fileReader(dir string) func(p string) ([]byte, error) {
+	return func(p string) ([]byte, error) {
+		path := resolvePath(dir, p)
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w", p, unwrapPathError(err))
+		}
+		if st.IsDir() {
+			return nil, fmt.Errorf("%s is a directory", p)
+		}
+		if st.Size() > maxFileSize {
+			return nil, fmt.Errorf("%s is %d bytes; files read by functions are limited to %d", p, st.Size(), maxFileSize)
+		}
+		return os.ReadFile(path)
+	}
+}
+
+// templateFileFunc is templatefile(path, vars). In a service block, each
+// is the service's each (each.host, each.key, each.value), so a template
+// sees the host being deployed as the service's own attributes do; a
+// template variable named each passed in vars wins.
+func templateFileFunc(read func(string) ([]byte, error), base map[string]function.Function, each cty.Value) function.Function {
+	return function.New(&function.Spec{
 		Description: "Renders a template file with the given variables.",
 		Params: []function.Parameter{
 			{Name: "path", Type: cty.String},
@@ -217,6 +225,9 @@ func fileFunctions(dir string, base map[string]function.Function) map[string]fun
 				return cty.NilVal, function.NewArgErrorf(1, "must be an object or map of template variables")
 			}
 			ctx := &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: base}
+			if each != cty.NilVal {
+				ctx.Variables["each"] = each
+			}
 			if !vars.IsNull() {
 				for k, v := range vars.AsValueMap() {
 					if !hclsyntax.ValidIdentifier(k) {
@@ -241,7 +252,6 @@ func fileFunctions(dir string, base map[string]function.Function) map[string]fun
 			return out.WithMarks(varMarks), nil
 		},
 	})
-	return fns
 }
 
 func convertToString(v cty.Value) (cty.Value, error) {

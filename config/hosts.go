@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -45,11 +46,12 @@ func validAddress(a string) error {
 
 func (l *loader) decodeHosts() []*Host {
 	var out []*Host
+	l.elsewhere = map[string]*Host{}
 	for _, d := range sortedBy(l.hosts, func(d *hostDecl) string { return d.shape.Name }) {
 		s := d.shape
 		ev := l.within(d.file)
 		what := func(attr string) string { return fmt.Sprintf("host %q %s", s.Name, attr) }
-		h := &Host{Name: s.Name, DeclRange: s.DefRange}
+		h := &Host{Name: s.Name, Environment: d.environment, DeclRange: s.DefRange}
 		ev.required(s.Address, fmt.Sprintf("Host %q", s.Name), "address")
 		if addr, ok := ev.str(s.Address, what("address")); ok {
 			if err := validAddress(addr); err != nil {
@@ -58,6 +60,7 @@ func (l *loader) decodeHosts() []*Host {
 			h.Address = addr
 		}
 		h.Labels = ev.strMap(s.Labels, what("labels"))
+		h.vars = l.hostVars(ev, s)
 		hostPort := ev.integer(s.Port, what("port"), 0, 1, 65535)
 		h.TransportName = ev.oneOf(s.Transport, what("transport"), "", "winrm", "ssh")
 		if len(s.WinRM) > 1 {
@@ -93,10 +96,38 @@ func (l *loader) decodeHosts() []*Host {
 		if len(s.SSH) > 0 {
 			h.SSH = l.decodeSSH(ev, d, s.SSH[0], portFor("ssh"))
 		}
+		if !l.inEnvironment(h) {
+			l.elsewhere[h.Name] = h
+			continue
+		}
 		out = append(out, h)
 	}
 	l.checkHostEndpoints(out)
 	return out
+}
+
+// hostVars evaluates a host's vars, which services read as
+// each.host.vars: a map or object of any values, sensitive ones marked.
+func (l *loader) hostVars(ev *evaluator, s *hostShape) cty.Value {
+	if absent(s.Vars) {
+		return cty.EmptyObjectVal
+	}
+	ev.each = eachScope{noHost: &refusal{"Cycle through each.host",
+		fmt.Sprintf("Host %q vars are part of each.host, so they cannot use it; write the value itself.", s.Name)}}
+	defer func() { ev.each = eachScope{} }()
+	unknowns := ev.unknowns
+	v := ev.value(s.Vars, cty.DynamicPseudoType, fmt.Sprintf("host %q vars", s.Name))
+	switch {
+	case v == cty.NilVal && ev.unknowns > unknowns:
+		return cty.DynamicVal // from a variable validate left unset
+	case v == cty.NilVal:
+		return cty.EmptyObjectVal
+	}
+	if ty := v.Type(); !ty.IsObjectType() && !ty.IsMapType() {
+		ev.errorf(s.Vars.Range(), "Invalid vars", "Host %q vars must be a map of names to values, such as { port = 8080 }.", s.Name)
+		return cty.EmptyObjectVal
+	}
+	return v
 }
 
 // checkHostEndpoints reports two host blocks that reach the same machine
@@ -116,7 +147,8 @@ func (l *loader) checkHostEndpoints(hosts []*Host) {
 		default:
 			continue
 		}
-		key := fmt.Sprintf("%s|%s|%d", strings.ToLower(strings.TrimSuffix(h.Address, ".")), h.Transport(), port)
+		// Hosts of different environments are never reached in one run.
+		key := fmt.Sprintf("%s|%s|%d|%s", strings.ToLower(strings.TrimSuffix(h.Address, ".")), h.Transport(), port, h.Environment)
 		if prev, dup := seen[key]; dup {
 			l.ev.errorf(h.DeclRange, "Duplicate host address",
 				"Hosts %q and %q both reach %s port %d over %s; they are the same machine.", prev.Name, h.Name, h.Address, port, h.Transport())

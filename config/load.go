@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // Extensions gsd reads. Variable files have their own extension so that a
@@ -26,6 +27,8 @@ const (
 	// EnvPrefix names environment variables that set input variables:
 	// GSD_VAR_version=1.2.3 sets var.version.
 	EnvPrefix = "GSD_VAR_"
+	// EnvironmentVar chooses the environment when -env does not.
+	EnvironmentVar = "GSD_ENV"
 )
 
 // Options says what to load and where variable values come from.
@@ -45,7 +48,13 @@ type Options struct {
 	// AllowUnsetVariables lets required variables stay unknown instead of
 	// failing, as gsd validate does: it checks the configuration's shape
 	// without needing secrets. Checks that need such a value are skipped.
+	// It also lets hosts that declare environments be loaded without
+	// choosing one: then every environment is checked at once.
 	AllowUnsetVariables bool
+	// Environment chooses the hosts of one environment and reads
+	// ENVIRONMENT.gsdvars from the configuration's directories (-env);
+	// empty means the GSD_ENV environment variable, if set.
+	Environment string
 }
 
 // VarArg is one -var NAME=VALUE (File false) or -var-file PATH (File true).
@@ -83,8 +92,20 @@ type loader struct {
 	opts   Options
 	ev     *evaluator
 
-	files     []*sourceFile
-	varFiles  []string // auto-loaded variable files, in load order
+	files    []*sourceFile
+	dirs     []string // the configuration's directories, in load order
+	varFiles []string // auto-loaded variable files, in load order
+	// environment is the one chosen; environments all the hosts declare.
+	environment  string
+	environments []string
+	envVarFiles  []string
+	// elsewhere are the hosts of other environments than the chosen one.
+	elsewhere map[string]*Host
+	// instances are the services a for_each service block stands for, by
+	// the block's lower-case name.
+	instances map[string][]string
+	// functions are those every expression may call.
+	functions map[string]function.Function
 	variables map[string]*variableDecl
 	hosts     []*hostDecl
 	builds    []*buildDecl
@@ -115,8 +136,9 @@ type variableDecl struct {
 }
 
 type hostDecl struct {
-	shape *hostShape
-	file  *sourceFile
+	shape       *hostShape
+	file        *sourceFile
+	environment string
 }
 
 type buildDecl struct {
@@ -127,6 +149,12 @@ type buildDecl struct {
 type serviceDecl struct {
 	shape *serviceShape
 	file  *sourceFile
+	// For one instance of a for_each block: the block's name, the key
+	// and the value (each.key, each.value); forEach is set for them all.
+	block   string
+	key     cty.Value
+	value   cty.Value
+	forEach bool
 }
 
 func (l *loader) load() *Config {
@@ -136,12 +164,14 @@ func (l *loader) load() *Config {
 		return cfg
 	}
 	l.collect()
+	l.chooseEnvironment()
 	l.declareVariables()
 	l.assignVariables()
 	root := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": l.varObject()},
 		Functions: baseFunctions(),
 	}
+	l.functions = root.Functions
 	for _, f := range l.files {
 		f.ctx = root.NewChild()
 		f.ctx.Functions = fileFunctions(f.dir, root.Functions)
@@ -150,6 +180,7 @@ func (l *loader) load() *Config {
 	root.Variables["local"] = l.evalLocals()
 
 	cfg.Variables = l.variableModel()
+	cfg.Environment, cfg.Environments = l.environment, l.environments
 	cfg.Hosts = l.decodeHosts()
 	cfg.Builds = l.decodeBuilds()
 	cfg.Services = l.decodeServices(cfg)
@@ -218,8 +249,10 @@ func (l *loader) readFiles() {
 					Detail:   fmt.Sprintf("The directory %s has no %s files. Run 'gsd init' to write a starter gsd.hcl.", p, ConfigExt),
 				})
 			}
+			l.addDir(p)
 		} else {
 			names = []string{p}
+			l.addDir(filepath.Dir(p))
 		}
 		for _, n := range names {
 			clean := filepath.Clean(n)
@@ -427,10 +460,22 @@ func (l *loader) checkName(name string, rng hcl.Range, kind string) bool {
 	return true
 }
 
-// within evaluates with the given file's context.
+// within evaluates with the given file's context, where each.* has no
+// value until a service sets it.
 func (l *loader) within(f *sourceFile) *evaluator {
 	l.ev.ctx = f.ctx
+	l.ev.each = eachScope{}
 	return l.ev
+}
+
+func (l *loader) addDir(dir string) {
+	dir = filepath.Clean(dir)
+	for _, d := range l.dirs {
+		if d == dir {
+			return
+		}
+	}
+	l.dirs = append(l.dirs, dir)
 }
 
 func sortDiagnostics(diags hcl.Diagnostics) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // Config is a loaded, validated configuration: the desired state. Slices
@@ -14,6 +15,11 @@ type Config struct {
 	Hosts     []*Host
 	Builds    []*Build
 	Services  []*Service
+	// Environment is the environment this run selected ("" when the
+	// hosts declare none); Environments are all the hosts declare,
+	// sorted. Hosts and services of other environments are left out.
+	Environment  string
+	Environments []string
 	// Files holds the source of every parsed file, for rendering
 	// diagnostics with their source lines.
 	Files map[string]*hcl.File
@@ -51,7 +57,8 @@ func (c *Config) Service(name string) *Service {
 // services, for planning part of it (gsd destroy). Lookups on the copy see
 // its own services.
 func (c *Config) WithServices(services []*Service) *Config {
-	return &Config{Variables: c.Variables, Hosts: c.Hosts, Builds: c.Builds, Services: services, Files: c.Files}
+	return &Config{Variables: c.Variables, Hosts: c.Hosts, Builds: c.Builds, Services: services, Files: c.Files,
+		Environment: c.Environment, Environments: c.Environments}
 }
 
 // index maps names to items. The Config is not changed after Load, so the
@@ -103,6 +110,12 @@ type Host struct {
 	Name    string
 	Address string
 	Labels  map[string]string
+	// Environment is the environment the host belongs to ("" for
+	// every environment).
+	Environment string
+	// vars is the host's vars map as services see it in each.host.vars,
+	// sensitive values marked.
+	vars cty.Value
 	// A host may describe both ways in; TransportName says which one gsd
 	// uses ("winrm" or "ssh"), and that one's settings are never nil.
 	TransportName string
@@ -200,7 +213,26 @@ type Service struct {
 	Rollout     Rollout
 	Adopt       bool
 
+	// Block is the name of the service block; Key is the for_each key
+	// this service is the instance of, and Name is Block-Key then.
+	Block string
+	Key   string
+	// PerHost is the service as evaluated for each of its hosts, when
+	// its attributes use each.host; nil when they are the same on every
+	// host. Name, Hosts, Binary, DependsOn and Rollout are the same in
+	// all of them.
+	PerHost map[string]*Service
+
 	DeclRange hcl.Range
+}
+
+// On is the service as it is deployed on host: its per-host values when
+// it has any, else the service itself.
+func (s *Service) On(host string) *Service {
+	if h := s.PerHost[host]; h != nil {
+		return h
+	}
+	return s
 }
 
 // Binary is where a service's executable comes from: a build block or a

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // Service defaults, in one place (as Nomad's Canonicalize).
@@ -37,59 +38,318 @@ func DefaultFilePath(service, name string) string {
 
 func (l *loader) decodeServices(cfg *Config) []*Service {
 	var out []*Service
-	for _, d := range sortedBy(l.services, func(d *serviceDecl) string { return d.shape.Name }) {
+	for _, d := range sortedBy(l.expandForEach(), func(d *serviceDecl) string { return d.shape.Name }) {
+		if svc := l.decodeService(cfg, d); svc != nil {
+			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+// decodeService evaluates one service (or one instance of a for_each
+// block). What decides where and in what order it is deployed (hosts,
+// binary, depends_on, rollout) is evaluated once; the rest once for each
+// host when it uses each.host. It returns nil for a service that runs on
+// no host of the chosen environment.
+func (l *loader) decodeService(cfg *Config, d *serviceDecl) *Service {
+	s := d.shape
+	ev := l.within(d.file)
+	ev.required(s.Hosts, fmt.Sprintf("Service %q", s.Name), "hosts")
+	ev.required(s.Binary, fmt.Sprintf("Service %q", s.Name), "binary")
+	if err := validServiceName(s.Name); err != nil {
+		ev.errorf(s.NameRange, "Invalid service name", "%q %s.", s.Name, err)
+	}
+	l.setEach(d, nil, &refusal{"Cycle through each.host",
+		fmt.Sprintf("Service %q hosts decide which hosts each.host stands for, so they cannot use it.", s.Name)})
+	hosts, elsewhere := l.serviceHosts(ev, cfg, s)
+	if len(hosts) == 0 && elsewhere {
+		return nil
+	}
+	l.setEach(d, nil, &refusal{"Reference not allowed here",
+		fmt.Sprintf("Service %q binary, depends_on and rollout are the same on every host, so they cannot use each.host.", s.Name)})
+	common := Service{
+		Name: s.Name, Hosts: hosts, Block: d.block, DeclRange: s.DefRange,
+		Binary:    l.serviceBinary(ev, cfg, d),
+		DependsOn: l.serviceDeps(ev, s),
+		Rollout:   l.serviceRollout(ev, s, len(hosts)),
+	}
+	if d.forEach && d.key.IsKnown() {
+		common.Key = d.key.AsString()
+	}
+	on := func(h *Host) *Service {
+		l.setEach(d, h, nil)
+		svc := l.serviceBody(ev, d)
+		svc.Name, svc.Hosts, svc.Block, svc.Key, svc.DeclRange = common.Name, common.Hosts, common.Block, common.Key, common.DeclRange
+		svc.Binary, svc.DependsOn, svc.Rollout = common.Binary, common.DependsOn, common.Rollout
+		return svc
+	}
+	if !usesEachHost(s) || len(hosts) == 0 {
+		return on(nil)
+	}
+	// Once per host. A problem found on every host is reported once; one
+	// found on some hosts only names them.
+	type found struct {
+		diag  *hcl.Diagnostic
+		hosts []string
+	}
+	var order []*found
+	byKey := map[string]*found{}
+	perHost := map[string]*Service{}
+	for _, name := range hosts {
+		from := len(ev.diags)
+		perHost[name] = on(cfg.Host(name))
+		for _, dg := range ev.diags[from:] {
+			key := fmt.Sprintf("%v|%s|%s|%v", dg.Severity, dg.Summary, dg.Detail, dg.Subject)
+			if f := byKey[key]; f != nil {
+				f.hosts = append(f.hosts, name)
+				continue
+			}
+			f := &found{diag: dg, hosts: []string{name}}
+			byKey[key] = f
+			order = append(order, f)
+		}
+		ev.diags = ev.diags[:from]
+	}
+	for _, f := range order {
+		dg := f.diag
+		if len(f.hosts) < len(hosts) && !strings.Contains(dg.Detail, fmt.Sprintf("%q", f.hosts[0])) {
+			c := *dg
+			c.Detail = fmt.Sprintf("%s. (On %s.)", strings.TrimRight(strings.TrimSpace(dg.Detail), "."), hostWords(f.hosts))
+			dg = &c
+		}
+		ev.diags = append(ev.diags, dg)
+	}
+	svc := *perHost[hosts[0]]
+	svc.PerHost = perHost
+	return &svc
+}
+
+func hostWords(hosts []string) string {
+	q := make([]string, len(hosts))
+	for i, h := range hosts {
+		q[i] = fmt.Sprintf("%q", h)
+	}
+	if len(q) == 1 {
+		return "host " + q[0]
+	}
+	return "hosts " + strings.Join(q, ", ")
+}
+
+// serviceBody evaluates what may differ from host to host.
+func (l *loader) serviceBody(ev *evaluator, d *serviceDecl) *Service {
+	s := d.shape
+	what := func(attr string) string { return fmt.Sprintf("service %q %s", s.Name, attr) }
+	svc := &Service{
+		Mode:        ev.oneOf(s.Mode, what("mode"), ModeNative, ModeNative, ModeWrapped),
+		Start:       ev.oneOf(s.Start, what("start"), StartAuto, StartAuto, StartDelayed, StartManual, StartDisabled),
+		Args:        ev.texts(s.Args, what("args")),
+		StopTimeout: ev.duration(s.StopTimeout, what("stop_timeout"), DefaultStopTimeout),
+		Adopt:       ev.boolean(s.Adopt, what("adopt"), false),
+	}
+	if v, ok := ev.str(s.Version, what("version")); ok {
+		if v == "" || len(v) > 128 || strings.IndexFunc(v, unicode.IsSpace) >= 0 {
+			ev.errorf(s.Version.Range(), "Invalid version", "%s must be a non-empty label of at most 128 characters without spaces, such as \"1.4.2\".", what("version"))
+		}
+		svc.Version = v
+	}
+	svc.DisplayName = s.Name
+	if v, ok := ev.str(s.DisplayName, what("display_name")); ok {
+		if v == "" || len(v) > 256 || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			ev.errorf(s.DisplayName.Range(), "Invalid display name", "%s must be 1 to 256 characters without control characters.", what("display_name"))
+		}
+		svc.DisplayName = v
+	}
+	if v, ok := ev.str(s.Description, what("description")); ok {
+		if len(v) > 2048 {
+			ev.errorf(s.Description.Range(), "Description too long", "%s is longer than 2048 characters.", what("description"))
+		}
+		svc.Description = v
+	}
+	if svc.StopTimeout == 0 && !absent(s.StopTimeout) {
+		ev.errorf(s.StopTimeout.Range(), "Invalid duration", "%s must be longer than zero.", what("stop_timeout"))
+	} else if svc.StopTimeout > time.Hour {
+		ev.errorf(s.StopTimeout.Range(), "Invalid duration", "%s must be at most 1h.", what("stop_timeout"))
+	}
+	svc.Env = l.serviceEnv(ev, s)
+	svc.Account = l.serviceAccount(ev, s)
+	svc.Files = l.serviceFiles(ev, d)
+	svc.Recovery = l.serviceRecovery(ev, s)
+	svc.Health = l.serviceHealth(ev, s)
+	svc.Log = l.serviceLog(ev, s, svc.Mode)
+	return svc
+}
+
+// setEach puts each.* in scope for a service's expressions: each.key and
+// each.value of a for_each instance, and each.host when h is set (else
+// noHost says why there is none, or without a reason it stands for a
+// host not known yet).
+func (l *loader) setEach(d *serviceDecl, h *Host, noHost *refusal) {
+	ev := l.ev
+	each := map[string]cty.Value{"host": cty.DynamicVal}
+	if d.forEach {
+		each["key"], each["value"] = d.key, d.value
+	}
+	if h != nil {
+		each["host"] = hostObject(h)
+	}
+	obj := cty.ObjectVal(each)
+	ev.ctx = d.file.ctx.NewChild()
+	ev.ctx.Variables = map[string]cty.Value{"each": obj}
+	ev.ctx.Functions = map[string]function.Function{
+		"templatefile": templateFileFunc(fileReader(d.file.dir), l.functions, obj),
+	}
+	ev.each = eachScope{forEach: d.forEach, host: h, noHost: noHost, hostUnknown: h == nil && noHost == nil}
+}
+
+// hostObject is each.host: what a service may read of the host it is
+// deployed to.
+func hostObject(h *Host) cty.Value {
+	labels := cty.MapValEmpty(cty.String)
+	if len(h.Labels) > 0 {
+		m := map[string]cty.Value{}
+		for k, v := range h.Labels {
+			m[k] = cty.StringVal(v)
+		}
+		labels = cty.MapVal(m)
+	}
+	str := func(s string) cty.Value {
+		if s == "" {
+			return cty.UnknownVal(cty.String) // from a variable validate left unset
+		}
+		return cty.StringVal(s)
+	}
+	vars := h.vars
+	if vars == cty.NilVal {
+		vars = cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"name":        cty.StringVal(h.Name),
+		"address":     str(h.Address),
+		"environment": cty.StringVal(h.Environment),
+		"labels":      labels,
+		"vars":        vars,
+	})
+}
+
+// usesEachHost reports whether any expression of a service block reads
+// each.host, so that it must be evaluated once per host. A template may
+// read it too, so a service that renders one counts.
+func usesEachHost(s *serviceShape) bool {
+	uses := false
+	walkExpressions(s, func(expr hcl.Expression) {
+		for _, tr := range expr.Variables() {
+			if tr.RootName() == "each" && traversalName(tr) == "host" {
+				uses = true
+			}
+		}
+		if syn, ok := expr.(hclsyntax.Expression); ok && !uses {
+			hclsyntax.VisitAll(syn, func(n hclsyntax.Node) hcl.Diagnostics {
+				if call, ok := n.(*hclsyntax.FunctionCallExpr); ok && call.Name == "templatefile" {
+					uses = true
+				}
+				return nil
+			})
+		}
+	})
+	return uses
+}
+
+// expandForEach replaces each service block that has for_each with one
+// service per element, named BLOCK-KEY, and registers their names so
+// depends_on finds them.
+func (l *loader) expandForEach() []*serviceDecl {
+	l.instances = map[string][]string{}
+	var out []*serviceDecl
+	for _, d := range l.services {
 		s := d.shape
+		if absent(s.ForEach) {
+			out = append(out, d)
+			continue
+		}
+		delete(l.serviceByKey, strings.ToLower(s.Name))
 		ev := l.within(d.file)
-		what := func(attr string) string { return fmt.Sprintf("service %q %s", s.Name, attr) }
-		svc := &Service{
-			Name:        s.Name,
-			Mode:        ev.oneOf(s.Mode, what("mode"), ModeNative, ModeNative, ModeWrapped),
-			Start:       ev.oneOf(s.Start, what("start"), StartAuto, StartAuto, StartDelayed, StartManual, StartDisabled),
-			Args:        ev.texts(s.Args, what("args")),
-			StopTimeout: ev.duration(s.StopTimeout, what("stop_timeout"), DefaultStopTimeout),
-			Adopt:       ev.boolean(s.Adopt, what("adopt"), false),
-			DeclRange:   s.DefRange,
-		}
-		ev.required(s.Hosts, fmt.Sprintf("Service %q", s.Name), "hosts")
-		ev.required(s.Binary, fmt.Sprintf("Service %q", s.Name), "binary")
-		if err := validServiceName(s.Name); err != nil {
-			ev.errorf(s.NameRange, "Invalid service name", "%q %s.", s.Name, err)
-		}
-		if v, ok := ev.str(s.Version, what("version")); ok {
-			if v == "" || len(v) > 128 || strings.IndexFunc(v, unicode.IsSpace) >= 0 {
-				ev.errorf(s.Version.Range(), "Invalid version", "%s must be a non-empty label of at most 128 characters without spaces, such as \"1.4.2\".", what("version"))
+		ev.each = eachScope{noHost: &refusal{"Cycle through each.host",
+			fmt.Sprintf("Service %q for_each decides which services there are, and so which hosts each.host stands for; it cannot use each.host.", s.Name)}}
+		for _, inst := range l.forEachElements(ev, s) {
+			name := s.Name + "-" + inst.key
+			if inst.key == "" {
+				name = s.Name // keys unknown until variables are set (validate)
 			}
-			svc.Version = v
-		}
-		svc.DisplayName = s.Name
-		if v, ok := ev.str(s.DisplayName, what("display_name")); ok {
-			if v == "" || len(v) > 256 || strings.IndexFunc(v, unicode.IsControl) >= 0 {
-				ev.errorf(s.DisplayName.Range(), "Invalid display name", "%s must be 1 to 256 characters without control characters.", what("display_name"))
+			if err := validIdentifier(name); err != nil {
+				ev.errorf(s.ForEach.Range(), "Invalid for_each key", "Service %q for_each key %q makes the service name %q, which %s.", s.Name, inst.key, name, err)
+				continue
 			}
-			svc.DisplayName = v
-		}
-		if v, ok := ev.str(s.Description, what("description")); ok {
-			if len(v) > 2048 {
-				ev.errorf(s.Description.Range(), "Description too long", "%s is longer than 2048 characters.", what("description"))
+			if err := validServiceName(name); err != nil {
+				ev.errorf(s.ForEach.Range(), "Invalid for_each key", "Service %q for_each key %q makes the Windows service name %q, which %s.", s.Name, inst.key, name, err)
+				continue
 			}
-			svc.Description = v
+			if prev, dup := l.serviceByKey[strings.ToLower(name)]; dup {
+				l.duplicate("service", name, s.ForEach.Range(), prev.shape.DefRange)
+				continue
+			}
+			shape := *s
+			shape.Name = name
+			i := &serviceDecl{shape: &shape, file: d.file, block: s.Name, forEach: true, key: cty.StringVal(inst.key), value: inst.value}
+			if inst.key == "" {
+				i.key = cty.UnknownVal(cty.String)
+			}
+			l.serviceByKey[strings.ToLower(name)] = i
+			l.instances[strings.ToLower(s.Name)] = append(l.instances[strings.ToLower(s.Name)], name)
+			out = append(out, i)
 		}
-		if svc.StopTimeout == 0 && !absent(s.StopTimeout) {
-			ev.errorf(s.StopTimeout.Range(), "Invalid duration", "%s must be longer than zero.", what("stop_timeout"))
-		} else if svc.StopTimeout > time.Hour {
-			ev.errorf(s.StopTimeout.Range(), "Invalid duration", "%s must be at most 1h.", what("stop_timeout"))
+	}
+	l.services = out
+	return out
+}
+
+type forEachElement struct {
+	key   string
+	value cty.Value
+}
+
+// forEachElements evaluates for_each: a map (or object), whose keys name
+// the services and whose values are each.value, or a set of strings,
+// each both key and value. Keys become service names, shown everywhere,
+// so they must not be sensitive. An unknown for_each (validate, without
+// a variable's value) yields one element with an empty key.
+func (l *loader) forEachElements(ev *evaluator, s *serviceShape) []forEachElement {
+	what := fmt.Sprintf("service %q for_each", s.Name)
+	unknowns := ev.unknowns
+	v := ev.value(s.ForEach, cty.DynamicPseudoType, what)
+	if v == cty.NilVal {
+		if ev.unknowns > unknowns {
+			return []forEachElement{{value: cty.DynamicVal}}
 		}
-		svc.Hosts = l.serviceHosts(ev, cfg, s)
-		svc.Binary = l.serviceBinary(ev, cfg, d)
-		svc.DependsOn = l.serviceDeps(ev, s)
-		svc.Env = l.serviceEnv(ev, s)
-		svc.Account = l.serviceAccount(ev, s)
-		svc.Files = l.serviceFiles(ev, d)
-		svc.Recovery = l.serviceRecovery(ev, s)
-		svc.Health = l.serviceHealth(ev, s)
-		svc.Rollout = l.serviceRollout(ev, s, len(svc.Hosts))
-		svc.Log = l.serviceLog(ev, s, svc.Mode)
-		out = append(out, svc)
+		return nil
+	}
+	if v.HasMark(sensitive) {
+		ev.errorf(s.ForEach.Range(), "Sensitive value not allowed here", "%s keys become service names, which are shown in plans and status, so it cannot come from a sensitive value.", what)
+		return nil
+	}
+	ty := v.Type()
+	var out []forEachElement
+	switch {
+	case ty.IsMapType() || ty.IsObjectType():
+		for it := v.ElementIterator(); it.Next(); {
+			k, el := it.Element()
+			out = append(out, forEachElement{key: k.AsString(), value: el})
+		}
+	case ty.IsSetType() && ty.ElementType() == cty.String:
+		for it := v.ElementIterator(); it.Next(); {
+			_, el := it.Element()
+			el, marks := el.Unmark()
+			if marks.Has(sensitive) {
+				ev.errorf(s.ForEach.Range(), "Sensitive value not allowed here", "%s elements become service names, which are shown in plans and status, so they cannot come from a sensitive value.", what)
+				return nil
+			}
+			if el.IsNull() {
+				ev.errorf(s.ForEach.Range(), "Invalid for_each", "%s must not contain null.", what)
+				return nil
+			}
+			out = append(out, forEachElement{key: el.AsString(), value: el})
+		}
+	default:
+		ev.errorf(s.ForEach.Range(), "Invalid for_each", "%s must be a map, or a set of strings such as toset([\"a\", \"b\"]), not %s: its keys name the services.", what, ty.FriendlyName())
 	}
 	return out
 }
@@ -153,12 +413,15 @@ func hostNames(cfg *Config) []string {
 
 // serviceHosts resolves hosts: a list of host names (or host.NAME
 // references), or a map of labels that selects every host carrying all
-// of them.
-func (l *loader) serviceHosts(ev *evaluator, cfg *Config, s *serviceShape) []string {
+// of them. Hosts of another environment than the chosen one are left
+// out; elsewhere says some were.
+func (l *loader) serviceHosts(ev *evaluator, cfg *Config, s *serviceShape) (hosts []string, elsewhere bool) {
 	errorsBefore, unknownsBefore := countErrors(ev.diags), ev.unknowns
 	seen := map[string]bool{}
 	add := func(name string, rng hcl.Range) {
 		switch {
+		case l.elsewhere[name] != nil:
+			elsewhere = true
 		case cfg.Host(name) == nil:
 			ev.errorf(rng, "Unknown host", "Service %q runs on host %q, which is not declared.%s", s.Name, name, didYouMean(name, hostNames(cfg)))
 		case seen[name]:
@@ -170,24 +433,29 @@ func (l *loader) serviceHosts(ev *evaluator, cfg *Config, s *serviceShape) []str
 	if _, isMap := s.Hosts.(*hclsyntax.ObjectConsExpr); isMap {
 		sel := ev.strMap(s.Hosts, fmt.Sprintf("service %q hosts", s.Name))
 		if sel == nil {
-			return nil
+			return nil, false
 		}
 		if len(sel) == 0 {
 			ev.errorf(s.Hosts.Range(), "Empty host selector", "Service %q selects hosts with an empty label map, which would mean every host; list the labels to match.", s.Name)
-			return nil
+			return nil, false
 		}
-		for _, h := range cfg.Hosts {
-			match := true
+		matches := func(h *Host) bool {
 			for k, v := range sel {
 				if h.Labels[k] != v {
-					match = false
+					return false
 				}
 			}
-			if match {
+			return true
+		}
+		for _, h := range cfg.Hosts {
+			if matches(h) {
 				seen[h.Name] = true
 			}
 		}
-		if len(seen) == 0 {
+		for _, h := range l.elsewhere {
+			elsewhere = elsewhere || matches(h)
+		}
+		if len(seen) == 0 && !elsewhere {
 			ev.errorf(s.Hosts.Range(), "No host matches", "No host carries all the labels service %q selects (%s).", s.Name, labelWords(sel))
 		}
 	} else if tuple, isList := s.Hosts.(*hclsyntax.TupleConsExpr); isList {
@@ -205,7 +473,7 @@ func (l *loader) serviceHosts(ev *evaluator, cfg *Config, s *serviceShape) []str
 			add(n, s.Hosts.Range())
 		}
 	}
-	if len(seen) == 0 && countErrors(ev.diags) == errorsBefore && ev.unknowns == unknownsBefore {
+	if len(seen) == 0 && !elsewhere && countErrors(ev.diags) == errorsBefore && ev.unknowns == unknownsBefore {
 		ev.errorf(s.Hosts.Range(), "No hosts", "Service %q lists no hosts.", s.Name)
 	}
 	out := make([]string, 0, len(seen))
@@ -213,7 +481,7 @@ func (l *loader) serviceHosts(ev *evaluator, cfg *Config, s *serviceShape) []str
 		out = append(out, n)
 	}
 	sort.Strings(out)
-	return out
+	return out, elsewhere
 }
 
 func labelWords(m map[string]string) string {
@@ -303,7 +571,12 @@ func (l *loader) serviceDeps(ev *evaluator, s *serviceShape) []Dependency {
 	}
 	for _, el := range tuple.Exprs {
 		if name, rng, isRef := refName(el, "service"); isRef {
-			if m := managed(name); m != "" {
+			if insts := l.instances[strings.ToLower(name)]; len(insts) > 0 {
+				// A for_each block stands for all its services.
+				for _, n := range insts {
+					add(Dependency{Service: n}, rng)
+				}
+			} else if m := managed(name); m != "" {
 				add(Dependency{Service: m}, rng)
 			} else {
 				var names []string

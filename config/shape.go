@@ -43,15 +43,19 @@ type localsShape struct {
 }
 
 type hostShape struct {
-	Name      string         `hcl:"name,label"`
-	Address   hcl.Expression `hcl:"address"`
-	Port      hcl.Expression `hcl:"port,optional"`
-	Labels    hcl.Expression `hcl:"labels,optional"`
-	Transport hcl.Expression `hcl:"transport,optional"`
-	WinRM     []*winrmShape  `hcl:"winrm,block"`
-	SSH       []*sshShape    `hcl:"ssh,block"`
-	DefRange  hcl.Range      `hcl:",def_range"`
-	NameRange hcl.Range      `hcl:"name,label_range"`
+	Name    string         `hcl:"name,label"`
+	Address hcl.Expression `hcl:"address"`
+	Port    hcl.Expression `hcl:"port,optional"`
+	Labels  hcl.Expression `hcl:"labels,optional"`
+	Vars    hcl.Expression `hcl:"vars,optional"`
+	// Environment is a constant: it decides which hosts and which
+	// variable file a run uses, before any variable has a value.
+	Environment hcl.Expression `hcl:"environment,optional"`
+	Transport   hcl.Expression `hcl:"transport,optional"`
+	WinRM       []*winrmShape  `hcl:"winrm,block"`
+	SSH         []*sshShape    `hcl:"ssh,block"`
+	DefRange    hcl.Range      `hcl:",def_range"`
+	NameRange   hcl.Range      `hcl:"name,label_range"`
 }
 
 type winrmShape struct {
@@ -94,6 +98,7 @@ type buildShape struct {
 
 type serviceShape struct {
 	Name        string           `hcl:"name,label"`
+	ForEach     hcl.Expression   `hcl:"for_each,optional"`
 	Hosts       hcl.Expression   `hcl:"hosts"`
 	Binary      hcl.Expression   `hcl:"binary"`
 	Version     hcl.Expression   `hcl:"version,optional"`
@@ -195,4 +200,36 @@ func schemaAttributes(t reflect.Type, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// walkExpressions calls fn with every attribute expression of a decoded
+// block, its nested blocks' included.
+func walkExpressions(block any, fn func(hcl.Expression)) {
+	walkValue(reflect.ValueOf(block), fn)
+}
+
+var exprType = reflect.TypeOf((*hcl.Expression)(nil)).Elem()
+
+func walkValue(v reflect.Value, fn func(hcl.Expression)) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			walkValue(v.Elem(), fn)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			walkValue(v.Index(i), fn)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Field(i)
+			if f.Type() == exprType {
+				if e, ok := f.Interface().(hcl.Expression); ok && e != nil {
+					fn(e)
+				}
+				continue
+			}
+			walkValue(f, fn)
+		}
+	}
 }

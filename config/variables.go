@@ -82,8 +82,9 @@ func (l *loader) variableNames() []string {
 
 // assignVariables applies values in Terraform's order of precedence, each
 // later source overriding earlier ones: defaults, GSD_VAR_ environment
-// variables, gsd.gsdvars, *.auto.gsdvars in name order, then -var and
-// -var-file in the order given.
+// variables, gsd.gsdvars, *.auto.gsdvars in name order, the chosen
+// environment's ENVIRONMENT.gsdvars, then -var and -var-file in the order
+// given.
 func (l *loader) assignVariables() {
 	env := l.opts.Environ
 	sort.Strings(env)
@@ -103,7 +104,7 @@ func (l *loader) assignVariables() {
 	if l.opts.Sources != nil {
 		var names []string
 		for n := range l.opts.Sources {
-			if strings.HasSuffix(n, VarsExt) {
+			if strings.HasSuffix(n, VarsExt) && !l.isEnvVarFile(n) {
 				names = append(names, n)
 			}
 		}
@@ -111,6 +112,14 @@ func (l *loader) assignVariables() {
 		for _, n := range names {
 			l.parseVarFile(n, l.opts.Sources[n], false)
 		}
+		if src, ok := l.opts.Sources[l.environment+VarsExt]; ok && l.environment != "" {
+			l.parseVarFile(l.environment+VarsExt, src, true)
+		}
+	}
+	// The chosen environment's file belongs to this configuration, so a
+	// name in it that no variable declares is an error, as in -var-file.
+	for _, f := range l.envVarFiles {
+		l.readVarFile(f, true)
 	}
 	for _, a := range l.opts.VarArgs {
 		if a.File {

@@ -31,6 +31,7 @@ var serviceBase = map[string]string{
 // serviceVariants set each attribute to another value (and, where the
 // schema needs it, another to match; "" removes an attribute).
 var serviceVariants = map[string]map[string]string{
+	"for_each":               {"for_each": `toset(["a"])`},
 	"hosts":                  {"hosts": `["web1", "web2"]`},
 	"binary":                 {"binary": `build.db`},
 	"version":                {"version": `"2.0.0"`},
@@ -123,7 +124,10 @@ func reached(t *testing.T, attrs map[string]string) string {
 	if diags.HasErrors() {
 		t.Fatalf("%s\n%s", diags.Error(), serviceHCL(attrs))
 	}
-	svc := cfg.Service("api")
+	if len(cfg.Services) != 1 {
+		t.Fatalf("want one service, have %d", len(cfg.Services))
+	}
+	svc := cfg.Services[0] // api, or api-a with for_each
 	full := Spec(svc, arts[ArtifactKey(svc.Binary)])
 	// What travels to the agent: the blind spec, and the secrets apart.
 	var wire struct{ Name string }
@@ -171,6 +175,99 @@ func TestEveryServiceAttributeReachesTheRelease(t *testing.T) {
 	for attr := range serviceVariants {
 		if !contains(config.ServiceAttributes(), attr) {
 			t.Errorf("case %s is not an attribute of the schema", attr)
+		}
+	}
+}
+
+// TestEveryHostValueReachesItsRelease does for each.host what the test
+// above does for service attributes: each value a service can read of
+// its host (name, address, environment, labels, vars) changes the release
+// on that host when the host's block changes, and on no other host.
+func TestEveryHostValueReachesItsRelease(t *testing.T) {
+	hosts := func(web1 string) string {
+		return `
+host "web1" {
+  address     = "web1.example.internal"
+  environment = "blue"
+  labels      = { role = "web", zone = "a" }
+  vars        = { port = 8081, token = var.pw }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+host "web2" {
+  address     = "web2.example.internal"
+  environment = "blue"
+  labels      = { role = "web", zone = "b" }
+  vars        = { port = 8082, token = "public" }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+` + web1
+	}
+	const service = `
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "db-s3cret"
+}
+build "api" {
+  package = "./cmd/api"
+}
+service "api" {
+  hosts = { role = "web" }
+  binary = build.api
+  args   = ["-name", each.host.name, "-address", each.host.address, "-env", each.host.environment, "-zone", each.host.labels.zone]
+  env    = { PORT = each.host.vars.port, TOKEN = each.host.vars.token }
+}
+`
+	releases := func(src string) map[string]string {
+		t.Helper()
+		cfg, diags := config.Load(config.Options{Sources: map[string][]byte{"main.hcl": []byte(src)}, Dir: t.TempDir(), Environment: "blue"})
+		if diags.HasErrors() {
+			t.Fatalf("%s\n%s", diags.Error(), src)
+		}
+		out := map[string]string{}
+		svc := cfg.Service("api")
+		for _, h := range svc.Hosts {
+			spec := Spec(svc.On(h), arts[ArtifactKey(svc.Binary)])
+			b, _ := json.Marshal(struct {
+				Spec    any
+				Secrets map[string]string
+			}{spec, spec.Secrets()})
+			out[h] = string(b)
+		}
+		return out
+	}
+	want := releases(hosts("") + service)
+	if want["web1"] == want["web2"] {
+		t.Fatal("web1 and web2 have one release, though their values differ")
+	}
+	for what, from := range map[string][2]string{
+		"name":           {`host "web1" {`, `host "web9" {`},
+		"address":        {`"web1.example.internal"`, `"web9.example.internal"`},
+		"environment":    {"environment = \"blue\"\n  labels      = { role = \"web\", zone = \"a\" }", "labels      = { role = \"web\", zone = \"a\" }"},
+		"labels":         {`zone = "a"`, `zone = "c"`},
+		"vars":           {`port = 8081`, `port = 9091`},
+		"sensitive vars": {`token = var.pw`, `token = "other"`},
+	} {
+		src := hosts("") + service
+		if !strings.Contains(src, from[0]) {
+			t.Fatalf("%s: %q not in the configuration", what, from[0])
+		}
+		got := releases(strings.Replace(src, from[0], from[1], 1))
+		web1 := "web1"
+		if what == "name" {
+			web1 = "web9"
+		}
+		if got[web1] == want["web1"] {
+			t.Errorf("changing host web1's %s changed nothing in its release", what)
+		}
+		if got["web2"] != want["web2"] {
+			t.Errorf("changing host web1's %s changed web2's release", what)
 		}
 	}
 }

@@ -47,11 +47,11 @@ func Read(r io.Reader) (*Plan, error) {
 	return sp.Plan, nil
 }
 
-// SecretsOf are a service's secret values by key (see
+// SecretsOf are a service's secret values on a host by key (see
 // protocol.ServiceSpec.Secrets), resolved from the configuration: what
 // apply fills into a step's release.
-func SecretsOf(svc *config.Service) map[string]string {
-	return Spec(svc, &build.Artifact{}).Secrets()
+func SecretsOf(svc *config.Service, host string) map[string]string {
+	return Spec(svc.On(host), &build.Artifact{}).Secrets()
 }
 
 // ConfigFingerprints are the config and secrets fingerprints of the
@@ -59,13 +59,14 @@ func SecretsOf(svc *config.Service) map[string]string {
 // (artifact key -> SHA-256) standing in for a build: what CheckSaved
 // compares with the plan's.
 func ConfigFingerprints(cfg *config.Config, artifacts map[string]string) (configFP, secretsFP string, err error) {
-	specs := map[string]protocol.ServiceSpec{}
-	for _, svc := range cfg.Services {
-		sha, ok := artifacts[ArtifactKey(svc.Binary)]
-		if !ok {
-			return "", "", fmt.Errorf("service %s uses %s, which the saved plan did not build", svc.Name, ArtifactKey(svc.Binary))
+	specs, err := desiredSpecs(cfg, func(b config.Binary) *build.Artifact {
+		if sha, ok := artifacts[ArtifactKey(b)]; ok {
+			return &build.Artifact{SHA256: sha}
 		}
-		specs[svc.Name] = Spec(svc, &build.Artifact{SHA256: sha})
+		return nil
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("%w, which the saved plan did not build", err)
 	}
 	configFP = fingerprintSpecs(specs, cfg.Services)
 	return configFP, SecretsFingerprint(configFP, specs), nil

@@ -17,7 +17,7 @@ import (
 
 // FormatVersion is the version of the plan's JSON form and of saved plan
 // files. A reader refuses a version it does not know.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // Action is what a step does to one service on one host.
 type Action string
@@ -34,9 +34,12 @@ const (
 // Plan is everything gsd apply will do, host by host. It holds no secret:
 // sensitive values appear as "(sensitive)" and are compared by hash.
 type Plan struct {
-	FormatVersion int         `json:"format_version"`
-	Hosts         []*HostPlan `json:"hosts"`
-	Rollouts      []*Rollout  `json:"rollouts,omitempty"`
+	FormatVersion int `json:"format_version"`
+	// Environment is the environment the plan was made for (-env), which
+	// gsd apply FILE uses.
+	Environment string      `json:"environment,omitempty"`
+	Hosts       []*HostPlan `json:"hosts"`
+	Rollouts    []*Rollout  `json:"rollouts,omitempty"`
 	// Artifacts are the local files uploads read, by SHA-256: apply
 	// streams them from there and never builds.
 	Artifacts    map[string]ArtifactFile `json:"artifacts,omitempty"`
@@ -168,18 +171,14 @@ func ArtifactKey(b config.Binary) string {
 // and returns the plan. It is pure: no I/O, no clock. Hosts missing from
 // facts are not targeted and do not appear in the plan.
 func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[string]HostFacts) (*Plan, error) {
-	p := &Plan{FormatVersion: FormatVersion, Hosts: []*HostPlan{}, Artifacts: map[string]ArtifactFile{}}
+	p := &Plan{FormatVersion: FormatVersion, Environment: cfg.Environment, Hosts: []*HostPlan{}, Artifacts: map[string]ArtifactFile{}}
 	p.Fingerprints = Fingerprints{Artifacts: map[string]string{}, Facts: map[string]string{}}
 	for k, a := range artifacts {
 		p.Fingerprints.Artifacts[k] = a.SHA256
 	}
-	desiredAll := map[string]protocol.ServiceSpec{}
-	for _, svc := range cfg.Services {
-		art := artifacts[ArtifactKey(svc.Binary)]
-		if art == nil {
-			return nil, fmt.Errorf("service %q: no artifact for %s", svc.Name, ArtifactKey(svc.Binary))
-		}
-		desiredAll[svc.Name] = Spec(svc, art)
+	desiredAll, err := desiredSpecs(cfg, func(b config.Binary) *build.Artifact { return artifacts[ArtifactKey(b)] })
+	if err != nil {
+		return nil, err
 	}
 	p.Fingerprints.Config = fingerprintSpecs(desiredAll, cfg.Services)
 	p.Fingerprints.Secrets = SecretsFingerprint(p.Fingerprints.Config, desiredAll)
@@ -226,9 +225,9 @@ func planHost(pl *Plan, hp *HostPlan, cfg *config.Config, desired map[string]pro
 		}
 	}
 	for _, svc := range dependencyOrder(wanted) {
-		spec := desired[svc.Name]
+		spec := desired[specKey(svc, hp.Host)]
 		have := actual[strings.ToLower(svc.Name)]
-		step := diffService(svc, spec, have)
+		step := diffService(svc.On(hp.Host), spec, have)
 		delete(actual, strings.ToLower(svc.Name))
 		hp.Steps = append(hp.Steps, step)
 		if step.Action != ActionNoOp {
@@ -271,6 +270,36 @@ func planHost(pl *Plan, hp *HostPlan, cfg *config.Config, desired map[string]pro
 		hp.Uploads = append(hp.Uploads, *u)
 	}
 	sort.Slice(hp.Uploads, func(i, j int) bool { return hp.Uploads[i].Name < hp.Uploads[j].Name })
+}
+
+// desiredSpecs are the releases the configuration asks for, by
+// specKey: one per service, or one per host for a service with per-host
+// values. artifact finds a binary's artifact.
+func desiredSpecs(cfg *config.Config, artifact func(config.Binary) *build.Artifact) (map[string]protocol.ServiceSpec, error) {
+	specs := map[string]protocol.ServiceSpec{}
+	for _, svc := range cfg.Services {
+		art := artifact(svc.Binary)
+		if art == nil {
+			return nil, fmt.Errorf("service %q: no artifact for %s", svc.Name, ArtifactKey(svc.Binary))
+		}
+		if svc.PerHost == nil {
+			specs[svc.Name] = Spec(svc, art)
+			continue
+		}
+		for _, h := range svc.Hosts {
+			specs[specKey(svc, h)] = Spec(svc.On(h), art)
+		}
+	}
+	return specs, nil
+}
+
+// specKey names the release a service has on a host: the service's name,
+// or NAME@HOST when its values differ from host to host.
+func specKey(svc *config.Service, host string) string {
+	if svc.PerHost == nil {
+		return svc.Name
+	}
+	return svc.Name + "@" + host
 }
 
 // artifactName is the file name an artifact gets on a host: its build's

@@ -132,7 +132,7 @@ func converged(cfg *config.Config, host string) *protocol.Facts {
 			continue
 		}
 		art := arts[ArtifactKey(svc.Binary)]
-		f.Services = append(f.Services, deployed(svc, Spec(svc, art)))
+		f.Services = append(f.Services, deployed(svc.On(host), Spec(svc.On(host), art)))
 		f.Artifacts = append(f.Artifacts, art.SHA256)
 	}
 	return f

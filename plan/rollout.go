@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"reflect"
 	"sort"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
@@ -44,8 +45,18 @@ type Rollout struct {
 	// the running process; a removal is not.
 	Gated bool `json:"gated"`
 	// Health is the check of the gate; nil means the service must be
-	// running.
-	Health *protocol.HealthCheck `json:"health,omitempty"`
+	// running. HostHealth holds the check of a host where it differs
+	// (a health block that reads each.host).
+	Health     *protocol.HealthCheck            `json:"health,omitempty"`
+	HostHealth map[string]*protocol.HealthCheck `json:"host_health,omitempty"`
+}
+
+// HealthOn is the check of the gate on host.
+func (r *Rollout) HealthOn(host string) *protocol.HealthCheck {
+	if c, ok := r.HostHealth[host]; ok {
+		return c
+	}
+	return r.Health
 }
 
 // Hosts lists every host of the rollout in batch order.
@@ -106,6 +117,14 @@ func RolloutOf(svc *config.Service, hosts []string) *Rollout {
 		AutoRollback:  ro.AutoRollback,
 		RollbackScope: ro.RollbackScope,
 		Gated:         true,
+	}
+	for _, h := range hosts {
+		if c := HealthCheck(svc.On(h).Health); !reflect.DeepEqual(c, r.Health) {
+			if r.HostHealth == nil {
+				r.HostHealth = map[string]*protocol.HealthCheck{}
+			}
+			r.HostHealth[h] = c
+		}
 	}
 	size := ro.MaxParallel
 	if ro.MaxPercent > 0 {

@@ -30,6 +30,9 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 		return c.Sprint(s)
 	}
 	var b strings.Builder
+	if p.Environment != "" {
+		fmt.Fprintf(&b, "%s %s\n\n", paint(pterm.Bold, "Environment:"), p.Environment)
+	}
 	if !p.Summary.HasChanges() && p.Summary.FailedHosts == 0 {
 		b.WriteString("No changes. The hosts match the configuration.\n")
 		_, err := io.WriteString(w, b.String())

@@ -63,6 +63,13 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 			return fmt.Errorf("%s: %w", paths[0], err)
 		}
 		paths = nil
+		// A saved plan is applied in the environment it was made for.
+		switch {
+		case cf.env == "":
+			cf.env = saved.Environment
+		case cf.env != saved.Environment:
+			return fmt.Errorf("the saved plan was made for the environment %q, not %q; apply it without -env, or run gsd plan -env %s again", saved.Environment, cf.env, cf.env)
+		}
 	}
 	// The configuration gives how to reach the hosts and the secret
 	// values; a saved plan gives everything else, and is refused if the
@@ -242,7 +249,7 @@ func configSecrets(cfg *config.Config) apply.Secrets {
 		if svc == nil {
 			return nil, fmt.Errorf("the configuration no longer has %s, whose secrets the plan needs", s.Address)
 		}
-		all := plan.SecretsOf(svc)
+		all := plan.SecretsOf(svc, host)
 		out := make(map[string]string, len(s.Secrets))
 		for _, k := range s.Secrets {
 			v, ok := all[k]

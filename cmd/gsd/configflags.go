@@ -13,6 +13,7 @@ import (
 // decides precedence, as in Terraform.
 type configFlags struct {
 	vars    []config.VarArg
+	env     string
 	noColor bool
 }
 
@@ -31,6 +32,7 @@ func (v varFlag) Set(s string) error {
 func (c *configFlags) register(fs *flag.FlagSet) {
 	fs.Var(varFlag{&c.vars, false}, "var", "set a variable: -var NAME=VALUE (repeatable)")
 	fs.Var(varFlag{&c.vars, true}, "var-file", "read variable values from a file (repeatable)")
+	fs.StringVar(&c.env, "env", "", "the environment whose hosts and NAME.gsdvars to use (default $"+config.EnvironmentVar+")")
 	fs.BoolVar(&c.noColor, "no-color", false, "plain output without colours")
 }
 
@@ -45,7 +47,7 @@ func useColor(terminal, noColor bool, env *cliEnv) bool {
 }
 
 func (c *configFlags) options(paths []string) config.Options {
-	return config.Options{Paths: paths, VarArgs: c.vars, Environ: os.Environ()}
+	return config.Options{Paths: paths, VarArgs: c.vars, Environment: c.env, Environ: os.Environ()}
 }
 
 // reportDiagnostics prints diagnostics to stderr, and returns errReported

@@ -14,8 +14,10 @@ import (
 )
 
 // pointAtSandbox rewrites an example's host blocks to reach sandbox hosts
-// instead (address, port, CA, user; in order) and its builds to find their
-// sources; services, builds and everything else stay as written.
+// instead (address, port, CA, user; in order, starting again at the first
+// for hosts past the sandbox's, which belong to another environment) and
+// its builds to find their sources; services, builds and everything else
+// stay as written.
 func pointAtSandbox(t *testing.T, src []byte, name string, hosts []*config.Host, examples string) []byte {
 	t.Helper()
 	f, diags := hclwrite.ParseConfig(src, name, hcl.InitialPos)
@@ -26,10 +28,7 @@ func pointAtSandbox(t *testing.T, src []byte, name string, hosts []*config.Host,
 	for _, b := range f.Body().Blocks() {
 		switch b.Type() {
 		case "host":
-			if i >= len(hosts) {
-				t.Fatalf("%s has more hosts than the sandbox", name)
-			}
-			sb := hosts[i]
+			sb := hosts[i%len(hosts)]
 			i++
 			b.Body().SetAttributeValue("address", cty.StringVal(sb.Address))
 			for _, w := range b.Body().Blocks() {
@@ -91,18 +90,30 @@ func TestExamplesEndToEnd(t *testing.T) {
 			if err := os.CopyFS(filepath.Join(dir, "templates"), os.DirFS(filepath.Join(examples, "templates"))); err != nil {
 				t.Fatal(err)
 			}
+			varFiles, _ := filepath.Glob(filepath.Join(examples, "*"+config.VarsExt))
+			for _, f := range varFiles {
+				b, _ := os.ReadFile(f)
+				if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			e.dir = dir
-			pw := "winrm_password=" + password
+			conf := []string{"-var", "winrm_password=" + password}
+			// An example with environments runs in its first.
+			if shape, _ := config.Load(config.Options{Paths: []string{dir}, AllowUnsetVariables: true}); len(shape.Environments) > 0 {
+				conf = append(conf, "-env", shape.Environments[0])
+			}
+			gsd := func(code int, args ...string) string { return e.run(code, append(args, conf...)...) }
 
-			out := e.run(0, "apply", "-auto-approve", "-var", pw)
+			out := gsd(0, "apply", "-auto-approve")
 			if !strings.Contains(out, "create complete") || strings.Contains(out, "failed") {
 				t.Fatalf("first apply:\n%s", out)
 			}
-			out = e.run(0, "plan", "-detailed-exitcode", "-var", pw)
+			out = gsd(0, "plan", "-detailed-exitcode")
 			if !strings.Contains(out, "No changes.") {
 				t.Fatalf("plan after apply:\n%s", out)
 			}
-			out = e.run(0, "apply", "-auto-approve", "-var", pw)
+			out = gsd(0, "apply", "-auto-approve")
 			if strings.Contains(out, "uploading") || strings.Contains(out, ": stopping ") || !strings.Contains(out, "No changes.") {
 				t.Fatalf("second apply did work:\n%s", out)
 			}
@@ -110,17 +121,17 @@ func TestExamplesEndToEnd(t *testing.T) {
 			// One attribute changes: only it, in place, no restart.
 			changed := strings.Replace(string(src), "display_name = \"", "display_name = \"New ", 1)
 			os.WriteFile(filepath.Join(dir, name), pointAtSandbox(t, []byte(changed), name, sb.Hosts, examples), 0o644)
-			out = e.run(2, "plan", "-detailed-exitcode", "-var", pw)
+			out = gsd(2, "plan", "-detailed-exitcode")
 			if !strings.Contains(out, "~ display_name") || strings.Count(out, "      ~ ") != strings.Count(out, "~ display_name") || strings.Contains(out, "restart") {
 				t.Fatalf("plan after changing display_name:\n%s", out)
 			}
-			e.run(0, "apply", "-auto-approve", "-var", pw)
+			gsd(0, "apply", "-auto-approve")
 
-			out = e.run(0, "destroy", "-auto-approve", "-var", pw)
+			out = gsd(0, "destroy", "-auto-approve")
 			if !strings.Contains(out, "delete complete") {
 				t.Fatalf("destroy:\n%s", out)
 			}
-			if out = e.run(0, "hosts", "check", "-var", pw); strings.Count(out, "0 managed services") != strings.Count(out, "host.") {
+			if out = gsd(0, "hosts", "check"); strings.Count(out, "0 managed services") != strings.Count(out, "host.") {
 				t.Fatalf("hosts not clean after destroy:\n%s", out)
 			}
 		})

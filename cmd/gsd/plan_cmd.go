@@ -88,10 +88,21 @@ func (s *selectFlags) services(cfg *config.Config) ([]string, error) {
 		if !ok || name == "" {
 			return nil, fmt.Errorf("-target %s: write service.NAME", t)
 		}
-		if cfg.Service(name) == nil {
+		if cfg.Service(name) != nil {
+			add(name)
+			continue
+		}
+		// A for_each block stands for all its services.
+		found := false
+		for _, svc := range cfg.Services {
+			if svc.Key != "" && svc.Block == name {
+				add(svc.Name)
+				found = true
+			}
+		}
+		if !found {
 			return nil, fmt.Errorf("-target %s: no such service in the configuration", t)
 		}
-		add(name)
 	}
 	out := make([]string, 0, len(seen))
 	for n := range seen {

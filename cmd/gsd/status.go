@@ -178,6 +178,8 @@ func readHostStatus(ctx context.Context, cfg *config.Config, h *config.Host, tar
 		svc := cfg.Service(sf.Name)
 		if svc == nil || !slices.Contains(svc.Hosts, h.Name) {
 			svc = nil // on its way out: only "running" can be checked
+		} else {
+			svc = svc.On(h.Name)
 		}
 		r.health[strings.ToLower(sf.Name)] = checkHealth(ctx, conn, sf, svc, &noHealthOp)
 	}

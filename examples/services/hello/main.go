@@ -1,5 +1,6 @@
 // Command hello is the example web service the gsd examples deploy. It
-// answers /healthz and /, re-reads its optional config file on reload, and
+// answers /healthz, / and /config (its config file as last read),
+// re-reads its optional config file on reload, and
 // on Windows runs under the service control manager.
 //
 // For trying out health-gated rollouts it can fail its health check on
@@ -97,6 +98,9 @@ func (s *server) start() error {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "hello from %s\n", version)
+	})
+	mux.HandleFunc("/config", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, s.config.Load().(string))
 	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

@@ -1,0 +1,29 @@
+# A for_each key must make a service name.
+service "worker" {
+  for_each = toset(["orders", "bad key"])
+  hosts    = ["web1"]
+  binary   = build.app
+}
+
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  vars    = { port = 8081, token = var.pw }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 3:14 Invalid for_each key

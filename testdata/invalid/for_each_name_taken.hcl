@@ -1,0 +1,34 @@
+# worker-orders is taken by another service.
+service "worker" {
+  for_each = toset(["orders"])
+  hosts    = ["web1"]
+  binary   = build.app
+}
+
+service "worker-orders" {
+  hosts  = ["web1"]
+  binary = build.app
+}
+
+
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "secret"
+}
+
+host "web1" {
+  address = "web1.example.internal"
+  labels  = { role = "web" }
+  vars    = { port = 8081, token = var.pw }
+  winrm {
+    user     = "deploy"
+    password = var.pw
+  }
+}
+
+build "app" {
+  package = "./cmd/app"
+}
+
+# ERROR: 3:14 Duplicate service
