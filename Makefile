@@ -22,8 +22,17 @@ WINE_BIN      := $(CURDIR)/bin/windows
         test-wine wine-prefix test-sandbox test-e2e bench-sandbox fuzz bench demo clean \
         test-transport bench-transport bench-plan bench-rollout bench-scale
 
+# The version and commit gsd version names; a release sets them from its tag.
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT        ?= $(shell git rev-parse HEAD 2>/dev/null)
+GSD_BIN       ?= bin/gsd
+AGENT_EMBED   := cmd/gsd/gsd-agent.exe
+
+## build: bin/gsd with the agent embedded, so it works wherever it is copied.
+## The agent is built with the flags gsd itself uses to build it from source.
 build:
-	$(GO) build -o bin/gsd ./cmd/gsd
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o $(AGENT_EMBED) ./cmd/gsd-agent
+	$(GO) build -tags embedagent -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(GSD_BIN) ./cmd/gsd
 
 ## setup: everything the tests and the demo need on a fresh Debian machine.
 setup: deps tools

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,28 +10,52 @@ import (
 	"runtime/debug"
 )
 
-// version is set at release time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set by release builds with -ldflags "-X
+// main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = ""
+)
 
 func init() {
-	register(command{name: "version", summary: "Print the gsd version", run: runVersion})
+	register(command{name: "version", summary: "Print the gsd version, its commit and its agent", run: runVersion})
 }
 
 func runVersion(env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "version", "")
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
-	rev := ""
+	fmt.Fprintln(env.stdout, versionLine())
+	return nil
+}
+
+// versionLine names this gsd: its version, the commit it was built from,
+// its platform and toolchain, and the agent it installs on hosts.
+func versionLine() string {
+	v, rev := version, commit
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && installedVersion(bi) {
+			v = bi.Main.Version
+		}
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = " (" + s.Value[:12] + ")"
+			if s.Key == "vcs.revision" && rev == "" {
+				rev = s.Value
 			}
 		}
 	}
-	fmt.Fprintf(env.stdout, "gsd %s%s %s/%s %s\n", version, rev, runtime.GOOS, runtime.GOARCH, runtime.Version())
-	return nil
+	line := "gsd " + v
+	if rev != "" {
+		line += " (commit " + rev[:min(12, len(rev))] + ")"
+	}
+	line += fmt.Sprintf(" %s/%s %s\n", runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if len(embeddedAgent) > 0 {
+		sum := sha256.Sum256(embeddedAgent)
+		line += "agent " + hex.EncodeToString(sum[:]) + " (embedded)"
+	} else {
+		line += "agent built from source on first use (GSD_AGENT_EXE overrides)"
+	}
+	return line
 }
 
 // newFlagSet returns a flag set that reports to the command's stderr and
