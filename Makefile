@@ -8,6 +8,9 @@ GO            ?= go
 GOBIN         := $(shell $(GO) env GOPATH)/bin
 STATICCHECK   := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
+GORELEASER_VERSION := v2.18.2
+GORELEASER_GO := go1.27.3
+GORELEASER    := $(GOBIN)/goreleaser-$(GORELEASER_VERSION)/goreleaser
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the sandbox use: Wine and its service
 # manager, mingw for the ProcessPrng shim, pywinrm as an independent WinRM
@@ -18,7 +21,7 @@ FUZZTIME      ?= 30s
 GSD_WINE_HOME ?= $(HOME)/.cache/gsd/wine
 WINE_BIN      := $(CURDIR)/bin/windows
 
-.PHONY: build setup deps tools test check fmt-check vet lint unit windows-build \
+.PHONY: build agent release setup deps tools test check fmt-check vet lint unit windows-build \
         test-wine wine-prefix test-sandbox test-e2e bench-sandbox fuzz bench demo clean \
         test-transport bench-transport bench-plan bench-rollout bench-scale
 
@@ -28,10 +31,25 @@ COMMIT        ?= $(shell git rev-parse HEAD 2>/dev/null)
 GSD_BIN       ?= bin/gsd
 AGENT_EMBED   := cmd/gsd/gsd-agent.exe
 
-## build: bin/gsd with the agent embedded, so it works wherever it is copied.
-## The agent is built with the flags gsd itself uses to build it from source.
-build:
+## agent: the gsd-agent.exe that build and release embed, built with the
+## flags gsd itself uses when it builds the agent from source.
+agent:
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o $(AGENT_EMBED) ./cmd/gsd-agent
+
+## release: archives of gsd for linux, darwin and windows on amd64 and arm64,
+## each with the agent embedded, and SHA256SUMS, in dist/ (GoReleaser, with
+## .goreleaser.yaml). A snapshot unless HEAD is tagged; nothing is published.
+release: $(GORELEASER)
+	GSD_COMMIT=$(COMMIT) $(GORELEASER) release --clean $(if $(shell git describe --exact-match --tags HEAD 2>/dev/null),--skip=publish,--snapshot)
+
+# GoReleaser v2.18.2 needs Go 1.27: the module proxy serves that toolchain
+# as a module, so only GoReleaser is built with it; gsd's own builds use
+# the local Go.
+$(GORELEASER):
+	GOTOOLCHAIN=$(GORELEASER_GO) GOFLAGS= GOBIN=$(dir $@) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+## build: bin/gsd with the agent embedded, so it works wherever it is copied.
+build: agent
 	$(GO) build -tags embedagent -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(GSD_BIN) ./cmd/gsd
 
 ## setup: everything the tests and the demo need on a fresh Debian machine.
