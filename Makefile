@@ -14,8 +14,9 @@ GORELEASER    := $(GOBIN)/goreleaser-$(GORELEASER_VERSION)/goreleaser
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the sandbox use: Wine and its service
 # manager, mingw for the ProcessPrng shim, pywinrm as an independent WinRM
-# client, OpenSSH for SSH hosts, iproute2 for network namespaces.
-APT_PACKAGES  := wine wine64 gcc-mingw-w64-x86-64-win32 python3-winrm openssh-server openssh-client iproute2
+# client, OpenSSH for SSH hosts, iproute2 for network namespaces, zsh and
+# fish for the completion scripts, tmux for the live progress in a terminal.
+APT_PACKAGES  := wine wine64 gcc-mingw-w64-x86-64-win32 python3-winrm openssh-server openssh-client iproute2 zsh fish tmux
 FUZZTIME      ?= 30s
 # Wine template prefix and the Windows binaries its tests run (never committed).
 GSD_WINE_HOME ?= $(HOME)/.cache/gsd/wine

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"github.com/gsd-deploy/gsd/plan"
 	"github.com/gsd-deploy/gsd/providers"
 	"github.com/gsd-deploy/gsd/views"
-	"golang.org/x/term"
 )
 
 func init() {
@@ -42,7 +40,11 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 	sel.register(fs)
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking for confirmation")
 	lockTimeout := fs.Duration("lock-timeout", 0, "how long to wait for a host another apply holds (0: fail at once)")
-	cont := fs.Bool("continue", false, "go on past canary batches that pause (rollout canary_pause)")
+	cont := new(bool)
+	if mode == "apply" {
+		// A destroy removes a service from all its hosts in one batch.
+		cont = fs.Bool("continue", false, "go on past canary batches that pause (rollout canary_pause)")
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -286,18 +288,9 @@ func isPlanFile(path string) bool {
 	return strings.Contains(string(head[:n]), `"magic": "gsd-plan"`)
 }
 
-// confirm asks for "yes" on the terminal. Without one (CI, a pipe) it
-// refuses rather than hang or guess.
+// confirm asks for "yes" on the terminal before changing hosts.
 func confirm(env *cliEnv) error {
-	if f, ok := env.stdin.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
-		return errors.New("no terminal to confirm on: pass -auto-approve, or apply a plan saved with gsd plan -out")
-	}
-	fmt.Fprint(env.stdout, "\nDo you want to apply these changes? Only 'yes' will be accepted: ")
-	line, _ := bufio.NewReader(env.stdin).ReadString('\n')
-	if strings.TrimSpace(line) != "yes" {
-		return &exitError{code: 1, err: errors.New("apply cancelled")}
-	}
-	return nil
+	return askYes(env, "Do you want to apply these changes? Only 'yes' will be accepted: ", "pass -auto-approve, or apply a plan saved with gsd plan -out")
 }
 
 // interrupts turns the first Ctrl-C (or SIGTERM, as CI systems send when

@@ -114,13 +114,13 @@ func hostFacts(results map[string]hostResult) map[string]plan.HostFacts {
 
 func runHosts(env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] != "check" {
-		return fmt.Errorf("usage: gsd hosts check [options] [PATH...]")
+		return groupHelp(env, "hosts", args)
 	}
 	fs := newFlagSet(env, "hosts check", "[PATH...]")
 	var cf configFlags
 	cf.register(fs)
 	var sel selectFlags
-	sel.register(fs)
+	sel.registerHosts(fs)
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}

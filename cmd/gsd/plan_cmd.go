@@ -42,6 +42,12 @@ const defaultParallelism = 50
 
 func (s *selectFlags) register(fs *flag.FlagSet) {
 	fs.Var(&s.targets, "target", "only this service, as service.NAME (repeatable); its dependencies come along")
+	s.registerHosts(fs)
+}
+
+// registerHosts registers -host and -parallelism alone, for commands
+// that work on hosts, not services.
+func (s *selectFlags) registerHosts(fs *flag.FlagSet) {
 	fs.Var(&s.hostNames, "host", "only this host (repeatable)")
 	fs.IntVar(&s.parallelism, "parallelism", defaultParallelism, "hosts worked on at once")
 }

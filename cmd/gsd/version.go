@@ -3,8 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -56,28 +54,4 @@ func versionLine() string {
 		line += "agent built from source on first use (GSD_AGENT_EXE overrides)"
 	}
 	return line
-}
-
-// newFlagSet returns a flag set that reports to the command's stderr and
-// leaves error handling to run.
-func newFlagSet(env *cliEnv, name, argsHelp string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "Usage: gsd %s [options] %s\n\nOptions:\n", name, argsHelp)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args, marking a bad command line as already reported
-// (the flag package prints it with the usage).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	return nil
 }
