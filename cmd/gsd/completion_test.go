@@ -18,7 +18,7 @@ func TestCompleteWords(t *testing.T) {
 		want  string
 	}{
 		{[]string{"pl"}, "plan"},
-		{[]string{"re"}, "releases restart rollback"},
+		{[]string{"re"}, "releases restart"},
 		{[]string{"help", "ho"}, "hosts"},
 		{[]string{"help", "hosts", ""}, "check"},
 		{[]string{"hosts", ""}, "check"},

@@ -121,6 +121,7 @@ func runHosts(env *cliEnv, args []string) error {
 	cf.register(fs)
 	var sel selectFlags
 	sel.registerHosts(fs)
+	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -138,6 +139,9 @@ func runHosts(env *cliEnv, args []string) error {
 		return err
 	}
 	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
+	if *asJSON {
+		return hostsCheckJSON(env, cfg, results)
+	}
 	names := make([]string, 0, len(results))
 	for n := range results {
 		names = append(names, n)

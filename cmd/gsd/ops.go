@@ -117,11 +117,12 @@ func runOperation(env *cliEnv, op operation, args []string) error {
 			return err
 		}
 	}
-	return execute(ctx, env, p, cfg, agent, color, "the "+op.verb+" failed", apply.Options{
+	_, err = execute(ctx, env, p, cfg, agent, color, "the "+op.verb+" failed", apply.Options{
 		Parallelism: *parallelism,
 		LockTimeout: *lockTimeout,
 		Stop:        stop,
 	})
+	return err
 }
 
 // operationPlan is the plan of an operation: on each host where the

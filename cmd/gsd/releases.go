@@ -170,11 +170,12 @@ func runRollback(env *cliEnv, args []string) error {
 			return err
 		}
 	}
-	return execute(ctx, env, p, cfg, agent, color, "the rollback failed", apply.Options{
+	_, err = execute(ctx, env, p, cfg, agent, color, "the rollback failed", apply.Options{
 		Parallelism: *parallelism,
 		LockTimeout: *lockTimeout,
 		Stop:        stop,
 	})
+	return err
 }
 
 // rollbackPlan is a plan that activates, on each host, a release it keeps

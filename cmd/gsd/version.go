@@ -31,11 +31,8 @@ func runVersion(env *cliEnv, args []string) error {
 // versionLine names this gsd: its version, the commit it was built from,
 // its platform and toolchain, and the agent it installs on hosts.
 func versionLine() string {
-	v, rev := version, commit
+	v, rev := versionName(), commit
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "dev" && installedVersion(bi) {
-			v = bi.Main.Version
-		}
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" && rev == "" {
 				rev = s.Value
@@ -54,4 +51,13 @@ func versionLine() string {
 		line += "agent built from source on first use (GSD_AGENT_EXE overrides)"
 	}
 	return line
+}
+
+// versionName is this gsd's version: the one a release build was given,
+// the one go install built, or "dev".
+func versionName() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && version == "dev" && installedVersion(bi) {
+		return bi.Main.Version
+	}
+	return version
 }
