@@ -139,8 +139,13 @@ bench-sandbox: wine-prefix
 # versus restart, saved and stale plans, no secret in any output or on a
 # host; rolling upgrades; whole-release rollback, gsd rollback and gsd
 # releases; killed agents, cut connections and a killed gsd.
-test-e2e: wine-prefix
-	GSD_E2E=1 GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=20m -run 'EndToEnd' ./cmd/gsd
+# gsd got the three ways a user gets it (go install through a file-system
+# module proxy, a copied make build, an unpacked release archive) planning
+# and applying from an empty folder; restart, stop, start, unlock and
+# -skip-unreachable; the JSON event stream against its schema; the live
+# progress in a real terminal (tmux).
+test-e2e: wine-prefix $(GORELEASER)
+	GSD_E2E=1 GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) GSD_GORELEASER=$(GORELEASER) $(GO) test -count=1 -timeout=20m -run 'EndToEnd' ./cmd/gsd
 
 ## bench-plan: a no-op gsd plan over 1, 5 and 20 sandbox hosts (starts 20).
 bench-plan: wine-prefix build
