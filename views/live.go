@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -161,13 +162,15 @@ func progressBar(done, total int64, width int) string {
 	return pterm.Cyan(strings.Repeat("█", filled)) + pterm.Gray(strings.Repeat("░", width-filled))
 }
 
-// host returns the host's line, adding it at the end the first time.
+// host returns the host's line, adding it the first time; lines are in
+// host name order.
 func (v *LiveApply) host(name string) *liveHost {
 	h, ok := v.hosts[name]
 	if !ok {
 		h = &liveHost{phase: "waiting"}
 		v.hosts[name] = h
 		v.order = append(v.order, name)
+		slices.Sort(v.order)
 	}
 	return h
 }
