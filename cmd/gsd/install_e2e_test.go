@@ -73,7 +73,9 @@ service "hi" {
 			return string(out)
 		}
 		version := run(0, "version")
+		start := time.Now()
 		out := run(2, "plan", "-detailed-exitcode")
+		t.Logf("%s\nfirst plan (reads the host, installs its agent): %s", version, time.Since(start).Round(time.Millisecond))
 		if !strings.Contains(out, "service.hi") {
 			t.Errorf("plan:\n%s", out)
 		}
