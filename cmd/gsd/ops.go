@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
-	"sort"
+	"io"
+	"strings"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/apply"
@@ -76,18 +79,52 @@ func init() {
 }
 
 func runOperation(env *cliEnv, op operation, args []string) error {
-	fs := newFlagSet(env, op.verb, "service.NAME [PATH...]")
-	var cf configFlags
-	cf.register(fs)
-	host := fs.String("host", "", "only this host")
-	autoApprove := fs.Bool("auto-approve", false, op.verb+" without asking for confirmation")
-	lockTimeout := fs.Duration("lock-timeout", 0, "how long to wait for a host another apply holds (0: fail at once)")
-	parallelism := fs.Int("parallelism", defaultParallelism, "hosts worked on at once")
-	cfg, svc, err := serviceArgs(env, op.verb, fs, &cf, args)
+	r := newServiceRun(env, op.verb, op.verb)
+	return r.run(args, func(svc *config.Service, hosts []*config.Host, results map[string]hostResult) (*plan.Plan, error) {
+		return operationPlan(op, svc, hosts, results)
+	}, func(w io.Writer, p *plan.Plan, color bool) error {
+		return views.Operation(w, op.verb, p, color)
+	}, "was not "+op.after+" anywhere")
+}
+
+// serviceRun is what the commands that work on one deployed service
+// without building anything (rollback, restart, stop, start) share: their
+// options, reading the service's hosts, showing what will be done,
+// asking, and carrying it out batch by batch.
+type serviceRun struct {
+	env         *cliEnv
+	verb        string
+	fs          *flag.FlagSet
+	cf          configFlags
+	host        *string
+	autoApprove *bool
+	lockTimeout *time.Duration
+	parallelism *int
+}
+
+// newServiceRun registers the shared options; a command adds its own to
+// r.fs before run.
+func newServiceRun(env *cliEnv, name, verb string) *serviceRun {
+	r := &serviceRun{env: env, verb: verb, fs: newFlagSet(env, name, "service.NAME [PATH...]")}
+	r.cf.register(r.fs)
+	r.host = r.fs.String("host", "", "only this host")
+	r.autoApprove = r.fs.Bool("auto-approve", false, verb+" without asking for confirmation")
+	r.lockTimeout = r.fs.Duration("lock-timeout", 0, "how long to wait for a host another apply holds (0: fail at once)")
+	r.parallelism = r.fs.Int("parallelism", defaultParallelism, "hosts worked on at once")
+	return r
+}
+
+// run parses args, reads the service's hosts, makes the plan with
+// makePlan, shows it with show, asks, and carries it out. notDone ends
+// the error when hosts could not be read ("was not restarted anywhere").
+func (r *serviceRun) run(args []string, makePlan func(*config.Service, []*config.Host, map[string]hostResult) (*plan.Plan, error),
+	show func(io.Writer, *plan.Plan, bool) error, notDone string) error {
+	env := r.env
+	cfg, svc, err := serviceArgs(env, r.fs.Name(), r.fs, &r.cf, args)
 	if err != nil {
 		return err
 	}
-	hosts, err := logHosts(cfg, svc, *host)
+	hosts, err := logHosts(cfg, svc, *r.host)
 	if err != nil {
 		return err
 	}
@@ -98,28 +135,28 @@ func runOperation(env *cliEnv, op operation, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := operationPlan(op, svc, hosts, readHosts(ctx, hosts, dialFacts(agent), *parallelism))
+	p, err := makePlan(svc, hosts, readHosts(ctx, hosts, dialFacts(agent), *r.parallelism))
 	if err != nil {
 		return err
 	}
-	color := useColor(env.isTerminal, cf.noColor, env)
-	if err := views.Operation(env.stdout, op.verb, p, color); err != nil {
+	color := useColor(env.isTerminal, r.cf.noColor, env)
+	if err := show(env.stdout, p, color); err != nil {
 		return err
 	}
 	if p.Summary.FailedHosts > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("some hosts could not be read; service.%s was not %s anywhere", svc.Name, op.after)}
+		return &exitError{code: 1, err: fmt.Errorf("some hosts could not be read; service.%s %s", svc.Name, notDone)}
 	}
 	if !p.Summary.HasChanges() {
 		return nil
 	}
-	if !*autoApprove {
+	if !*r.autoApprove {
 		if err := confirm(env); err != nil {
 			return err
 		}
 	}
-	_, err = execute(ctx, env, p, cfg, agent, color, "the "+op.verb+" failed", apply.Options{
-		Parallelism: *parallelism,
-		LockTimeout: *lockTimeout,
+	_, err = execute(ctx, env, p, cfg, agent, color, "the "+r.fs.Name()+" failed", apply.Options{
+		Parallelism: *r.parallelism,
+		LockTimeout: *r.lockTimeout,
 		Stop:        stop,
 	})
 	return err
@@ -129,21 +166,9 @@ func runOperation(env *cliEnv, op operation, args []string) error {
 // service is deployed and the operation changes something, activate the
 // release it runs with the operation's effect.
 func operationPlan(op operation, svc *config.Service, hosts []*config.Host, results map[string]hostResult) (*plan.Plan, error) {
-	p := &plan.Plan{FormatVersion: plan.FormatVersion, Hosts: []*plan.HostPlan{}}
-	var work, missing []string
-	for _, h := range hosts {
-		hp := &plan.HostPlan{Host: h.Name, Address: h.Address, Transport: h.Transport(), Steps: []*plan.Step{}}
-		p.Hosts = append(p.Hosts, hp)
-		res := results[h.Name]
-		if res.err != nil || res.facts == nil {
-			hp.Error = errText(res.err, "facts could not be read")
-			p.Summary.FailedHosts++
-			continue
-		}
-		sf := serviceOn(res.facts, svc.Name)
+	p, missing := servicePlan(svc, hosts, results, func(hp *plan.HostPlan, sf *protocol.ServiceFacts) (*plan.Step, string) {
 		if sf == nil || sf.Current == nil {
-			missing = append(missing, h.Name)
-			continue
+			return nil, "host." + hp.Host
 		}
 		state := "unknown"
 		if sf.Status != nil {
@@ -155,32 +180,16 @@ func operationPlan(op operation, svc *config.Service, hosts []*config.Host, resu
 		if effect := op.effect(state == "running"); effect != "" {
 			step.Action, step.Effect = plan.ActionUpdate, effect
 			step.Changes[0].New = strPtr(op.after)
-			p.Summary.Change++
-			work = append(work, h.Name)
 		}
-		hp.Steps = append(hp.Steps, step)
-	}
+		return step, ""
+	})
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("service.%s is not deployed on %s; gsd apply deploys it", svc.Name, joinHosts(missing))
+		return nil, fmt.Errorf("service.%s is not deployed on %s; gsd apply deploys it", svc.Name, strings.Join(missing, ", "))
 	}
-	if len(work) > 0 {
-		sort.Strings(work)
-		ro := plan.RolloutOf(svc, work)
+	for _, ro := range p.Rollouts {
 		ro.Gated = op.verb != "stop"
 		// The release stays: there is nothing to roll back to.
 		ro.AutoRollback = false
-		p.Rollouts = []*plan.Rollout{ro}
 	}
 	return p, nil
-}
-
-func joinHosts(hosts []string) string {
-	out := ""
-	for i, h := range hosts {
-		if i > 0 {
-			out += ", "
-		}
-		out += "host." + h
-	}
-	return out
 }
