@@ -48,6 +48,59 @@ func summaryOf(tb testing.TB, stream string) views.EventSummary {
 	return *ev.Summary
 }
 
+// terminal runs gsd with args in dir in a real terminal (a tmux session,
+// 160×50), without NO_COLOR or CI, as a person at a terminal would. screen
+// reads what the terminal shows; keys types; wait reads the screen until
+// it shows want or gsd has ended (its exit code is shown as EXIT=N).
+type terminal struct {
+	t      *testing.T
+	socket string
+}
+
+func (l *rolloutLab) terminal(t *testing.T, dir string, args ...string) *terminal {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (make deps installs it)")
+	}
+	term := &terminal{t: t, socket: fmt.Sprintf("gsd-e2e-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	var env []string
+	for _, kv := range l.env {
+		if !strings.HasPrefix(kv, "NO_COLOR=") {
+			env = append(env, kv)
+		}
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = fmt.Sprintf("%q", a)
+	}
+	script := fmt.Sprintf("cd %q && env -u CI -u NO_COLOR TERM=xterm-256color %s %q %s; echo EXIT=$?; sleep 600",
+		dir, strings.Join(env, " "), l.gsd, strings.Join(quoted, " "))
+	term.tmux("new-session", "-d", "-s", "gsd", "-x", "160", "-y", "50", script)
+	t.Cleanup(func() { term.tmux("kill-server") })
+	return term
+}
+
+func (term *terminal) tmux(args ...string) string {
+	out, _ := exec.Command("tmux", append([]string{"-L", term.socket}, args...)...).CombinedOutput()
+	return string(out)
+}
+
+func (term *terminal) screen() string { return term.tmux("capture-pane", "-p", "-t", "gsd") }
+
+func (term *terminal) keys(keys ...string) {
+	term.tmux(append([]string{"send-keys", "-t", "gsd"}, keys...)...)
+}
+
+func (term *terminal) wait(want string) string {
+	for {
+		s := term.screen()
+		if strings.Contains(s, want) || strings.Contains(s, "EXIT=") {
+			return s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestOperateEndToEnd runs, on two sandbox hosts, what a person does with
 // a deployed service day to day: apply with the JSON event stream
 // (checked against its schema), restart, stop and start, break a lock a
@@ -153,8 +206,14 @@ func TestOperateEndToEnd(t *testing.T) {
 		if _, err := os.Stat(lock); err != nil {
 			t.Fatalf("unlock without an answer removed the lock")
 		}
-		out = l.gsdRun(t, dir, 0, "unlock", "host."+h0, "-force")
-		expect(t, out, "Removed the lock of host."+h0+" held by ci@gone-runner")
+		// At a terminal it asks first, and only "yes" breaks the lock.
+		term := l.terminal(t, dir, "unlock", h0)
+		expect(t, term.wait("Only 'yes' will be accepted"), "Break the lock of host."+h0+"?")
+		term.keys("yes", "Enter")
+		expect(t, term.wait("EXIT="), "Removed the lock of host."+h0+" held by ci@gone-runner", "EXIT=0")
+		if _, err := os.Stat(lock); err == nil {
+			t.Fatalf("the lock is still there after yes")
+		}
 		l.gsdRun(t, dir, 0, "apply", "-auto-approve")
 		expect(t, l.gsdRun(t, dir, 0, "unlock", h0, "-force"), "host."+h0+" is not locked.")
 	})
@@ -190,9 +249,6 @@ func TestOperateEndToEnd(t *testing.T) {
 	})
 
 	t.Run("LiveProgress", func(t *testing.T) {
-		if _, err := exec.LookPath("tmux"); err != nil {
-			t.Skip("tmux is not installed (make deps installs it)")
-		}
 		// The new release fails its health check on the first host until
 		// the test has seen that host's spinner in the live area and
 		// removes the flag file.
@@ -202,28 +258,14 @@ func TestOperateEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.Remove(flag) })
-		socket := fmt.Sprintf("gsd-e2e-%d", os.Getpid())
-		tmux := func(args ...string) string {
-			out, _ := exec.Command("tmux", append([]string{"-L", socket}, args...)...).CombinedOutput()
-			return string(out)
-		}
-		t.Cleanup(func() { tmux("kill-server") })
-		var env []string
-		for _, kv := range l.env {
-			if !strings.HasPrefix(kv, "NO_COLOR=") {
-				env = append(env, kv)
-			}
-		}
-		script := fmt.Sprintf("cd %q && env -u CI -u NO_COLOR TERM=xterm-256color %s %q apply -auto-approve; echo EXIT=$?; sleep 600",
-			dir, strings.Join(env, " "), l.gsd)
-		tmux("new-session", "-d", "-s", "apply", "-x", "160", "-y", "50", script)
+		term := l.terminal(t, dir, "apply", "-auto-approve")
 		live := regexp.MustCompile(`(?m)^\S+ host\.` + regexp.QuoteMeta(h0) + `\s+service\.op: health check\s+\d+s$`)
 		position := regexp.MustCompile(`(?m)^service\.op: batch [12] of 2 \(`)
 		var sawLive, sawPosition bool
 		var screen string
 		for !strings.Contains(screen, "EXIT=") {
 			time.Sleep(100 * time.Millisecond)
-			screen = tmux("capture-pane", "-p", "-t", "apply")
+			screen = term.screen()
 			if live.MatchString(screen) && !sawLive {
 				sawLive = true
 				os.Remove(flag)
