@@ -39,7 +39,9 @@ type LiveApply struct {
 
 // liveHost is what the area shows of one host.
 type liveHost struct {
-	phase    string
+	phase string
+	// detail is what the host's agent said last in this phase.
+	detail   string
 	active   bool // a spinner turns
 	failed   bool
 	finished bool
@@ -148,6 +150,9 @@ func (v *LiveApply) render() string {
 		} else if h.active && !h.since.IsZero() {
 			fmt.Fprintf(&b, "  %s", v.now().Sub(h.since).Truncate(time.Second))
 		}
+		if h.detail != "" && h.upload == nil {
+			b.WriteString("  " + pterm.Gray(h.detail))
+		}
 		b.WriteByte('\n')
 	}
 	return b.String()
@@ -188,7 +193,7 @@ func (v *LiveApply) update(host string, plain func(*ApplyHooks), set func(*liveH
 
 func (v *LiveApply) phase(host, phase string, active bool) func(*liveHost) {
 	return func(h *liveHost) {
-		h.phase, h.active, h.upload, h.since = phase, active, nil, v.now()
+		h.phase, h.active, h.upload, h.since, h.detail = phase, active, nil, v.now(), ""
 	}
 }
 
@@ -220,11 +225,7 @@ func (v *LiveApply) Staged(host string, s *plan.Step, release string) {
 }
 
 func (v *LiveApply) Message(host, message string) {
-	v.update(host, func(p *ApplyHooks) { p.Message(host, message) }, func(h *liveHost) {
-		if h.upload == nil {
-			h.phase = message
-		}
-	})
+	v.update(host, func(p *ApplyHooks) { p.Message(host, message) }, func(h *liveHost) { h.detail = message })
 }
 
 func (v *LiveApply) Batch(r *plan.Rollout, n int, hosts []string) {

@@ -130,9 +130,10 @@ func TestLiveRender(t *testing.T) {
 	v.UploadProgress("web1", progressUpload, 4<<20)
 	v.Batch(progressRollout, 2, []string{"web2"})
 	v.Health("web2", progressStep)
+	v.Message("web2", "api: HTTP 503")
 	got := v.render()
 	for _, want := range []string{"service.api: batch 2 of 2 (web2)", "host.web1  uploading api.exe", "4.0 MiB / 8.0 MiB", "MiB/s",
-		"host.web2  service.api: health check", "█", "░"} {
+		"host.web2  service.api: health check", "api: HTTP 503", "█", "░"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("live area lacks %q:\n%s", want, got)
 		}

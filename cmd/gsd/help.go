@@ -265,7 +265,7 @@ func runHelp(env *cliEnv, args []string) error {
 		usage(env.stdout)
 		return nil
 	}
-	if _, ok := commands[args[0]]; !ok {
+	if c, ok := commands[args[0]]; !ok || c.hidden {
 		usage(env.stderr)
 		return fmt.Errorf("unknown command %q", args[0])
 	}

@@ -238,8 +238,14 @@ func TestOperateEndToEnd(t *testing.T) {
 		if _, body, _ := l.get(0, port, "/"); !strings.Contains(body, "1.2.0") {
 			t.Errorf("%s answers %q, want 1.2.0", h0, body)
 		}
+		stdout, _, code := l.split(t, dir, "hosts", "check", "-json")
+		var hc views.HostsCheck
+		if err := json.Unmarshal([]byte(stdout), &hc); err != nil || code != 1 || hc.Failed != 1 || len(hc.Hosts) != 2 ||
+			!hc.Hosts[0].OK || hc.Hosts[0].ManagedServices != 1 || hc.Hosts[1].OK || hc.Hosts[1].Error == "" {
+			t.Errorf("hosts check -json with %s unreachable: exit %d, %v\n%s", h1, code, err, stdout)
+		}
 		hcl("1.2.1")
-		stdout, _, code := l.split(t, dir, "apply", "-auto-approve", "-skip-unreachable", "-json")
+		stdout, _, code = l.split(t, dir, "apply", "-auto-approve", "-skip-unreachable", "-json")
 		if _, err := eventstest.Validate([]byte(stdout)); err != nil || code != exitSkipped {
 			t.Fatalf("apply -json -skip-unreachable: exit %d, %v\n%s", code, err, stdout)
 		}
@@ -259,7 +265,7 @@ func TestOperateEndToEnd(t *testing.T) {
 		}
 		t.Cleanup(func() { os.Remove(flag) })
 		term := l.terminal(t, dir, "apply", "-auto-approve")
-		live := regexp.MustCompile(`(?m)^\S+ host\.` + regexp.QuoteMeta(h0) + `\s+service\.op: health check\s+\d+s$`)
+		live := regexp.MustCompile(`(?m)^\S+ host\.` + regexp.QuoteMeta(h0) + `\s+service\.op: health check\s+\d+s\b`)
 		position := regexp.MustCompile(`(?m)^service\.op: batch [12] of 2 \(`)
 		var sawLive, sawPosition bool
 		var screen string
@@ -279,6 +285,19 @@ func TestOperateEndToEnd(t *testing.T) {
 		expect(t, screen, "EXIT=0", "Apply finished: 2 steps on 2 hosts", "host."+h1+": service.op: healthy")
 		if live.MatchString(screen) {
 			t.Errorf("the live area was left on the screen:\n%s", screen)
+		}
+	})
+	t.Run("DestroyJSON", func(t *testing.T) {
+		stdout, _, code := l.split(t, dir, "destroy", "-auto-approve", "-json")
+		types, err := eventstest.Validate([]byte(stdout))
+		if err != nil || code != 0 {
+			t.Fatalf("destroy -json: exit %d, %v\n%s", code, err, stdout)
+		}
+		if s := summaryOf(t, stdout); s.Operation != "destroy" || s.Outcome != "succeeded" || s.Changes == nil || s.Changes.Destroy != 2 {
+			t.Errorf("summary %+v", s)
+		}
+		if !strings.Contains(strings.Join(types, " "), "apply_complete") {
+			t.Errorf("no apply_complete event for the deletions:\n%s", stdout)
 		}
 	})
 }
