@@ -106,17 +106,16 @@ type EventSummary struct {
 	Operation string `json:"operation"` // apply or destroy
 	// Outcome is no_changes, succeeded, partial (hosts skipped as
 	// unreachable, the rest succeeded), paused, or failed.
-	Outcome       string           `json:"outcome"`
-	ExitCode      int              `json:"exit_code"`
-	Hosts         int              `json:"hosts"`
-	Steps         int              `json:"steps"`
-	UploadedBytes int64            `json:"uploaded_bytes"`
-	FailedHosts   []HostError      `json:"failed_hosts"`
-	SkippedHosts  []HostError      `json:"skipped_hosts"`
-	Rollouts      []EventRollout   `json:"rollouts"`
-	Error         string           `json:"error,omitempty"`
-	Changes       *EventChanges    `json:"changes,omitempty"`
-	Diagnostics   []JSONDiagnostic `json:"-"`
+	Outcome       string         `json:"outcome"`
+	ExitCode      int            `json:"exit_code"`
+	Hosts         int            `json:"hosts"`
+	Steps         int            `json:"steps"`
+	UploadedBytes int64          `json:"uploaded_bytes"`
+	FailedHosts   []HostError    `json:"failed_hosts"`
+	SkippedHosts  []HostError    `json:"skipped_hosts"`
+	Rollouts      []EventRollout `json:"rollouts"`
+	Error         string         `json:"error,omitempty"`
+	Changes       *EventChanges  `json:"changes,omitempty"`
 }
 
 // HostError is a host and what went wrong there.
