@@ -45,6 +45,15 @@ type Plan struct {
 	Artifacts    map[string]ArtifactFile `json:"artifacts,omitempty"`
 	Summary      Summary                 `json:"summary"`
 	Fingerprints Fingerprints            `json:"fingerprints"`
+	// Skipped are hosts left out because they could not be reached
+	// (-skip-unreachable): nothing is planned or applied there.
+	Skipped []SkippedHost `json:"skipped,omitempty"`
+}
+
+// SkippedHost is a host left out of a plan, and why.
+type SkippedHost struct {
+	Host  string `json:"host"`
+	Error string `json:"error"`
 }
 
 // ArtifactFile is where an artifact was built or found.

@@ -35,6 +35,7 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 	}
 	if !p.Summary.HasChanges() && p.Summary.FailedHosts == 0 {
 		b.WriteString("No changes. The hosts match the configuration.\n")
+		writeSkipped(&b, p.Skipped, paint)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
@@ -68,6 +69,7 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 	if s.FailedHosts > 0 {
 		fmt.Fprintf(&b, "%s %s could not be planned; see the errors above.\n", paint(pterm.FgRed, "Error:"), plural(s.FailedHosts, "host"))
 	}
+	writeSkipped(&b, p.Skipped, paint)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -232,4 +234,29 @@ func writeRollouts(b *strings.Builder, rollouts []*plan.Rollout, paint func(pter
 		fmt.Fprintf(b, "    %s\n", strings.Join(rules, "; "))
 	}
 	b.WriteByte('\n')
+}
+
+// writeSkipped lists the hosts -skip-unreachable left out.
+func writeSkipped(b *strings.Builder, skipped []plan.SkippedHost, paint func(pterm.Color, string) string) {
+	if len(skipped) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "%s %s could not be reached and %s skipped:\n", paint(pterm.FgYellow, "Skipped:"), plural(len(skipped), "host"),
+		map[bool]string{true: "is", false: "are"}[len(skipped) == 1])
+	for _, sk := range skipped {
+		fmt.Fprintf(b, "  host.%s: %s\n", sk.Host, sk.Error)
+	}
+}
+
+// Skipped lists, after an apply's summary, the hosts it left out as
+// unreachable.
+func Skipped(w io.Writer, skipped []plan.SkippedHost, color bool) {
+	var b strings.Builder
+	writeSkipped(&b, skipped, func(c pterm.Color, s string) string {
+		if !color {
+			return s
+		}
+		return c.Sprint(s)
+	})
+	io.WriteString(w, b.String())
 }

@@ -114,13 +114,14 @@ func hostFacts(results map[string]hostResult) map[string]plan.HostFacts {
 
 func runHosts(env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] != "check" {
-		return fmt.Errorf("usage: gsd hosts check [options] [PATH...]")
+		return groupHelp(env, "hosts", args)
 	}
 	fs := newFlagSet(env, "hosts check", "[PATH...]")
 	var cf configFlags
 	cf.register(fs)
 	var sel selectFlags
-	sel.register(fs)
+	sel.registerHosts(fs)
+	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -138,6 +139,9 @@ func runHosts(env *cliEnv, args []string) error {
 		return err
 	}
 	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
+	if *asJSON {
+		return hostsCheckJSON(env, cfg, results)
+	}
 	names := make([]string, 0, len(results))
 	for n := range results {
 		names = append(names, n)
