@@ -77,6 +77,8 @@ type Options struct {
 	// hears nothing for protocol.HeartbeatMisses of them finishes what it
 	// does, releases the host's lock and exits.
 	Heartbeat time.Duration
+	// FactsArgs go with every facts request (the accounts to check).
+	FactsArgs protocol.FactsArgs
 }
 
 // DefaultHeartbeat is the heartbeat interval of agent sessions: an agent
@@ -328,7 +330,11 @@ func Upload(ctx context.Context, t transport.Transport, path, sha string, open f
 // Facts gathers the host's facts in one round trip.
 func (h *Host) Facts(ctx context.Context) (protocol.Facts, error) {
 	var f protocol.Facts
-	err := h.call(ctx, "gathering facts", protocol.OpFacts, nil, &f)
+	var args any
+	if len(h.opts.FactsArgs.Accounts) > 0 {
+		args = h.opts.FactsArgs
+	}
+	err := h.call(ctx, "gathering facts", protocol.OpFacts, args, &f)
 	if err == nil {
 		h.mu.Lock()
 		h.held = map[string]bool{}

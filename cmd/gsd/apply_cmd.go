@@ -156,7 +156,7 @@ func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFl
 			}
 		}
 	}
-	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
+	results := readHosts(ctx, hosts, dialFactsToPlan(agent, desiredCfg), sel.parallelism)
 	if mode != "plan" {
 		results = recoverHosts(ctx, hosts, results, agent, sel.parallelism)
 	}

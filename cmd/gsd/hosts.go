@@ -63,6 +63,15 @@ func dialFacts(agent providers.Agent) func(context.Context, *config.Host) (facts
 	return dialHost[factsConn](agent, nil)
 }
 
+// dialFactsToPlan is dialFacts for planning: each host is also asked
+// whether it can use the group managed service accounts its services are
+// to run as (plan.FactsArgs).
+func dialFactsToPlan(agent providers.Agent, cfg *config.Config) func(context.Context, *config.Host) (factsConn, error) {
+	return func(ctx context.Context, h *config.Host) (factsConn, error) {
+		return providers.Dial(ctx, h, providers.Options{Agent: agent, FactsArgs: plan.FactsArgs(cfg, h.Name)})
+	}
+}
+
 // readHosts reaches every host, at most parallelism at a time, and reads
 // its facts in one agent round trip, however many services it runs. An
 // unreachable host fails alone.
