@@ -93,14 +93,24 @@ func (a *Agent) grantAccess(spec protocol.ServiceSpec, binary string) (gaps []st
 			grants = append(grants, grant{filepath.Dir(a.hostPath(f.Path)), winsec.Read})
 		}
 	}
+	var notKept []string
 	for _, g := range grants {
-		gap, err := gapOf(winsec.Grant(h, g.dir, sid, g.access))
+		err := winsec.Grant(h, g.dir, sid, g.access)
+		var nk *winsec.NotKeptError
+		if errors.As(err, &nk) {
+			notKept = append(notKept, g.dir)
+			continue
+		}
+		gap, err := gapOf(err)
 		if err != nil {
 			return nil, fmt.Errorf("letting %s use %s: %w", spec.Account.Name, g.dir, err)
 		}
 		if gap != "" && !slices.Contains(gaps, gap) {
 			gaps = append(gaps, "service account access not applied on this host: "+gap)
 		}
+	}
+	if len(notKept) > 0 {
+		gaps = append(gaps, fmt.Sprintf("this host keeps no access lists, so %s's access to %s is not in place", spec.Account.Name, strings.Join(notKept, ", ")))
 	}
 	return gaps, nil
 }
