@@ -45,9 +45,9 @@ func explainSCM(name string, spec protocol.ServiceSpec, err error) error {
 		case protocol.AccountBuiltin, protocol.AccountVirtual:
 			fix = "a built-in or virtual account needs no password or right: check the service's log on settings in services.msc and the host's event log (System, source Service Control Manager)"
 		}
-		return fmt.Errorf("Windows on %s could not log service %s on as %s (ERROR_SERVICE_LOGON_FAILED, 1069): %w. Fix: %s", host, name, account, err, fix)
+		return fmt.Errorf("the service manager on %s could not log service %s on as %s (ERROR_SERVICE_LOGON_FAILED, 1069): %w. Fix: %s", host, name, account, err, fix)
 	case errors.Is(err, errInvalidServiceAccount):
-		return fmt.Errorf("Windows on %s does not accept %s as the account of service %s (ERROR_INVALID_SERVICE_ACCOUNT, 1057): %w. Fix: check account.name (DOMAIN\\user, .\\user for a local account, user@domain, DOMAIN\\gmsa$ for a group managed service account) and that the account exists for this host", host, account, name, err)
+		return fmt.Errorf("the service manager on %s does not accept %s as the account of service %s (ERROR_INVALID_SERVICE_ACCOUNT, 1057): %w. Fix: check account.name (DOMAIN\\user, .\\user for a local account, user@domain, DOMAIN\\gmsa$ for a group managed service account) and that the account exists for this host", host, account, name, err)
 	case errors.Is(err, errServiceRequestTimeout):
 		if spec.Mode == protocol.ModeWrapped {
 			return fmt.Errorf("service %s on %s did not answer the service manager in time (ERROR_SERVICE_REQUEST_TIMEOUT, 1053): %w. Fix: the host may be overloaded, or something keeps gsd-agent.exe (the service host) from starting; see the host's event log", name, host, err)

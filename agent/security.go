@@ -151,7 +151,7 @@ func (a *Agent) ensureLogonRight(st *state.State, account string) (gap string, e
 	h := a.security()
 	sid, err := h.SID(account)
 	if err != nil && !errors.Is(err, winsec.ErrUnsupported) {
-		return "", fmt.Errorf("Windows on %s does not know the account %s: %w. Fix: check account.name (DOMAIN\\user, .\\user for a local account, user@domain, DOMAIN\\gmsa$ for a group managed service account) and that the host can reach the account's domain", hostname(), account, err)
+		return "", fmt.Errorf("host %s does not know the account %s: %w. Fix: check account.name (DOMAIN\\user, .\\user for a local account, user@domain, DOMAIN\\gmsa$ for a group managed service account) and that the host can reach the account's domain", hostname(), account, err)
 	}
 	if err == nil {
 		var added bool
