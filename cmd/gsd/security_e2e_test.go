@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/gsd-deploy/gsd/sandbox"
-	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"
 )
 
 // On a sandbox host: a C:\ProgramData\gsd that another user made first,
@@ -25,19 +24,7 @@ func TestHostSecurityEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("planting a folder owned by another user needs root")
 	}
-	sandboxtest.RequireWine(t)
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	agentExe := filepath.Join(bin, "gsd-agent.exe")
-	goBuild(t, filepath.Join(bin, "gsd"), nil, ".")
-	goBuild(t, agentExe, []string{"GOOS=windows", "GOARCH=amd64"}, "../gsd-agent")
-	e := &e2e{t: t, gsd: filepath.Join(bin, "gsd"), dir: t.TempDir()}
-	e.env = append(os.Environ(), "GSD_AGENT_EXE="+agentExe, "GSD_CACHE_DIR="+filepath.Join(bin, "cache"), "NO_COLOR=1")
-	e.run(0, "sandbox", "up", "-n", "1")
-	t.Cleanup(func() { e.run(0, "sandbox", "down") })
+	e, repo := startE2E(t)
 	st, err := sandbox.LoadState(filepath.Join(e.dir, sandbox.DefaultDir))
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +33,7 @@ func TestHostSecurityEndToEnd(t *testing.T) {
 	if !filepath.IsAbs(prefix) {
 		prefix = filepath.Join(e.dir, prefix)
 	}
-	b, err := os.ReadFile(agentExe)
+	b, err := os.ReadFile(e.agent)
 	if err != nil {
 		t.Fatal(err)
 	}

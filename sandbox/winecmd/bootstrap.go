@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gsd-deploy/gsd/agent/artifacts"
 	"github.com/gsd-deploy/gsd/agent/bootstrap"
 )
 
@@ -63,7 +64,7 @@ func (h *Host) receiveFile(p bootstrap.Params, in io.Reader, notes io.Writer) (s
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	if have, err := fileSHA256(dest); err == nil {
+	if have, err := artifacts.FileSHA256(dest); err == nil {
 		if have == p.SHA256 {
 			_, err := io.Copy(io.Discard, in)
 			return have, err
@@ -113,19 +114,6 @@ func (h *Host) secureRoot(p bootstrap.Params, notes io.Writer) error {
 		fmt.Fprintf(notes, "%smoved %s aside to %s, unused: its owner unix user %d could have put anything in it\r\n", bootstrap.NotePrefix, p.Root, aside, uid)
 	}
 	return os.MkdirAll(root, 0o755)
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (b *bootstrapProcess) Stdin() io.WriteCloser { return b.stdin }
