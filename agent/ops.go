@@ -349,6 +349,13 @@ func (a *Agent) opDeleteService(ctx context.Context, req protocol.Request, emit 
 		}
 		if after, err := a.opts.Services.Query(args.Service); err == nil && after.Installed {
 			emit(fmt.Sprintf("%s is marked for deletion on %s; Windows removes it once %s let go of it", args.Service, hostname(), a.handleHolders()), nil)
+			if st.Deleting == nil {
+				st.Deleting = map[string]bool{}
+			}
+			st.Deleting[strings.ToLower(args.Service)] = true
+			if err := st.Save(a.layout); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// Services that depended on this one cannot start without it; they

@@ -174,7 +174,7 @@ func (a *Agent) revert(j *state.Journal, k resourceKind, cause error, emit progr
 		// Nothing else to return to: the new release stays, stopped; or,
 		// if the service was never created, there is nothing to stop.
 		target, effect = j.To, protocol.EffectStop
-		if obs, err := a.opts.Services.Query(j.Name); err == nil && (!obs.Installed || obs.MarkedForDelete) && !a.hasRelease(j.Name) {
+		if obs, err := a.opts.Services.Query(j.Name); err == nil && (!obs.Installed || a.goingAway(j.Name, obs)) && !a.hasRelease(j.Name) {
 			if err := state.FinishJournal(a.layout); err != nil {
 				return errors.Join(cause, err)
 			}
@@ -197,6 +197,16 @@ func (a *Agent) revert(j *state.Journal, k resourceKind, cause error, emit progr
 		what = "is stopped (it had no release before)"
 	}
 	return &opError{code: protocol.CodeActivationFailed, err: fmt.Errorf("%s %s: activating %s failed: %w; it %s", j.Kind, j.Name, j.To, cause, what)}
+}
+
+// goingAway reports whether a service is marked for deletion: Windows
+// says so, or the agent deleted it and it is still there.
+func (a *Agent) goingAway(name string, obs Observed) bool {
+	if obs.MarkedForDelete {
+		return true
+	}
+	st, err := a.loadState()
+	return err == nil && obs.Installed && st.Deleting[strings.ToLower(name)]
 }
 
 // hasRelease reports whether the state records a release of the service.
@@ -397,10 +407,13 @@ func (a *Agent) switchService(j *state.Journal, id string, spec protocol.Service
 	if err != nil {
 		return nil, err
 	}
-	if obs.MarkedForDelete {
+	if a.goingAway(name, obs) {
 		// Going away: what is created next is new (configureService
 		// waits for it to go).
 		obs = Observed{}
+	}
+	if st.Deleting[strings.ToLower(name)] {
+		delete(st.Deleting, strings.ToLower(name))
 	}
 	if obs.Installed && !managesService(st, name) && !spec.Adopt {
 		return nil, failf(protocol.CodeUnmanaged, "service %s exists on this host and was not created by gsd; gsd leaves it alone unless its service block says adopt = true", name)

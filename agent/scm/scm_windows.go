@@ -124,7 +124,7 @@ func (c *Control) Query(name string) (agent.Observed, error) {
 			return fmt.Errorf("query status: %w", err)
 		}
 		obs.Status = protocol.ServiceStatus{State: stateName(st.State), PID: st.ProcessId, ExitCode: st.Win32ExitCode}
-		obs.MarkedForDelete = markedForDelete(s.Handle, name)
+		obs.MarkedForDelete = markedForDelete(name)
 		if len(obs.Unreadable) == 0 {
 			obs.Unreadable = nil
 		}
@@ -396,20 +396,17 @@ func registryDependencies(name string) []string {
 	return deps
 }
 
-// markedForDelete tells a service deleted while programs still hold it
-// open: Windows sets its DeleteFlag value, and refuses any change to it,
-// even one that changes nothing, with ERROR_SERVICE_MARKED_FOR_DELETE
-// (Wine does the latter only).
-func markedForDelete(h windows.Handle, name string) bool {
-	if k, err := registry.OpenKey(registry.LOCAL_MACHINE, serviceKey(name), registry.QUERY_VALUE); err == nil {
-		v, _, err := k.GetIntegerValue("DeleteFlag")
-		k.Close()
-		if err == nil && v != 0 {
-			return true
-		}
+// markedForDelete reads the DeleteFlag value Windows sets on a service
+// deleted while programs still hold it open. (Wine keeps such a service
+// too, but sets no flag; the agent remembers what it deleted.)
+func markedForDelete(name string) bool {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, serviceKey(name), registry.QUERY_VALUE)
+	if err != nil {
+		return false
 	}
-	err := windows.ChangeServiceConfig(h, windows.SERVICE_NO_CHANGE, windows.SERVICE_NO_CHANGE, windows.SERVICE_NO_CHANGE, nil, nil, nil, nil, nil, nil, nil)
-	return errors.Is(err, windows.ERROR_SERVICE_MARKED_FOR_DELETE)
+	defer k.Close()
+	v, _, err := k.GetIntegerValue("DeleteFlag")
+	return err == nil && v != 0
 }
 
 // handleHolders are programs known to keep service handles open while

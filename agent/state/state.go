@@ -35,6 +35,9 @@ type State struct {
 	// LogonRights are the accounts of managed services that need "Log on
 	// as a service", by lower-case account name.
 	LogonRights map[string]*LogonRight `json:"logon_rights,omitempty"`
+	// Deleting are services the agent deleted that Windows still keeps,
+	// marked for deletion, because programs hold them open.
+	Deleting map[string]bool `json:"deleting,omitempty"`
 }
 
 // LogonRight is an account's "Log on as a service" right as the agent
