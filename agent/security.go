@@ -147,28 +147,25 @@ func (a *Agent) ensureLogonRight(st *state.State, account string) (gap string, e
 		return "", nil
 	}
 	key := strings.ToLower(account)
-	rec := st.LogonRights[key]
+	rec := &state.LogonRight{Account: account}
+	if old := st.LogonRights[key]; old != nil {
+		*rec = *old
+	}
 	h := a.security()
 	sid, err := h.SID(account)
 	if err != nil && !errors.Is(err, winsec.ErrUnsupported) {
 		return "", fmt.Errorf("host %s does not know the account %s: %w. Fix: check account.name (DOMAIN\\user, .\\user for a local account, user@domain, DOMAIN\\gmsa$ for a group managed service account) and that the host can reach the account's domain", hostname(), account, err)
 	}
+	added := false
 	if err == nil {
-		var added bool
+		rec.SID = sid
 		added, err = winsec.EnsureRight(h, sid, winsec.ServiceLogonRight)
-		if rec == nil {
-			rec = &state.LogonRight{Account: account}
-		}
-		rec.SID, rec.Added = sid, rec.Added || added
 	}
-	gap, err = gapOf(err)
-	if err != nil {
+	if gap, err = gapOf(err); err != nil {
 		return "", fmt.Errorf("giving %s the right to log on as a service: %w", account, err)
 	}
-	if rec == nil {
-		rec = &state.LogonRight{Account: account}
-	}
-	rec.Gap = gap
+	// A right the host did not keep is not the agent's to take away.
+	rec.Added, rec.Gap = (rec.Added || added) && gap == "", gap
 	// Recorded at once, in the state on disk too: a right the agent gave
 	// must be known as its own even if the activation fails after this.
 	for _, s := range []*state.State{st, a.freshState()} {
@@ -229,7 +226,7 @@ func logonRightFact(st *state.State, account string) (fact, unreadable string) {
 		return "", ""
 	}
 	if rec.Gap != "" {
-		unreadable = "not kept by this host: " + rec.Gap
+		return "", "not kept by this host: " + rec.Gap
 	}
 	if rec.Added {
 		return protocol.LogonRightGranted, unreadable
