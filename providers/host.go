@@ -84,6 +84,31 @@ type Options struct {
 	Heartbeat time.Duration
 	// FactsArgs go with every facts request (the accounts to check).
 	FactsArgs protocol.FactsArgs
+	// Checked, when set, remembers the hosts whose agent binary was
+	// checked (see Checked); nil checks before every session.
+	Checked *Checked
+}
+
+// Checked remembers, for one run of gsd, the hosts on which the bootstrap
+// has secured the root and checked the agent binary. Later sessions of
+// the same run start the agent without checking again: once the root is
+// secured, only an administrator can change the binary.
+type Checked struct{ m sync.Map }
+
+func (c *Checked) key(host, sha string) string { return host + "\x00" + sha }
+
+func (c *Checked) has(host, sha string) bool {
+	if c == nil {
+		return false
+	}
+	_, ok := c.m.Load(c.key(host, sha))
+	return ok
+}
+
+func (c *Checked) add(host, sha string) {
+	if c != nil {
+		c.m.Store(c.key(host, sha), true)
+	}
 }
 
 // DefaultHeartbeat is the heartbeat interval of agent sessions: an agent
@@ -167,15 +192,18 @@ func Connect(ctx context.Context, name string, t transport.Transport, opts Optio
 // startChecked checks the agent binary, installs it when it is missing
 // or not what its name promises, and starts it.
 func (h *Host) startChecked(ctx context.Context) error {
-	ok, err := h.checkAgent(ctx)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if err := h.install(ctx); err != nil {
+	if !h.opts.Checked.has(h.name, h.opts.Agent.SHA256) {
+		ok, err := h.checkAgent(ctx)
+		if err != nil {
 			return err
 		}
-		h.installed = true
+		if !ok {
+			if err := h.install(ctx); err != nil {
+				return err
+			}
+			h.installed = true
+		}
+		h.opts.Checked.add(h.name, h.opts.Agent.SHA256)
 	}
 	missing, err := h.startAgent(ctx)
 	if err == nil && missing {

@@ -38,6 +38,7 @@ type fakeHost struct {
 	mute    bool
 	uploads int
 	starts  int // agent start commands
+	boots   int // bootstrap commands, checks included
 }
 
 var startRE = regexp.MustCompile(`^if exist "([^"]+)" \("([^"]+)" serve\) else \(echo ` + missingMarker + `\)$`)
@@ -45,6 +46,9 @@ var startRE = regexp.MustCompile(`^if exist "([^"]+)" \("([^"]+)" serve\) else \
 func (f *fakeHost) Start(ctx context.Context, line string) (transport.Process, error) {
 	p := newFakeProcess()
 	if params, err := bootstrap.Parse(line); err == nil {
+		f.mu.Lock()
+		f.boots++
+		f.mu.Unlock()
 		go func() {
 			f.mu.Lock()
 			have, exists := f.files[params.Path]
@@ -218,6 +222,27 @@ func TestPlantedAgentIsReplacedBeforeItRuns(t *testing.T) {
 	}
 	if len(facts.Host.Repairs) == 0 || !strings.Contains(facts.Host.Repairs[0], testAgent.Path()+" had SHA-256 ") || !strings.Contains(facts.Host.Repairs[0], "installed its own build there again") {
 		t.Fatalf("repairs %q", facts.Host.Repairs)
+	}
+}
+
+// Within one run the agent binary is checked once per host: later
+// sessions trust that check, which secured the root.
+func TestAgentCheckedOncePerRun(t *testing.T) {
+	f := newFakeHost(t)
+	var checked Checked
+	for i, want := range []int{2, 2, 3} {
+		opts := Options{Agent: testAgent, Checked: &checked}
+		if i == 2 {
+			opts.Checked = nil // another run
+		}
+		h, err := Connect(context.Background(), "web1", f, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+		if f.boots != want {
+			t.Fatalf("connection %d: %d bootstrap runs, want %d", i+1, f.boots, want)
+		}
 	}
 }
 
