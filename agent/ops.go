@@ -83,6 +83,11 @@ func validateSpec(spec *protocol.ServiceSpec) error {
 			return failf(protocol.CodeBadRequest, "service %s: log dir: %v", spec.Name, err)
 		}
 	}
+	if w := spec.Wrapper; w != nil && w.WorkDir != "" {
+		if err := protocol.ValidateWindowsPath(w.WorkDir); err != nil {
+			return failf(protocol.CodeBadRequest, "service %s: work dir: %v", spec.Name, err)
+		}
+	}
 	names, paths := map[string]bool{}, map[string]bool{}
 	for _, f := range spec.Files {
 		if err := protocol.ValidateRelPath(f.Name); err != nil {
@@ -154,7 +159,7 @@ func (a *Agent) installConfig(spec protocol.ServiceSpec, binary string) (Install
 		Service:       spec.Name,
 		Program:       binary,
 		Args:          spec.Args,
-		Dir:           a.layout.FilesDir(spec.Name),
+		Dir:           a.workDirOf(spec),
 		Env:           spec.Env,
 		LogDir:        a.layout.LogDir(spec.Name),
 		StopTimeoutMS: spec.StopTimeout,
@@ -342,6 +347,16 @@ func (a *Agent) opDeleteService(ctx context.Context, req protocol.Request, emit 
 		if err := a.opts.Services.Remove(args.Service); err != nil {
 			return nil, fmt.Errorf("service %s: %w", args.Service, err)
 		}
+		if after, err := a.opts.Services.Query(args.Service); err == nil && after.Installed {
+			emit(fmt.Sprintf("%s is marked for deletion on %s; Windows removes it once %s let go of it", args.Service, hostname(), a.handleHolders()), nil)
+			if st.Deleting == nil {
+				st.Deleting = map[string]bool{}
+			}
+			st.Deleting[strings.ToLower(args.Service)] = true
+			if err := st.Save(a.layout); err != nil {
+				return nil, err
+			}
+		}
 	}
 	// Services that depended on this one cannot start without it; they
 	// stay stopped, and are named so the user knows.
@@ -354,6 +369,7 @@ func (a *Agent) opDeleteService(ctx context.Context, req protocol.Request, emit 
 	}
 	if svc != nil {
 		delete(st.Services, args.Service)
+		a.releaseLogonRights(st, emit)
 		if err := st.Save(a.layout); err != nil {
 			return nil, err
 		}

@@ -209,6 +209,9 @@ type Service struct {
 	Recovery    *Recovery // nil: no failure actions (any on the host are cleared)
 	Health      *Health   // nil: healthy means running
 	Log         *Log      // only for wrapped services
+	// WorkDir is a wrapped program's working directory; empty: a folder
+	// of its own under C:\ProgramData\gsd\services\<name>.
+	WorkDir     string
 	StopTimeout time.Duration
 	Rollout     Rollout
 	Adopt       bool
@@ -244,7 +247,7 @@ type Binary struct {
 
 // Account is the identity the service runs as.
 type Account struct {
-	Name     string // "LocalSystem" when not set
+	Name     string // NT SERVICE\<service>, its virtual account, when not set
 	Password Text   // only for domain or local user accounts
 }
 

@@ -34,19 +34,23 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 		fmt.Fprintf(&b, "%s %s\n\n", paint(pterm.Bold, "Environment:"), p.Environment)
 	}
 	if !p.Summary.HasChanges() && p.Summary.FailedHosts == 0 {
+		writeRepairs(&b, p.Hosts, paint)
 		b.WriteString("No changes. The hosts match the configuration.\n")
 		writeSkipped(&b, p.Skipped, paint)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
 	for _, h := range p.Hosts {
-		if h.Error == "" && !hostChanges(h) {
+		if h.Error == "" && !hostChanges(h) && len(h.Repairs) == 0 {
 			continue
 		}
 		fmt.Fprintf(&b, "%s (%s, %s)\n", paint(pterm.Bold, "host."+h.Host), h.Address, h.Transport)
 		if h.Error != "" {
 			fmt.Fprintf(&b, "  %s %s\n\n", paint(pterm.FgRed, "error:"), h.Error)
 			continue
+		}
+		for _, r := range h.Repairs {
+			fmt.Fprintf(&b, "  %s repaired: %s\n", paint(pterm.FgYellow, "!"), r)
 		}
 		if j := h.Interrupted; j != nil {
 			fmt.Fprintf(&b, "  %s an activation of %s.%s (%s → %s) was interrupted; gsd apply finishes it, or returns to the release before, first\n",
@@ -72,6 +76,20 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 	writeSkipped(&b, p.Skipped, paint)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeRepairs lists, by host, what gsd put right while reading hosts.
+func writeRepairs(b *strings.Builder, hosts []*plan.HostPlan, paint func(pterm.Color, string) string) {
+	for _, h := range hosts {
+		if len(h.Repairs) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "%s (%s, %s)\n", paint(pterm.Bold, "host."+h.Host), h.Address, h.Transport)
+		for _, r := range h.Repairs {
+			fmt.Fprintf(b, "  %s repaired: %s\n", paint(pterm.FgYellow, "!"), r)
+		}
+		b.WriteByte('\n')
+	}
 }
 
 func hostChanges(h *plan.HostPlan) bool {
@@ -145,7 +163,13 @@ func writeStep(b *strings.Builder, s *plan.Step, paint func(pterm.Color, string)
 				val = "(sensitive value)"
 			}
 		}
+		if ch.Note != "" {
+			val += " (" + ch.Note + ")"
+		}
 		fmt.Fprintf(b, "      %s %-*s  %s\n", mark, width, ch.Attribute, val)
+	}
+	for _, p := range s.Problems {
+		fmt.Fprintf(b, "      %s %s\n", paint(pterm.FgRed, "!"), p)
 	}
 }
 

@@ -288,7 +288,7 @@ func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFl
 			}
 		}
 	}
-	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
+	results := readHosts(ctx, hosts, dialFactsToPlan(agent, desiredCfg), sel.parallelism)
 	var skipped []plan.SkippedHost
 	if sel.skipUnreachable {
 		results, skipped = dropUnreachable(results)

@@ -45,7 +45,7 @@ const hostReadTimeout = 5 * time.Minute
 func dialHost[C any](agent providers.Agent, progress func(protocol.Event)) func(context.Context, *config.Host) (C, error) {
 	return func(ctx context.Context, h *config.Host) (C, error) {
 		var none C
-		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent, Progress: progress})
+		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent, Progress: progress, Checked: &agentChecked})
 		if err != nil {
 			return none, err
 		}
@@ -58,9 +58,22 @@ func dialHost[C any](agent providers.Agent, progress func(protocol.Event)) func(
 	}
 }
 
+// agentChecked spares later sessions of this run the bootstrap's check of
+// a host's agent binary (see providers.Checked).
+var agentChecked providers.Checked
+
 // dialFacts reaches a host to read its facts.
 func dialFacts(agent providers.Agent) func(context.Context, *config.Host) (factsConn, error) {
 	return dialHost[factsConn](agent, nil)
+}
+
+// dialFactsToPlan is dialFacts for planning: each host is also asked
+// whether it can use the group managed service accounts its services are
+// to run as (plan.FactsArgs).
+func dialFactsToPlan(agent providers.Agent, cfg *config.Config) func(context.Context, *config.Host) (factsConn, error) {
+	return func(ctx context.Context, h *config.Host) (factsConn, error) {
+		return providers.Dial(ctx, h, providers.Options{Agent: agent, FactsArgs: plan.FactsArgs(cfg, h.Name), Checked: &agentChecked})
+	}
 }
 
 // readHosts reaches every host, at most parallelism at a time, and reads

@@ -187,6 +187,6 @@ func TestUploadFaults(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		wantError(t, err, transport.ErrUnreachable, "host web1: starting the agent:", "connection refused by "+h.httpsAddr)
+		wantError(t, err, transport.ErrUnreachable, "host web1: checking the agent:", "connection refused by "+h.httpsAddr)
 	})
 }
