@@ -84,7 +84,7 @@ func reportMBps(b *testing.B, bytes int64, d time.Duration) {
 // heap while uploading 200 MB (the in-process server included).
 func BenchmarkUpload(b *testing.B) {
 	h := startHost(b, hostOptions{})
-	s := schemes[1]
+	s := httpsBasic
 	tr, err := winrm.New(h.config(s), winrm.Options{})
 	if err != nil {
 		b.Fatal(err)

@@ -41,7 +41,7 @@ func (t *Transport) Start(ctx context.Context, commandLine string) (transport.Pr
 	if err != nil {
 		return nil, err
 	}
-	b, err := t.post(ctx, "starting a command", mz.NewExecuteCommandRequest(t.url, shellID, commandLine, nil, t.params))
+	b, err := t.post(ctx, "starting a command", newCommandRequest(t.url, shellID, commandLine, t.params, newMessageID()))
 	if err != nil && reused {
 		// An idle shell may have outlived the host's IdleTimeout; one
 		// made now will not have.
@@ -49,7 +49,7 @@ func (t *Transport) Start(ctx context.Context, commandLine string) (transport.Pr
 		if shellID, _, err = t.shell(ctx); err != nil {
 			return nil, err
 		}
-		b, err = t.post(ctx, "starting a command", mz.NewExecuteCommandRequest(t.url, shellID, commandLine, nil, t.params))
+		b, err = t.post(ctx, "starting a command", newCommandRequest(t.url, shellID, commandLine, t.params, newMessageID()))
 	}
 	if err != nil {
 		t.release(shellID, false)
