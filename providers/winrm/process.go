@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	mz "github.com/masterzen/winrm"
 
@@ -83,9 +84,11 @@ func (p *process) Wait() (int, error) {
 func (p *process) receive(stdout *io.PipeWriter) {
 	defer close(p.done)
 	for {
+		asked := time.Now()
 		b, err := p.t.post(p.ctx, "receiving output", mz.NewGetOutputRequest(p.t.url, p.shellID, p.cmdID, "stdout stderr", p.t.params))
 		var f *Fault
 		if errors.As(err, &f) && f.timedOut() {
+			p.t.noteReceiveTimeout(time.Since(asked))
 			continue
 		}
 		if err != nil {

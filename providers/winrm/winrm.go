@@ -70,7 +70,8 @@ type Transport struct {
 	// ([MS-WSMV] 2.2.9.1), the default over plain HTTP.
 	seal    bool
 	timeout time.Duration
-	tls     *tls.Config // nil over plain HTTP
+	poll    time.Duration // the OperationTimeout gsd asks for
+	tls     *tls.Config   // nil over plain HTTP
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	basic   *http.Client // auth = "basic"
 	ntlm    *ntlmPool    // auth = "ntlm"
@@ -83,6 +84,10 @@ type Transport struct {
 	mu     sync.Mutex
 	idle   []string // shell ids
 	closed bool
+	// peer is the last TLS handshake's view of the host; hostMaxTimeout
+	// the host's MaxTimeoutms as Receives showed it, 0 until seen.
+	peer           *peer
+	hostMaxTimeout time.Duration
 	// orphans are shells gsd could not delete because the host did not
 	// answer. Their commands may still run (an agent holding the host
 	// lock), so they are deleted before the next command starts.
@@ -145,7 +150,8 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 		// keeps one for the Receive long poll and one for Sends) resume
 		// the first one's TLS session instead of verifying the host's
 		// certificate again.
-		t.tls = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Insecure, ClientSessionCache: tls.NewLRUClientSessionCache(4), ServerName: host.Address}
+		t.tls = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Insecure, ClientSessionCache: tls.NewLRUClientSessionCache(4), ServerName: host.Address,
+			VerifyConnection: t.notePeer}
 		if cfg.CACert != "" && !cfg.Insecure {
 			pem, err := os.ReadFile(cfg.CACert)
 			if err != nil {
@@ -174,8 +180,8 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 	}
 	// Receive polls within OperationTimeout; half the timeout leaves the
 	// host time to answer before gsd gives up on it.
-	poll := max(timeout/2, time.Second)
-	t.params = mz.NewParameters(fmt.Sprintf("PT%.3fS", poll.Seconds()), "en-US", responseEnvelopeSize)
+	t.poll = max(timeout/2, time.Second)
+	t.params = mz.NewParameters(fmt.Sprintf("PT%.3fS", t.poll.Seconds()), "en-US", responseEnvelopeSize)
 	env := opts.MaxEnvelopeSize
 	if env <= 0 {
 		env = DefaultMaxEnvelopeSize
@@ -347,8 +353,16 @@ func (t *Transport) requestError(ctx context.Context, step string, err error) er
 	switch {
 	case errors.As(err, &verify) && len(verify.UnverifiedCertificates) > 0 && errors.As(err, &hostname):
 		cert := verify.UnverifiedCertificates[0]
-		return transport.Errorf(transport.ErrTrust, "the certificate of %s is not valid for this address (%s): subject %q, issuer %q, SHA-256 fingerprint %s. Set address to a name the certificate holds, or give the host's HTTPS listener a certificate for %s",
-			t.addr, hostname.Error(), cert.Subject.String(), cert.Issuer.String(), fingerprint(cert.Raw), hostname.Host)
+		names := append([]string(nil), cert.DNSNames...)
+		for _, ip := range cert.IPAddresses {
+			names = append(names, ip.String())
+		}
+		holds := "no name"
+		if len(names) > 0 {
+			holds = strings.Join(names, ", ")
+		}
+		return transport.Errorf(transport.ErrTrust, "the certificate of %s is not valid for this address: it holds %s, not %s (subject %q, issuer %q, SHA-256 fingerprint %s). Set address to a name the certificate holds, or give the host's HTTPS listener a certificate for %s",
+			t.addr, holds, hostname.Host, cert.Subject.String(), cert.Issuer.String(), fingerprint(cert.Raw), hostname.Host)
 	case errors.As(err, &verify) && len(verify.UnverifiedCertificates) > 0:
 		cert := verify.UnverifiedCertificates[0]
 		why := "is signed by an unknown authority"
