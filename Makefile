@@ -13,6 +13,9 @@ SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # manager, mingw for the ProcessPrng shim, pywinrm as an independent WinRM
 # client, OpenSSH for SSH hosts, iproute2 for network namespaces.
 APT_PACKAGES  := wine wine64 gcc-mingw-w64-x86-64-win32 python3-winrm openssh-server openssh-client iproute2
+# Node.js runs tree-sitter's PowerShell grammar (npm: tree-sitter-powershell,
+# web-tree-sitter) over the agent bootstrap; any node >= 18 with npm does.
+GRAMMAR_DIR   := agent/bootstrap/testdata/grammar
 FUZZTIME      ?= 30s
 # Wine template prefix and the Windows binaries its tests run (never committed).
 GSD_WINE_HOME ?= $(HOME)/.cache/gsd/wine
@@ -32,11 +35,14 @@ deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@[ -d $(GRAMMAR_DIR)/node_modules/tree-sitter-powershell ] || \
+	  npm ci --ignore-scripts --no-audit --no-fund --prefix $(GRAMMAR_DIR) >/dev/null
 	$(GO) mod download
 
 tools: $(STATICCHECK)
