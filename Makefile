@@ -101,11 +101,13 @@ test-sandbox: wine-prefix
 test-transport: wine-prefix
 	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=6m ./providers/...
 
-## bench-transport: upload throughput to one sandbox host over loopback
-## HTTPS: gsd (WinRS Send into the agent), a plain HTTPS PUT (the ceiling)
-## and one `echo` command per base64 chunk; gsd's peak heap for 200 MB.
+## bench-transport: upload throughput to one sandbox host, over loopback
+## and over a veth shaped to 1 Gbit/s: gsd (WinRS Send into the agent)
+## over HTTP with NTLM message encryption (the default) and over HTTPS, a
+## plain HTTPS PUT (the ceiling) and one `echo` command per base64 chunk;
+## gsd's peak heap for 200 MB.
 bench-transport: wine-prefix
-	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -run='^$$' -bench=Upload -benchtime=3x -timeout=15m ./providers/winrm
+	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -run='^$$' -bench=Upload -benchtime=3x -timeout=25m ./providers/winrm
 
 ## bench-sandbox: sandbox start time for 1 and 5 hosts; `cmd /c exit 0` over
 ## WinRM and over SSH to the same host.

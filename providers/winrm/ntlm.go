@@ -73,23 +73,67 @@ type reply struct {
 	body   []byte
 }
 
-// exchange sends one message and returns the host's answer. A message
-// the host answers with 401 on a kept connection (it dropped the
-// connection's context) is sent once more on a newly authenticated one:
-// a 401 means the host did nothing with it.
-func (p *ntlmPool) exchange(ctx context.Context, body []byte) (*reply, error) {
+// prepared is a message made ready on the connection that will carry it:
+// sealed for it, when the pool seals. Sealing takes the connection's
+// next sequence number, so a prepared message is either sent or its
+// connection closed.
+type prepared struct {
+	c     *ntlmConn
+	fresh bool   // c was authenticated for this message
+	wire  []byte // the body as sent: sealed and framed when the pool seals
+}
+
+// prepare takes a connection (authenticating a new one if none is idle)
+// and seals body for it.
+func (p *ntlmPool) prepare(ctx context.Context, body []byte) (*prepared, error) {
+	c, fresh, err := p.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := &prepared{c: c, fresh: fresh, wire: body}
+	if p.seal {
+		m.wire, err = sealed.Frame(body, func(b []byte) ([]byte, error) {
+			out, sig, err := c.session.Wrap(b)
+			copy(b, out)
+			return sig, err
+		})
+		if err != nil {
+			c.conn.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// discard gives up a prepared message that was never sent: its
+// connection's sealing ran ahead of the host's, so the connection goes.
+func (p *ntlmPool) discard(m *prepared) {
+	if m != nil {
+		m.c.conn.Close()
+	}
+}
+
+// exchange sends one message, prepared ahead or not, and returns the
+// host's answer. A message the host answers with 401 on a kept
+// connection (it dropped the connection's context) is sent once more on
+// a newly authenticated one: a 401 means the host did nothing with it.
+func (p *ntlmPool) exchange(ctx context.Context, body []byte, m *prepared) (*reply, error) {
 	for attempt := 0; ; attempt++ {
-		c, fresh, err := p.get(ctx)
-		if err != nil {
-			return nil, err
+		if m == nil {
+			var err error
+			if m, err = p.prepare(ctx, body); err != nil {
+				return nil, err
+			}
 		}
-		r, keep, err := p.send(ctx, c, body)
+		r, keep, err := p.send(ctx, m)
+		c := m.c
 		if err != nil {
 			c.conn.Close()
 			return nil, err
 		}
-		if r.status == http.StatusUnauthorized && !fresh && attempt == 0 {
+		if r.status == http.StatusUnauthorized && !m.fresh && attempt == 0 {
 			c.conn.Close()
+			m = nil
 			continue
 		}
 		if keep {
@@ -290,22 +334,15 @@ func channelBindings(cert *x509.Certificate) *ntlmssp.ChannelBindings {
 	return &ntlmssp.ChannelBindings{ApplicationData: append([]byte("tls-server-end-point:"), d.Sum(nil)...)}
 }
 
-// send carries one message on an authenticated connection, sealed when
-// the pool seals, and unseals the answer.
-func (p *ntlmPool) send(ctx context.Context, c *ntlmConn, body []byte) (*reply, bool, error) {
+// send carries one prepared message on its authenticated connection and
+// unseals the answer.
+func (p *ntlmPool) send(ctx context.Context, m *prepared) (*reply, bool, error) {
+	c := m.c
 	contentType := soapContentType
 	if p.seal {
-		framed, err := sealed.Frame(body, func(b []byte) ([]byte, error) {
-			out, sig, err := c.session.Wrap(b)
-			copy(b, out)
-			return sig, err
-		})
-		if err != nil {
-			return nil, false, err
-		}
-		body, contentType = framed, sealed.ContentType
+		contentType = sealed.ContentType
 	}
-	r, keep, err := p.roundTrip(ctx, c, "", contentType, body)
+	r, keep, err := p.roundTrip(ctx, c, "", contentType, m.wire)
 	if err != nil || !p.seal || r.status == http.StatusUnauthorized {
 		return r, keep, err
 	}

@@ -229,12 +229,47 @@ func (t *Transport) service() string {
 	return "WinRM over HTTP"
 }
 
-// exchange sends one message body and returns the host's answer.
-func (t *Transport) exchange(ctx context.Context, body []byte) (*reply, error) {
-	if t.ntlm != nil {
-		return t.ntlm.exchange(ctx, body)
+// outgoing is a message ready to go: built, and when messages are
+// sealed, sealed on the connection that will carry it. Sends make the
+// next one ready while one travels.
+type outgoing struct {
+	step string
+	body []byte
+	m    *prepared // nil unless sealed ahead
+}
+
+// ready builds msg and, when messages are sealed, seals it for a
+// connection.
+func (t *Transport) ready(ctx context.Context, step string, msg *soap.SoapMessage) (*outgoing, error) {
+	o := &outgoing{step: step, body: []byte(msg.String())}
+	msg.Free()
+	if t.seal {
+		ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
+		defer cancel()
+		m, err := t.ntlm.prepare(ctx, o.body)
+		if err != nil {
+			return nil, t.requestError(ctx, step, err)
+		}
+		o.m = m
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	return o, nil
+}
+
+// discard gives up a message made ready but not sent.
+func (t *Transport) discard(o *outgoing) {
+	if o != nil && o.m != nil {
+		t.ntlm.discard(o.m)
+	}
+}
+
+// exchange sends one message body and returns the host's answer.
+func (t *Transport) exchange(ctx context.Context, o *outgoing) (*reply, error) {
+	if t.ntlm != nil {
+		m := o.m
+		o.m = nil
+		return t.ntlm.exchange(ctx, o.body, m)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(o.body))
 	if err != nil {
 		return nil, err
 	}
@@ -255,16 +290,23 @@ func (t *Transport) exchange(ctx context.Context, body []byte) (*reply, error) {
 // post sends one message and returns the response body. step names the
 // WS-Management operation for messages.
 func (t *Transport) post(ctx context.Context, step string, msg *soap.SoapMessage) ([]byte, error) {
-	body := []byte(msg.String())
-	msg.Free()
+	o, err := t.ready(ctx, step, msg)
+	if err != nil {
+		return nil, err
+	}
+	return t.send(ctx, o)
+}
+
+// send carries a message made ready and returns the response body.
+func (t *Transport) send(ctx context.Context, o *outgoing) ([]byte, error) {
 	// One deadline covers the whole exchange: connecting, authenticating,
 	// a Receive's wait of up to half the timeout, and the body.
 	ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
 	defer cancel()
-	t.sent.Add(int64(len(body)))
-	r, err := t.exchange(ctx, body)
+	t.sent.Add(int64(len(o.body)))
+	r, err := t.exchange(ctx, o)
 	if err != nil {
-		return nil, t.requestError(ctx, step, err)
+		return nil, t.requestError(ctx, o.step, err)
 	}
 	switch r.status {
 	case http.StatusOK:
@@ -286,7 +328,7 @@ func (t *Transport) post(ctx context.Context, step string, msg *soap.SoapMessage
 	if text == "" {
 		text = http.StatusText(r.status)
 	}
-	return nil, fmt.Errorf("%s answered %s with HTTP %d: %s", t.addr, step, r.status, text)
+	return nil, fmt.Errorf("%s answered %s with HTTP %d: %s", t.addr, o.step, r.status, text)
 }
 
 // unauthorized phrases a 401 to a message.
