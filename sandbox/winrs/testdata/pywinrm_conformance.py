@@ -70,6 +70,18 @@ def check(cond, detail):
         raise AssertionError(detail)
 
 
+def expect_401(p, otherwise):
+    """Opening a shell must be refused with HTTP 401, as Windows refuses."""
+    try:
+        p.open_shell()
+    except InvalidCredentialsError:
+        return
+    except WinRMTransportError as e:
+        check(e.code == 401, "status %r" % e.code)
+        return
+    raise AssertionError(otherwise)
+
+
 def case_arguments(args):
     out, err, code = run(protocol(args), "cmd", ["/c", "echo", "alpha", '"beta gamma"'])
     check(code == 0, "exit code %r" % code)
@@ -90,14 +102,7 @@ def case_lines_3000(args):
 def case_refused_unencrypted(args):
     """A stock host (AllowUnencrypted=false) refuses clear SOAP over HTTP
     with 401 even for the right password, as Windows does."""
-    try:
-        protocol(args).open_shell()
-    except InvalidCredentialsError:
-        return
-    except WinRMTransportError as e:
-        check(e.code == 401, "status %r" % e.code)
-        return
-    raise AssertionError("an unencrypted message was served")
+    expect_401(protocol(args), "an unencrypted message was served")
 
 
 def case_exit_codes(args):
@@ -161,14 +166,7 @@ def case_signal(args):
 
 
 def case_wrong_password(args):
-    try:
-        protocol(args, password="not-the-password").open_shell()
-    except InvalidCredentialsError:
-        return
-    except WinRMTransportError as e:
-        check(e.code == 401, "status %r" % e.code)
-        return
-    raise AssertionError("a wrong password was accepted")
+    expect_401(protocol(args, password="not-the-password"), "a wrong password was accepted")
 
 
 def case_domain_user(args):
