@@ -20,6 +20,9 @@ import (
 
 	"github.com/masterzen/winrm"
 
+	"github.com/gsd-deploy/gsd/config"
+	gsdtransport "github.com/gsd-deploy/gsd/providers/transport"
+	gsdwinrm "github.com/gsd-deploy/gsd/providers/winrm"
 	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"
 	"github.com/gsd-deploy/gsd/sandbox/winrs"
 )
@@ -453,4 +456,47 @@ func TestCtrlC(t *testing.T) {
 		_, body, _ := post(t, ts.httpAddr, soap, recv, true)
 		return strings.Contains(body, "CommandState/Done")
 	})
+}
+
+// TestConformanceGsd drives the stock server with gsd's own transport,
+// the default way in: HTTP, NTLM, every message sealed.
+func TestConformanceGsd(t *testing.T) {
+	all := wineServer(t)
+	ts := all.stockTwin(t)
+	host, portStr, _ := net.SplitHostPort(ts.httpAddr)
+	port, _ := strconv.Atoi(portStr)
+	tr, err := gsdwinrm.New(&config.Host{Name: "sandbox", Address: host, WinRM: &config.WinRM{
+		Port: port, User: testUser, Password: config.Text{Value: testPassword, Sensitive: true}, Timeout: time.Minute,
+	}}, gsdwinrm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	run := func(command, stdin string) gsdtransport.Result {
+		t.Helper()
+		var in io.Reader
+		if stdin != "" {
+			in = strings.NewReader(stdin)
+		}
+		r, err := gsdtransport.Run(context.Background(), tr, command, in, 1<<20)
+		if err != nil {
+			t.Fatalf("%s: %v", command, err)
+		}
+		return r
+	}
+	before := ts.count("[sealed]")
+	if r := run("echo to-out& echo to-err 1>&2& exit 7", ""); strings.TrimSpace(string(r.Stdout)) != "to-out" ||
+		strings.TrimSpace(string(r.Stderr)) != "to-err" || r.ExitCode != 7 {
+		t.Errorf("streams and exit code: %+v", r)
+	}
+	r := run("for /L %i in (1,1,3000) do @echo line %i", "")
+	if lines := strings.Split(strings.TrimSpace(string(r.Stdout)), "\r\n"); len(lines) != 3000 || lines[2999] != "line 3000" {
+		t.Errorf("3,000 lines: got %d, last %q", len(lines), lines[len(lines)-1])
+	}
+	if r := run("more", "first\r\nsecond\r\n"); strings.Fields(string(r.Stdout))[1] != "second" {
+		t.Errorf("stdin: %q", r.Stdout)
+	}
+	if ts.count("[sealed]") == before {
+		t.Error("no message reached the server sealed")
+	}
 }
