@@ -88,9 +88,11 @@ test-wine: wine-prefix
 	  $(GO) test -count=1 -timeout=10m -exec $(CURDIR)/sandbox/wine/goexec.sh ./agent/... ./cmd/gsd-agent/...
 
 # The sandbox: its WS-Management conformance suite with two independent
-# clients (masterzen/winrm and Debian's pywinrm) over HTTP/HTTPS and
-# Basic/NTLM, hostile requests, the bootstrap and agent on a real host,
-# up/down leaving nothing behind, and a short fuzz of the SOAP decoder.
+# clients (masterzen/winrm and Debian's pywinrm) and gsd, the stock way in
+# (HTTP, NTLM, message encryption) and over HTTP/HTTPS with Basic/NTLM,
+# hostile requests, the bootstrap's PowerShell grammar check, the
+# bootstrap and agent on a real host, up/down leaving nothing behind, and
+# a short fuzz of the SOAP decoder.
 # GSD_REQUIRE_SANDBOX=1 makes a missing prerequisite fail instead of skip.
 test-sandbox: wine-prefix
 	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=10m ./agent/bootstrap/... ./sandbox/...
@@ -134,7 +136,8 @@ bench-rollout: wine-prefix build
 
 ## bench-scale: gsd's own cost per host, without Wine: a no-op plan and a
 ## one-attribute apply over 1, 10, 100 and 1,000 simulated hosts (the
-## sandbox's WS-Management server and NTLM on loopback HTTPS, 20 ms added
+## sandbox's WS-Management server and NTLM on loopback, reached the default
+## way, HTTP with message encryption (GSD_SCALE_HTTPS=1: HTTPS), 20 ms added
 ## to every answer, the real agent over an in-memory service manager).
 ## (The benchmark process's own allocations would count the hosts too, so
 ## gsd's memory is read from its process: rss-MB.)
