@@ -102,6 +102,7 @@ test-sandbox: wine-prefix
 # Debian's sshd on loopback, commands and the agent under Wine.
 test-transport: wine-prefix
 	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=6m ./providers/...
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=10s ./providers/winrm/sealed
 
 ## bench-transport: upload throughput to one sandbox host, over loopback
 ## and over a veth shaped to 1 Gbit/s: gsd (WinRS Send into the agent)

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bodgit/ntlmssp"
@@ -42,10 +41,6 @@ type ntlmPool struct {
 	t    *Transport
 	seal bool // encrypt every message with the session key
 	cbt  bool // bind the exchange to the TLS certificate
-
-	// authenticated is set once a handshake succeeded: a 401 later is
-	// then not about the password.
-	authenticated atomic.Bool
 
 	mu   sync.Mutex
 	idle []*ntlmConn
@@ -285,7 +280,6 @@ func (p *ntlmPool) authenticate(ctx context.Context, c *ntlmConn, cert *x509.Cer
 	if r.status != http.StatusOK {
 		return &handshakeError{kind: errRefused, status: r.status, offers: schemes(r.header)}
 	}
-	p.authenticated.Store(true)
 	if p.seal {
 		if c.session = client.SecuritySession(); c.session == nil {
 			return errors.New("the host did not agree to NTLM sealing, which message encryption needs")
