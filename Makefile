@@ -17,6 +17,9 @@ SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # client, OpenSSH for SSH hosts, iproute2 for network namespaces, zsh and
 # fish for the completion scripts, tmux for the live progress in a terminal.
 APT_PACKAGES  := wine wine64 gcc-mingw-w64-x86-64-win32 python3-winrm openssh-server openssh-client iproute2 zsh fish tmux
+# Node.js runs tree-sitter's PowerShell grammar (npm: tree-sitter-powershell,
+# web-tree-sitter) over the agent bootstrap; any node >= 18 with npm does.
+GRAMMAR_DIR   := agent/bootstrap/testdata/grammar
 FUZZTIME      ?= 30s
 # Wine template prefix and the Windows binaries its tests run (never committed).
 GSD_WINE_HOME ?= $(HOME)/.cache/gsd/wine
@@ -60,11 +63,14 @@ deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@[ -d $(GRAMMAR_DIR)/node_modules/tree-sitter-powershell ] || \
+	  npm ci --ignore-scripts --no-audit --no-fund --prefix $(GRAMMAR_DIR) >/dev/null
 	$(GO) mod download
 
 tools: $(STATICCHECK)
@@ -110,9 +116,11 @@ test-wine: wine-prefix
 	  $(GO) test -count=1 -timeout=10m -exec $(CURDIR)/sandbox/wine/goexec.sh ./agent/... ./cmd/gsd-agent/...
 
 # The sandbox: its WS-Management conformance suite with two independent
-# clients (masterzen/winrm and Debian's pywinrm) over HTTP/HTTPS and
-# Basic/NTLM, hostile requests, the bootstrap and agent on a real host,
-# up/down leaving nothing behind, and a short fuzz of the SOAP decoder.
+# clients (masterzen/winrm and Debian's pywinrm) and gsd, the stock way in
+# (HTTP, NTLM, message encryption) and over HTTP/HTTPS with Basic/NTLM,
+# hostile requests, the bootstrap's PowerShell grammar check, the
+# bootstrap and agent on a real host, up/down leaving nothing behind, and
+# a short fuzz of the SOAP decoder.
 # GSD_REQUIRE_SANDBOX=1 makes a missing prerequisite fail instead of skip.
 test-sandbox: wine-prefix
 	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=10m ./agent/bootstrap/... ./sandbox/...
@@ -122,12 +130,15 @@ test-sandbox: wine-prefix
 # Debian's sshd on loopback, commands and the agent under Wine.
 test-transport: wine-prefix
 	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=6m ./providers/...
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=10s ./providers/winrm/sealed
 
-## bench-transport: upload throughput to one sandbox host over loopback
-## HTTPS: gsd (WinRS Send into the agent), a plain HTTPS PUT (the ceiling)
-## and one `echo` command per base64 chunk; gsd's peak heap for 200 MB.
+## bench-transport: upload throughput to one sandbox host, over loopback
+## and over a veth shaped to 1 Gbit/s: gsd (WinRS Send into the agent)
+## over HTTP with NTLM message encryption (the default) and over HTTPS, a
+## plain HTTPS PUT (the ceiling) and one `echo` command per base64 chunk;
+## gsd's peak heap for 200 MB.
 bench-transport: wine-prefix
-	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -run='^$$' -bench=Upload -benchtime=3x -timeout=15m ./providers/winrm
+	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -run='^$$' -bench=Upload -benchtime=3x -timeout=25m ./providers/winrm
 
 ## bench-sandbox: sandbox start time for 1 and 5 hosts; `cmd /c exit 0` over
 ## WinRM and over SSH to the same host.
@@ -159,7 +170,8 @@ bench-rollout: wine-prefix build
 
 ## bench-scale: gsd's own cost per host, without Wine: a no-op plan and a
 ## one-attribute apply over 1, 10, 100 and 1,000 simulated hosts (the
-## sandbox's WS-Management server and NTLM on loopback HTTPS, 20 ms added
+## sandbox's WS-Management server and NTLM on loopback, reached the default
+## way, HTTP with message encryption (GSD_SCALE_HTTPS=1: HTTPS), 20 ms added
 ## to every answer, the real agent over an in-memory service manager).
 ## (The benchmark process's own allocations would count the hosts too, so
 ## gsd's memory is read from its process: rss-MB.)

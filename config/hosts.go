@@ -177,7 +177,7 @@ func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort
 	name := d.shape.Name
 	what := func(attr string) string { return fmt.Sprintf("host %q winrm %s", name, attr) }
 	c := &WinRM{
-		HTTPS:            ev.boolean(w.HTTPS, what("https"), true),
+		HTTPS:            ev.boolean(w.HTTPS, what("https"), false),
 		Auth:             ev.oneOf(w.Auth, what("auth"), DefaultWinRMAuth, "basic", "ntlm"),
 		Insecure:         ev.boolean(w.Insecure, what("insecure"), false),
 		AllowUnencrypted: ev.boolean(w.AllowUnencrypted, what("allow_unencrypted"), false),
@@ -208,20 +208,30 @@ func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort
 	}
 	// Combinations that make no sense are errors, not silent no-ops: a
 	// user who wrote them believes something about the connection that
-	// is not true.
+	// is not true. Plain HTTP is the default: with NTLM, gsd encrypts
+	// every message with the session key, as a stock Windows Server
+	// requires; only Basic cannot.
 	switch {
-	case !c.HTTPS && !c.AllowUnencrypted:
-		ev.errorf(w.HTTPS.Range(), "Plain HTTP not allowed", "Host %q winrm has https = false. WinRM over plain HTTP sends commands and files unprotected; if that is really meant, also set allow_unencrypted = true.", name)
+	case !c.HTTPS && c.Auth == "basic" && !c.AllowUnencrypted:
+		ev.errorf(w.Auth.Range(), "Basic cannot encrypt over HTTP", "Host %q winrm uses Basic authentication over plain HTTP, which has no session key to encrypt messages with. Use NTLM (remove auth), set https = true, or, if clear text is really meant, allow_unencrypted = true.", name)
 	case c.HTTPS && c.AllowUnencrypted:
 		ev.errorf(w.AllowUnencrypted.Range(), "allow_unencrypted without plain HTTP", "Host %q winrm uses HTTPS, so allow_unencrypted has no effect. Remove it, or set https = false if plain HTTP is meant.", name)
 	case !c.HTTPS && c.Insecure:
-		ev.errorf(w.Insecure.Range(), "insecure without HTTPS", "Host %q winrm uses plain HTTP, which has no certificate to skip checking. Remove insecure.", name)
+		ev.errorf(w.Insecure.Range(), "insecure without HTTPS", "Host %q winrm uses plain HTTP (the default), which has no certificate to skip checking. Remove insecure, or set https = true.", name)
 	case !c.HTTPS && c.CACert != "":
-		ev.errorf(w.CACert.Range(), "ca_cert without HTTPS", "Host %q winrm uses plain HTTP, so ca_cert is never used. Remove it, or use HTTPS.", name)
+		ev.errorf(w.CACert.Range(), "ca_cert without HTTPS", "Host %q winrm uses plain HTTP (the default, with messages encrypted by NTLM), so ca_cert is never used. Set https = true to use the host's HTTPS listener, or remove ca_cert.", name)
 	case c.Insecure && c.CACert != "":
 		ev.errorf(w.Insecure.Range(), "insecure with ca_cert", "Host %q winrm both trusts ca_cert and skips certificate checks. Keep ca_cert and remove insecure.", name)
 	case !c.HTTPS && c.Auth == "basic":
 		ev.warnf(w.Auth.Range(), "Password sent in clear text", "Host %q uses Basic authentication over plain HTTP: anyone on the network path can read the password.", name)
+	case !c.HTTPS && c.AllowUnencrypted:
+		ev.warnf(w.AllowUnencrypted.Range(), "Messages sent in clear text", "Host %q winrm sends commands and files unencrypted (allow_unencrypted = true), which a stock Windows host refuses. Remove it, and gsd encrypts every message with the NTLM session key.", name)
+	case !c.HTTPS && c.Port == DefaultWinRMHTTPSPort:
+		at := w.Port.Range()
+		if absent(w.Port) {
+			at = w.DefRange
+		}
+		ev.warnf(at, "HTTP to the HTTPS port", "Host %q winrm speaks plain HTTP (the default) to port %d, where WinRM's HTTPS listener usually is. Set https = true if that listener is HTTPS.", name, DefaultWinRMHTTPSPort)
 	}
 	return c
 }

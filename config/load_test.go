@@ -289,7 +289,9 @@ service "db" {
 		t.Errorf("percentage rollout: %+v", db.Rollout)
 	}
 	w := cfg.Host("web1").WinRM
-	if !w.HTTPS || w.Port != DefaultWinRMHTTPSPort || w.Auth != DefaultWinRMAuth || w.Timeout != DefaultWinRMTimeout {
+	// The default way in is a stock Windows Server's: HTTP on 5985 with
+	// NTLM, messages encrypted (not allowed unencrypted).
+	if w.HTTPS || w.AllowUnencrypted || w.Port != DefaultWinRMHTTPPort || w.Auth != DefaultWinRMAuth || w.Timeout != DefaultWinRMTimeout {
 		t.Errorf("winrm defaults: %+v", w)
 	}
 	if s := cfg.Host("db1").SSH; s == nil || s.Port != DefaultSSHPort || cfg.Host("db1").Transport() != "ssh" {
@@ -501,7 +503,7 @@ host "dual" {
 }
 `}, Options{})
 	h := cfg.Host("dual")
-	if h.Transport() != "ssh" || h.SSH == nil || h.WinRM == nil || h.SSH.Port != 2222 || h.WinRM.Port != DefaultWinRMHTTPSPort {
+	if h.Transport() != "ssh" || h.SSH == nil || h.WinRM == nil || h.SSH.Port != 2222 || h.WinRM.Port != DefaultWinRMHTTPPort {
 		t.Errorf("dual host: transport %q ssh %+v winrm %+v", h.Transport(), h.SSH, h.WinRM)
 	}
 	if cfg.Host("web1").Transport() != "winrm" || cfg.Host("db1").Transport() != "ssh" {

@@ -137,8 +137,10 @@ func (h *Host) Transport() string {
 	return "winrm"
 }
 
-// WinRM settings of a host. HTTPS is the default; plain HTTP must be asked
-// for with AllowUnencrypted.
+// WinRM settings of a host. Plain HTTP with NTLM is the default, every
+// message encrypted with the session key (what a stock Windows Server
+// takes); HTTPS is asked for, and unencrypted messages need
+// AllowUnencrypted.
 type WinRM struct {
 	HTTPS            bool
 	Port             int

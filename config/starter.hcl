@@ -23,12 +23,14 @@ host "web1" {
   address = "web1.example.internal"
   labels  = { role = "web" }
 
-  # WinRM over HTTPS with NTLM is the default. Plain HTTP must be asked
-  # for with https = false and allow_unencrypted = true.
+  # WinRM as a stock Windows Server takes it after Enable-PSRemoting:
+  # HTTP on 5985, NTLM, every message encrypted with the session key.
+  # The account must be an administrator on the host.
   winrm {
     user     = "deploy"
     password = var.winrm_password
-    # ca_cert = "certs/ca.pem" # trust a private CA instead of the system pool
+    # https   = true           # use the host's HTTPS listener (5986) instead
+    # ca_cert = "certs/ca.pem" # with https: trust a private CA instead of the system pool
   }
 }
 

@@ -32,7 +32,6 @@ host "web1" {
   winrm {
     user     = "deploy"
     password = var.winrm_password
-    ca_cert  = "certs/ca.pem"
   }
 }
 
@@ -44,7 +43,6 @@ host "web2" {
   winrm {
     user     = "deploy"
     password = var.winrm_password
-    ca_cert  = "certs/ca.pem"
   }
 }
 
@@ -56,7 +54,6 @@ host "web3" {
   winrm {
     user     = "deploy"
     password = var.winrm_password
-    ca_cert  = "certs/ca.pem"
   }
 }
 
@@ -68,7 +65,6 @@ host "stage1" {
   winrm {
     user     = "deploy"
     password = var.winrm_password
-    ca_cert  = "certs/ca.pem"
   }
 }
 

@@ -25,6 +25,7 @@ host "api1" {
   address = "api1.example.internal"
   labels  = { role = "api", zone = "a" }
   winrm {
+    https    = true # the hosts have an HTTPS listener with a certificate from a private CA
     user     = "deploy"
     password = var.winrm_password
     ca_cert  = "certs/ca.pem"
@@ -35,6 +36,7 @@ host "api2" {
   address = "api2.example.internal"
   labels  = { role = "api", zone = "b" }
   winrm {
+    https    = true # the hosts have an HTTPS listener with a certificate from a private CA
     user     = "deploy"
     password = var.winrm_password
     ca_cert  = "certs/ca.pem"
@@ -45,6 +47,7 @@ host "api3" {
   address = "api3.example.internal"
   labels  = { role = "api", zone = "c" }
   winrm {
+    https    = true # the hosts have an HTTPS listener with a certificate from a private CA
     user     = "deploy"
     password = var.winrm_password
     ca_cert  = "certs/ca.pem"

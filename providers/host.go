@@ -252,6 +252,14 @@ func (h *Host) noteRepairs(notes []string, installed bool) {
 	}
 }
 
+// Describe says how the host is reached, when its transport can tell.
+func (h *Host) Describe() transport.Description {
+	if d, ok := h.t.(transport.Describer); ok {
+		return d.Describe()
+	}
+	return transport.Description{}
+}
+
 // Installed reports whether Connect had to upload the agent.
 func (h *Host) Installed() bool { return h.installed }
 

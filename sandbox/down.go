@@ -153,7 +153,10 @@ func Status(dir string) (*State, []HostStatus, error) {
 	for _, h := range st.Hosts {
 		hs := HostStatus{HostState: h, Running: alive(h.ServePID)}
 		if hs.Running {
-			hs.WinRM = reachable(h.Address, h.HTTPSPort)
+			hs.WinRM = reachable(h.Address, h.HTTPPort)
+			if h.HTTPSPort > 0 {
+				hs.WinRM = hs.WinRM && reachable(h.Address, h.HTTPSPort)
+			}
 			if h.SSHPort > 0 {
 				hs.SSH = reachable(h.Address, h.SSHPort)
 			}

@@ -48,13 +48,17 @@ func RenderHCL(hclDir string, st *State) []byte {
 			// switch to "ssh" to deploy over SSH.
 			hb.SetAttributeValue("transport", cty.StringVal("winrm"))
 		}
+		// The default way in, as to a stock Windows Server: HTTP on 5985,
+		// NTLM, every message encrypted with the session key.
 		w := hb.AppendNewBlock("winrm", nil).Body()
-		w.SetAttributeValue("https", cty.True)
-		w.SetAttributeValue("port", cty.NumberIntVal(int64(h.HTTPSPort)))
-		w.SetAttributeValue("auth", cty.StringVal("ntlm"))
+		if h.HTTPSPort > 0 {
+			w.SetAttributeValue("https", cty.True)
+		}
 		w.SetAttributeValue("user", cty.StringVal(st.User))
 		w.SetAttributeTraversal("password", hcl.Traversal{hcl.TraverseRoot{Name: "var"}, hcl.TraverseAttr{Name: PasswordVariable}})
-		w.SetAttributeValue("ca_cert", cty.StringVal(relTo(hclDir, st.CACert)))
+		if h.HTTPSPort > 0 {
+			w.SetAttributeValue("ca_cert", cty.StringVal(relTo(hclDir, st.CACert)))
+		}
 		if h.SSHPort > 0 {
 			s := hb.AppendNewBlock("ssh", nil).Body()
 			s.SetAttributeValue("user", cty.StringVal(st.SSHUser))

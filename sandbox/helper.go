@@ -26,7 +26,7 @@ type hostConfig struct {
 	Name            string `json:"name"`
 	Address         string `json:"address"`
 	HTTPPort        int    `json:"http_port"`
-	HTTPSPort       int    `json:"https_port"`
+	HTTPSPort       int    `json:"https_port,omitempty"`
 	User            string `json:"user"`
 	Password        string `json:"password"`
 	MaxEnvelopeSize int    `json:"max_envelope_size"`
@@ -38,10 +38,11 @@ type hostConfig struct {
 	// sshd with.
 	SSHDConfig string `json:"sshd_config,omitempty"`
 	SSHPort    int    `json:"ssh_port,omitempty"`
-	// RefuseUnencrypted and NoBasic switch the host's WinRM service to
-	// Windows' own defaults (AllowUnencrypted=false, Basic=false).
-	RefuseUnencrypted bool `json:"refuse_unencrypted,omitempty"`
-	NoBasic           bool `json:"no_basic,omitempty"`
+	// What admins turn on; a stock host has none of it (see
+	// winrs.Config). HTTPSPort is 0 without an HTTPS listener.
+	Basic                bool `json:"basic,omitempty"`
+	AllowUnencrypted     bool `json:"allow_unencrypted,omitempty"`
+	StrictChannelBinding bool `json:"strict_channel_binding,omitempty"`
 }
 
 const (
@@ -113,29 +114,19 @@ func serve(dir string) error {
 
 	faults := &winrs.Faults{File: filepath.Join(dir, "faults.json")}
 	srv := winrs.New(winrs.Config{
-		Machine:           cfg.Name,
-		User:              cfg.User,
-		Password:          cfg.Password,
-		MaxEnvelopeSize:   cfg.MaxEnvelopeSize,
-		Runner:            cfg.wineHost(),
-		Faults:            faults,
-		Logf:              logger.Printf,
-		RefuseUnencrypted: cfg.RefuseUnencrypted,
-		NoBasic:           cfg.NoBasic,
+		Machine:              cfg.Name,
+		User:                 cfg.User,
+		Password:             cfg.Password,
+		MaxEnvelopeSize:      cfg.MaxEnvelopeSize,
+		Runner:               cfg.wineHost(),
+		Faults:               faults,
+		Logf:                 logger.Printf,
+		Basic:                cfg.Basic,
+		AllowUnencrypted:     cfg.AllowUnencrypted,
+		StrictChannelBinding: cfg.StrictChannelBinding,
 	})
 	defer srv.Close()
-	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-	if err != nil {
-		return err
-	}
-	if err := srv.SetCertificate(&cert); err != nil {
-		return err
-	}
 	hl, err := faults.Listen("tcp", net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.HTTPPort)))
-	if err != nil {
-		return err
-	}
-	sl, err := faults.Listen("tcp", net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.HTTPSPort)))
 	if err != nil {
 		return err
 	}
@@ -152,12 +143,29 @@ func serve(dir string) error {
 			ErrorLog:       logger,
 		}
 	}
-	h1, h2 := newServer(), newServer()
+	servers := []*http.Server{newServer()}
 	errc := make(chan error, 3)
-	go func() { errc <- h1.Serve(hl) }()
-	go func() {
-		errc <- h2.Serve(tls.NewListener(sl, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
-	}()
+	go func() { errc <- servers[0].Serve(hl) }()
+	listening := fmt.Sprintf("%s (HTTP)", hl.Addr())
+	if cfg.HTTPSPort > 0 {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return err
+		}
+		if err := srv.SetCertificate(&cert); err != nil {
+			return err
+		}
+		sl, err := faults.Listen("tcp", net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.HTTPSPort)))
+		if err != nil {
+			return err
+		}
+		hs := newServer()
+		servers = append(servers, hs)
+		go func() {
+			errc <- hs.Serve(tls.NewListener(sl, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+		}()
+		listening += fmt.Sprintf(" and %s (HTTPS)", sl.Addr())
+	}
 
 	var sshd *exec.Cmd
 	if cfg.SSHDConfig != "" {
@@ -180,7 +188,7 @@ func serve(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, readyFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return err
 	}
-	logger.Printf("serving WinRM on %s (HTTP) and %s (HTTPS)", hl.Addr(), sl.Addr())
+	logger.Printf("serving WinRM on %s", listening)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -192,8 +200,9 @@ func serve(dir string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = h1.Shutdown(ctx)
-	_ = h2.Shutdown(ctx)
+	for _, hs := range servers {
+		_ = hs.Shutdown(ctx)
+	}
 	return nil
 }
 

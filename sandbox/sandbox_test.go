@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -35,8 +36,8 @@ func TestRenderHCL(t *testing.T) {
 	st := &sandbox.State{
 		User: "gsd", SSHUser: "root", Password: `p"w\$`, CACert: "/proj/.gsd-sandbox/ca.pem", SSHKey: "/proj/.gsd-sandbox/ssh/id_ed25519",
 		Hosts: []sandbox.HostState{
-			{Name: "sandbox1", Address: "10.213.1.10", HTTPSPort: 5986, SSHPort: 22, SSHHostKey: "ssh-ed25519 AAAA"},
-			{Name: "sandbox2", Address: "10.213.1.11", HTTPSPort: 5986},
+			{Name: "sandbox1", Address: "10.213.1.10", HTTPPort: 5985, HTTPSPort: 5986, SSHPort: 22, SSHHostKey: "ssh-ed25519 AAAA"},
+			{Name: "sandbox2", Address: "10.213.1.11", HTTPPort: 5985},
 		},
 	}
 	hcl := sandbox.RenderHCL("/proj", st)
@@ -44,10 +45,18 @@ func TestRenderHCL(t *testing.T) {
 		t.Fatalf("sandbox.hcl does not parse: %v\n%s", diags, hcl)
 	}
 	for _, want := range []string{`variable "sandbox_password"`, "sensitive = true", `host "sandbox1"`, `host "sandbox2"`,
-		"password = var.sandbox_password", `ca_cert  = ".gsd-sandbox/ca.pem"`, `private_key = ".gsd-sandbox/ssh/id_ed25519"`,
-		`host_key    = "ssh-ed25519 AAAA"`, `auth     = "ntlm"`, `transport = "winrm"`} {
+		"password = var.sandbox_password", `ca_cert  = ".gsd-sandbox/ca.pem"`, `https    = true`, `private_key = ".gsd-sandbox/ssh/id_ed25519"`,
+		`host_key    = "ssh-ed25519 AAAA"`, `transport = "winrm"`} {
 		if !bytes.Contains(hcl, []byte(want)) {
 			t.Errorf("sandbox.hcl lacks %s:\n%s", want, hcl)
+		}
+	}
+	// A host with only the stock listener gets the default way in: no
+	// https, port, auth or CA to write.
+	_, second, _ := bytes.Cut(hcl, []byte(`host "sandbox2"`))
+	for _, not := range []string{"https", "port", "auth", "ca_cert"} {
+		if bytes.Contains(second, []byte(not)) {
+			t.Errorf("sandbox2 has %s:\n%s", not, second)
 		}
 	}
 	if bytes.Contains(hcl, []byte(st.Password)) {
@@ -81,19 +90,37 @@ func requireSandbox(t testing.TB, withSSH bool) {
 
 func up(t testing.TB, n int, withSSH bool) (*sandbox.State, string) {
 	t.Helper()
-	st := sandboxtest.Up(t, sandbox.Options{Hosts: n, SSH: withSSH})
+	// An HTTPS listener too, for winrmClient: masterzen/winrm's message
+	// encryption cannot send while it receives (see winrs' conformance
+	// tests), which streaming stdin needs.
+	st := sandboxtest.Up(t, sandbox.Options{Hosts: n, SSH: withSSH, HTTPS: true})
 	return st, filepath.Dir(st.CACert)
 }
 
+// winrmClient reaches h with masterzen/winrm: over its HTTPS listener
+// when it has one, else the stock way in, HTTP with every message
+// encrypted.
 func winrmClient(t testing.TB, st *sandbox.State, h sandbox.HostState) *winrm.Client {
 	t.Helper()
-	ca, err := os.ReadFile(st.CACert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep := winrm.NewEndpoint(h.Address, h.HTTPSPort, true, false, ca, nil, nil, 2*time.Minute)
 	params := winrm.NewParameters("PT60S", "en-US", 153600)
-	params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
+	var ep *winrm.Endpoint
+	if h.HTTPSPort > 0 {
+		ca, err := os.ReadFile(st.CACert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep = winrm.NewEndpoint(h.Address, h.HTTPSPort, true, false, ca, nil, nil, 2*time.Minute)
+		params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
+	} else {
+		ep = winrm.NewEndpoint(h.Address, h.HTTPPort, false, false, nil, nil, nil, 2*time.Minute)
+		params.TransportDecorator = func() winrm.Transporter {
+			enc, err := winrm.NewEncryption("ntlm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return enc
+		}
+	}
 	c, err := winrm.NewClientWithParameters(ep, st.User, st.Password, params)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +195,7 @@ func TestUpDownLeavesNothing(t *testing.T) {
 	for _, h := range st.Hosts {
 		c := winrmClient(t, st, h)
 		var out bytes.Buffer
-		code, err := c.Run("echo %COMPUTERNAME%& exit 4", &out, io.Discard)
+		code, err := c.RunWithContext(context.Background(), "echo %COMPUTERNAME%& exit 4", &out, io.Discard)
 		if err != nil || code != 4 {
 			t.Errorf("%s: exit %d, %v", h.Name, code, err)
 		}
@@ -229,7 +256,7 @@ func TestAgentThroughBootstrap(t *testing.T) {
 	}
 
 	// The agent, started from where the bootstrap put it.
-	cmd, err := shell.Execute(dest, "serve")
+	cmd, err := shell.ExecuteWithContext(context.Background(), dest, "serve")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +296,7 @@ type result struct {
 
 func execute(t *testing.T, sh *winrm.Shell, stdin []byte, command string) result {
 	t.Helper()
-	cmd, err := sh.Execute(command)
+	cmd, err := sh.ExecuteWithContext(context.Background(), command)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +379,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("winrm", func(b *testing.B) {
 		c := winrmClient(b, st, h)
 		for i := 0; i < b.N; i++ {
-			code, err := c.Run("cmd /c exit 0", io.Discard, io.Discard)
+			code, err := c.RunWithContext(context.Background(), "cmd /c exit 0", io.Discard, io.Discard)
 			if err != nil || code != 0 {
 				b.Fatalf("exit %d, %v", code, err)
 			}
@@ -384,14 +411,14 @@ func TestLoopbackHost(t *testing.T) {
 		t.Fatalf("network %s, address %s", st.Network, h.Address)
 	}
 	var out bytes.Buffer
-	code, err := winrmClient(t, st, h).Run("echo loopback& exit 9", &out, io.Discard)
+	code, err := winrmClient(t, st, h).RunWithContext(context.Background(), "echo loopback& exit 9", &out, io.Discard)
 	if err != nil || code != 9 || strings.TrimSpace(out.String()) != "loopback" {
 		t.Fatalf("exit %d, %q, %v", code, out.String(), err)
 	}
 	// The host's commands see its own C: drive, not the machine's files:
 	// no Z: drive, and the profile folders are the prefix's own.
 	out.Reset()
-	code, err = winrmClient(t, st, h).Run(`dir /b Z:\`, &out, io.Discard)
+	code, err = winrmClient(t, st, h).RunWithContext(context.Background(), `dir /b Z:\`, &out, io.Discard)
 	if err != nil || code == 0 {
 		t.Errorf("Z: is mapped in a host: exit %d, %v: %q", code, err, out.String())
 	}
@@ -434,8 +461,8 @@ func TestRenderedHCLLoads(t *testing.T) {
 	dir := t.TempDir()
 	st := &sandbox.State{User: "gsd", SSHUser: "root", Password: "pw", CACert: filepath.Join(dir, "ca.pem"), SSHKey: filepath.Join(dir, "id"),
 		Hosts: []sandbox.HostState{
-			{Name: "sandbox1", Address: "10.213.1.10", HTTPSPort: 5986, SSHPort: 22, SSHHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGgzbdLUnT0Cc4j0UzgbNrAPlq6EbjpcxD8mAtQ5HFUa"},
-			{Name: "sandbox2", Address: "10.213.1.11", HTTPSPort: 5986},
+			{Name: "sandbox1", Address: "10.213.1.10", HTTPPort: 5985, HTTPSPort: 5986, SSHPort: 22, SSHHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGgzbdLUnT0Cc4j0UzgbNrAPlq6EbjpcxD8mAtQ5HFUa"},
+			{Name: "sandbox2", Address: "10.213.1.11", HTTPPort: 5985},
 		}}
 	for name, data := range map[string][]byte{sandbox.HCLFile: sandbox.RenderHCL(dir, st), sandbox.VarsFile: sandbox.RenderVars(st)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
@@ -497,7 +524,7 @@ func TestConcurrentUpOneDir(t *testing.T) {
 		t.Fatalf("the state is not the winner's: %v", err)
 	}
 	var out bytes.Buffer
-	if code, err := winrmClient(t, won, won.Hosts[0]).Run("echo up& exit 2", &out, io.Discard); err != nil || code != 2 {
+	if code, err := winrmClient(t, won, won.Hosts[0]).RunWithContext(context.Background(), "echo up& exit 2", &out, io.Discard); err != nil || code != 2 {
 		t.Errorf("the winner's host: exit %d, %v", code, err)
 	}
 	if err := sandbox.Down(dir, nil); err != nil {

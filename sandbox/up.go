@@ -39,11 +39,15 @@ type Options struct {
 	// MaxEnvelopeSize for the hosts' WinRM servers (Windows' default when
 	// 0).
 	MaxEnvelopeSize int
-	// RefuseUnencrypted and NoBasic give the hosts' WinRM services
-	// Windows' defaults, AllowUnencrypted=false and Basic=false, instead
-	// of the sandbox's (plain HTTP and Basic accepted).
-	RefuseUnencrypted bool
-	NoBasic           bool
+	// Hosts are stock Windows Servers after Enable-PSRemoting: one HTTP
+	// listener on 5985, Negotiate (NTLM) with message encryption, Basic
+	// off, unencrypted messages refused. These turn on what admins do:
+	// an HTTPS listener on 5986 with a certificate from the sandbox's CA,
+	// Basic, AllowUnencrypted, and CbtHardeningLevel = Strict.
+	HTTPS                bool
+	Basic                bool
+	AllowUnencrypted     bool
+	StrictChannelBinding bool
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 }
@@ -200,14 +204,15 @@ func Up(o Options) (st *State, err error) {
 			st.Hosts = append(st.Hosts, HostState{
 				Name:      fmt.Sprintf("sandbox%d", i+1),
 				Address:   fmt.Sprintf("%s.%d.%d", subnetBase, k, firstHostIP+i),
-				HTTPPort:  5985,
-				HTTPSPort: 5986,
 				Namespace: fmt.Sprintf("gsd-%s-%d", st.ID, i+1),
 				Veth:      fmt.Sprintf("gs%sh%d", st.ID, i+1),
 			})
 		}
 	} else {
-		ports := []int{5985, 5986}
+		ports := []int{5985}
+		if o.HTTPS {
+			ports = append(ports, 5986)
+		}
 		if o.SSH {
 			ports = append(ports, 2222)
 		}
@@ -216,11 +221,15 @@ func Up(o Options) (st *State, err error) {
 			return st, err
 		}
 		for i, a := range addrs {
-			st.Hosts = append(st.Hosts, HostState{Name: fmt.Sprintf("sandbox%d", i+1), Address: a, HTTPPort: 5985, HTTPSPort: 5986})
+			st.Hosts = append(st.Hosts, HostState{Name: fmt.Sprintf("sandbox%d", i+1), Address: a})
 		}
 	}
 	for i := range st.Hosts {
 		h := &st.Hosts[i]
+		h.HTTPPort = 5985
+		if o.HTTPS {
+			h.HTTPSPort = 5986
+		}
 		h.Dir = filepath.Join(o.Dir, "hosts", h.Name)
 		h.Prefix = filepath.Join(h.Dir, "prefix")
 		if o.SSH {
@@ -302,7 +311,7 @@ func startHost(o Options, st *State, ca *pki.CA, launcher string, h *HostState, 
 		User: st.User, Password: st.Password, MaxEnvelopeSize: o.MaxEnvelopeSize,
 		CertFile: filepath.Join(h.Dir, "cert.pem"), KeyFile: filepath.Join(h.Dir, "key.pem"),
 		Prefix: h.Prefix, Launcher: launcher,
-		RefuseUnencrypted: o.RefuseUnencrypted, NoBasic: o.NoBasic,
+		Basic: o.Basic, AllowUnencrypted: o.AllowUnencrypted, StrictChannelBinding: o.StrictChannelBinding,
 	}
 	if err := os.WriteFile(cfg.CertFile, certPEM, 0o644); err != nil {
 		return err

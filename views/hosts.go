@@ -27,6 +27,12 @@ type HostCheck struct {
 	Machine         string `json:"machine,omitempty"`
 	ManagedServices int    `json:"managed_services"`
 	LockedBy        string `json:"locked_by,omitempty"`
+	// How gsd got in, as the transport found it.
+	Listener   string   `json:"listener,omitempty"`
+	Auth       string   `json:"auth,omitempty"`
+	Encryption string   `json:"encryption,omitempty"`
+	TLS        string   `json:"tls,omitempty"`
+	Notes      []string `json:"notes,omitempty"`
 }
 
 // HostsCheckJSON writes hc as one JSON document.

@@ -232,7 +232,13 @@ service "hello" {
 	if !strings.Contains(out, "- service.hello  delete") || !strings.Contains(out, "service.hello: delete complete") {
 		t.Errorf("destroy:\n%s", out)
 	}
-	if out = e.run(0, "hosts", "check"); !strings.Contains(out, "0 managed services") {
-		t.Errorf("after destroy:\n%s", out)
+	// hosts check says how it got in: the default way, as into a stock
+	// Windows Server.
+	out = e.run(0, "hosts", "check")
+	for _, want := range []string{"0 managed services", "listener    http://", ":5985/wsman", "auth        NTLM as gsd",
+		"encryption  every message sealed with the NTLM session key", "tls         not used (plain HTTP)", "agent       this build was already on the host"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("hosts check after destroy lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -35,10 +35,16 @@ func pointAtSandbox(t *testing.T, src []byte, name string, hosts []*config.Host,
 				if w.Type() != "winrm" {
 					continue
 				}
-				w.Body().SetAttributeValue("https", cty.True)
+				// The sandbox's way in, the default one (HTTP, NTLM,
+				// encrypted messages) unless it has an HTTPS listener.
+				w.Body().RemoveAttribute("https")
+				w.Body().RemoveAttribute("ca_cert")
+				if sb.WinRM.HTTPS {
+					w.Body().SetAttributeValue("https", cty.True)
+					w.Body().SetAttributeValue("ca_cert", cty.StringVal(sb.WinRM.CACert))
+				}
 				w.Body().SetAttributeValue("port", cty.NumberIntVal(int64(sb.WinRM.Port)))
 				w.Body().SetAttributeValue("user", cty.StringVal(sb.WinRM.User))
-				w.Body().SetAttributeValue("ca_cert", cty.StringVal(sb.WinRM.CACert))
 			}
 		case "build":
 			if b.Body().GetAttribute("dir") == nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/plan"
 	"github.com/gsd-deploy/gsd/providers"
+	"github.com/gsd-deploy/gsd/providers/transport"
 )
 
 func init() {
@@ -24,6 +26,7 @@ type hostResult struct {
 	facts     *protocol.Facts
 	installed bool
 	agent     string
+	way       transport.Description
 	err       error
 }
 
@@ -32,6 +35,7 @@ type factsConn interface {
 	Facts(ctx context.Context) (protocol.Facts, error)
 	Installed() bool
 	Hello() protocol.Hello
+	Describe() transport.Description
 	Close() error
 }
 
@@ -99,6 +103,8 @@ func readHosts(ctx context.Context, hosts []*config.Host, dial func(context.Cont
 		} else {
 			r.facts = &f
 		}
+		// After the facts: a Receive has shown what the host allows.
+		r.way = conn.Describe()
 		return r
 	})
 }
@@ -123,6 +129,37 @@ func hostFacts(results map[string]hostResult) map[string]plan.HostFacts {
 		out[name] = plan.HostFacts{Facts: r.facts, Err: r.err}
 	}
 	return out
+}
+
+// writeHostCheck reports what reaching one host found: how it was
+// reached (listener, authentication, encryption, TLS) and its agent.
+func writeHostCheck(w io.Writer, name string, h *config.Host, r hostResult) {
+	if r.err != nil {
+		fmt.Fprintf(w, "host.%s  %s  FAILED: %v\n", name, h.Transport(), r.err)
+		return
+	}
+	fmt.Fprintf(w, "host.%s  %s  ok: agent %s on %s, %d managed services\n", name, h.Transport(), r.agent, r.facts.Host.Machine, len(r.facts.Services))
+	agent := "this build was already on the host"
+	if r.installed {
+		agent = "installed now"
+	}
+	if l := r.facts.Lock; l != nil {
+		agent += fmt.Sprintf("; locked by %s on %s since %s", l.User, l.Machine, l.Since.Format(time.RFC3339))
+	}
+	if r.facts.Journal != nil {
+		agent += "; an interrupted apply awaits recovery (the next gsd apply finishes it)"
+	}
+	for _, row := range [][2]string{
+		{"listener", r.way.Listener}, {"auth", r.way.Auth}, {"encryption", r.way.Encryption},
+		{"tls", r.way.TLS}, {"agent", agent},
+	} {
+		if row[1] != "" {
+			fmt.Fprintf(w, "  %-11s %s\n", row[0], row[1])
+		}
+	}
+	for _, note := range r.way.Notes {
+		fmt.Fprintf(w, "  note        %s\n", note)
+	}
 }
 
 func runHosts(env *cliEnv, args []string) error {
@@ -162,17 +199,11 @@ func runHosts(env *cliEnv, args []string) error {
 	sort.Strings(names)
 	failed := 0
 	for _, n := range names {
-		r, h := results[n], cfg.Host(n)
+		r := results[n]
 		if r.err != nil {
 			failed++
-			fmt.Fprintf(env.stdout, "host.%s  %s  FAILED: %v\n", n, h.Transport(), r.err)
-			continue
 		}
-		note := ""
-		if r.installed {
-			note = ", agent installed now"
-		}
-		fmt.Fprintf(env.stdout, "host.%s  %s  ok: agent %s on %s, %d managed services%s\n", n, h.Transport(), r.agent, r.facts.Host.Machine, len(r.facts.Services), note)
+		writeHostCheck(env.stdout, n, cfg.Host(n), r)
 	}
 	if failed > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d hosts could not be reached", failed, len(names))}

@@ -20,6 +20,7 @@ func hostsCheckJSON(env *cliEnv, cfg *config.Config, results map[string]hostResu
 			hc.Failed++
 		} else {
 			c.Agent, c.AgentInstalled = r.agent, r.installed
+			c.Listener, c.Auth, c.Encryption, c.TLS, c.Notes = r.way.Listener, r.way.Auth, r.way.Encryption, r.way.TLS, r.way.Notes
 			if r.facts != nil {
 				c.Machine, c.ManagedServices = r.facts.Host.Machine, len(r.facts.Services)
 				if r.facts.Lock != nil {

@@ -45,6 +45,12 @@ func sandboxUp(env *cliEnv, args []string) error {
 	dir := fs.String("dir", sandbox.DefaultDir, "sandbox directory (state, prefixes, keys, logs)")
 	loopback := fs.Bool("loopback", false, "use 127.x addresses even as root, instead of network namespaces")
 	maxEnv := fs.Int("max-envelope-size", winrs.DefaultMaxEnvelopeSize, "WinRM MaxEnvelopeSize the hosts enforce, in bytes")
+	// Hosts start as a stock Windows Server after Enable-PSRemoting; these
+	// turn on what admins turn on.
+	https := fs.Bool("https", false, "also listen on 5986 (HTTPS, certificate from the sandbox's CA) and write https = true into sandbox.hcl")
+	basic := fs.Bool("basic", false, "enable Basic authentication (winrm/config/service/auth Basic=true)")
+	unencrypted := fs.Bool("allow-unencrypted", false, "accept unencrypted messages over HTTP (winrm/config/service AllowUnencrypted=true)")
+	strictCBT := fs.Bool("strict-channel-binding", false, "refuse NTLM over HTTPS without a channel binding (CbtHardeningLevel=Strict)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,6 +59,7 @@ func sandboxUp(env *cliEnv, args []string) error {
 	}
 	st, err := sandbox.Up(sandbox.Options{
 		Dir: *dir, Hosts: *n, SSH: *ssh, Loopback: *loopback, HCLDir: ".", MaxEnvelopeSize: *maxEnv,
+		HTTPS: *https, Basic: *basic, AllowUnencrypted: *unencrypted, StrictChannelBinding: *strictCBT,
 		Logf: func(format string, a ...any) { fmt.Fprintf(env.stdout, format+"\n", a...) },
 	})
 	if err != nil {
@@ -101,7 +108,11 @@ func sandboxStatus(env *cliEnv, args []string) error {
 		if h.Running {
 			state = "running"
 		}
-		fmt.Fprintf(env.stdout, "  %-10s %-15s %-8s winrm %s", h.Name, h.Address, state, yesNo(h.WinRM, fmt.Sprintf("https :%d", h.HTTPSPort)))
+		listeners := fmt.Sprintf("http :%d", h.HTTPPort)
+		if h.HTTPSPort > 0 {
+			listeners += fmt.Sprintf(", https :%d", h.HTTPSPort)
+		}
+		fmt.Fprintf(env.stdout, "  %-10s %-15s %-8s winrm %s", h.Name, h.Address, state, yesNo(h.WinRM, listeners))
 		if h.SSHPort > 0 {
 			fmt.Fprintf(env.stdout, "  ssh %s", yesNo(h.SSH, fmt.Sprintf(":%d", h.SSHPort)))
 		}

@@ -40,5 +40,8 @@ for addr in $(sed -n 's/^ *address *= *"\(.*\)"/\1/p' sandbox.hcl); do
 	[ -n "$ok" ] || { echo "no answer"; exit 1; }
 done
 
+step "gsd hosts check: how gsd got in (a stock host: HTTP, NTLM, every message encrypted)"
+"$gsd" hosts check . "$root/examples/sandbox/hello.hcl"
+
 step "gsd plan again: nothing to do"
 "$gsd" plan -detailed-exitcode . "$root/examples/sandbox/hello.hcl"

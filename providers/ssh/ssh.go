@@ -39,6 +39,7 @@ type Transport struct {
 	config  *ssh.ClientConfig
 	dialer  *net.Dialer
 	methods []string // for messages: what was offered
+	trust   string   // where the host key is checked, for Describe
 	closers []io.Closer
 
 	mu     sync.Mutex
@@ -74,6 +75,10 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 	check, err := hostKeyCheck(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: %w", host.Name, err)
+	}
+	t.trust = "host key checked against known_hosts"
+	if cfg.HostKey != "" {
+		t.trust = "host key pinned in the configuration"
 	}
 	var auth []ssh.AuthMethod
 	switch {
@@ -178,6 +183,16 @@ func (t *Transport) connect(ctx context.Context) (*ssh.Client, error) {
 		t.mu.Unlock()
 	}(t.client)
 	return t.client, nil
+}
+
+// Describe says how the transport reaches the host, for gsd hosts check.
+func (t *Transport) Describe() transport.Description {
+	return transport.Description{
+		Listener:   "ssh://" + t.user + "@" + t.addr,
+		Auth:       "SSH with " + strings.Join(t.methods, " or "),
+		Encryption: "SSH",
+		TLS:        "not used; " + t.trust,
+	}
 }
 
 // keepalive asks the host for an answer every half timeout and drops a

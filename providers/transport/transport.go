@@ -116,3 +116,26 @@ func Run(ctx context.Context, t Transport, commandLine string, stdin io.Reader, 
 	}
 	return res, nil
 }
+
+// Description is how a transport reaches its host, as gsd hosts check
+// reports it: where it connects, how it authenticates, what protects the
+// messages, and what it learned of the host on the way.
+type Description struct {
+	// Listener is the endpoint, e.g. http://10.0.0.5:5985/wsman.
+	Listener string
+	// Auth names the scheme and account.
+	Auth string
+	// Encryption says what protects commands and files on the wire.
+	Encryption string
+	// TLS is the host certificate's identity and how it was checked, or
+	// why TLS is not used.
+	TLS string
+	// Notes are things the host does that a user may want to change,
+	// each naming the fix.
+	Notes []string
+}
+
+// Describer is a Transport that can describe itself.
+type Describer interface {
+	Describe() Description
+}

@@ -77,41 +77,53 @@ func reportMBps(b *testing.B, bytes int64, d time.Duration) {
 	b.ReportMetric(float64(bytes)/(1<<20)/d.Seconds(), "MB/s")
 }
 
-// BenchmarkUpload compares, on one sandbox host over loopback HTTPS:
-// gsd's upload (agent stage over WinRS Send), a plain HTTPS PUT of the
-// same bytes to a Go server (the ceiling), and the classic method of one
-// `echo <base64> >> file` command per chunk. It also reports gsd's peak
-// heap while uploading 200 MB (the in-process server included).
+// BenchmarkUpload compares, on one sandbox host over loopback: gsd's
+// upload (agent stage over WinRS Send) the default way in, HTTP with
+// every message encrypted with the NTLM session key, and over HTTPS; a
+// plain HTTPS PUT of the same bytes to a Go server (the ceiling); and
+// the classic method of one `echo <base64> >> file` command per chunk.
+// It also reports gsd's peak heap while uploading 200 MB (the in-process
+// server included).
 func BenchmarkUpload(b *testing.B) {
 	h := startHost(b, hostOptions{})
-	s := schemes[1]
-	tr, err := winrm.New(h.config(s), winrm.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tr.Close()
 	agent, err := providers.AgentFromFile(agentbuild.Path(b, agentbuild.Current))
 	if err != nil {
 		b.Fatal(err)
 	}
-	host, err := providers.Connect(context.Background(), "web1", tr, providers.Options{Agent: agent})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer host.Close()
-	if _, err := host.Facts(context.Background()); err != nil {
-		b.Fatal(err)
+	// One agent session at a time: staging takes the host's lock.
+	session := func(s scheme) (*winrm.Transport, *providers.Host) {
+		tr, err := winrm.New(h.config(s), winrm.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		host, err := providers.Connect(context.Background(), "web1", tr, providers.Options{Agent: agent})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := host.Facts(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		return tr, host
 	}
 	contents := map[string][]byte{"go-binary": goBinaryBytes(b, benchSize), "random": randomBytes(b, benchSize)}
 
 	for _, kind := range []string{"go-binary", "random"} {
-		b.Run("gsd-winrm-https/"+kind, func(b *testing.B) { timeStages(b, host, kind, contents[kind]) })
+		for _, s := range []scheme{defaultScheme, httpsBasic} {
+			name := map[string]string{defaultScheme.name: "gsd-winrm-http-encrypted", httpsBasic.name: "gsd-winrm-https"}[s.name]
+			b.Run(name+"/"+kind, func(b *testing.B) {
+				_, host := session(s)
+				defer host.Close()
+				timeStages(b, host, name+"-"+kind, contents[kind])
+			})
+		}
 		b.Run("https-put-ceiling/"+kind, func(b *testing.B) {
 			url, client := putServer(b)
 			timePuts(b, client, url, contents[kind])
 		})
 	}
 
+	tr, host := session(defaultScheme)
+	defer host.Close()
 	b.Run("echo-per-chunk", func(b *testing.B) {
 		// winrmcp's method: each chunk is a command line of base64
 		// appended to a file. It is slow, so a slice is timed and the

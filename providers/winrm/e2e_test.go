@@ -101,7 +101,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	t.Run("upgrade", func(t *testing.T) {
-		tr := h.transport(t, schemes[1], winrm.Options{})
+		tr := h.transport(t, httpsBasic, winrm.Options{})
 		before := tr.InputBytesSent()
 		host := connect(t, tr, other)
 		if !host.Installed() {
@@ -125,7 +125,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("dial from configuration", func(t *testing.T) {
-		host, err := providers.Dial(context.Background(), h.config(schemes[2]), providers.Options{Agent: current})
+		host, err := providers.Dial(context.Background(), h.config(defaultScheme), providers.Options{Agent: current})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestEndToEnd(t *testing.T) {
 		// A host whose MaxEnvelopeSize is below gsd's first guess: the
 		// first Send is refused whole, smaller ones follow.
 		small := startHost(t, hostOptions{maxEnvelope: 150 * 1024})
-		tr := small.transport(t, schemes[1], winrm.Options{})
+		tr := small.transport(t, defaultScheme, winrm.Options{})
 		host := connect(t, tr, current)
 		if tr.MaxEnvelopeSize() > 150*1024 {
 			t.Errorf("envelope size still %d", tr.MaxEnvelopeSize())
@@ -151,7 +151,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("run", func(t *testing.T) {
-		tr := h.transport(t, schemes[0], winrm.Options{})
+		tr := h.transport(t, httpBasic, winrm.Options{})
 		res, err := transport.Run(context.Background(), tr, "echo out& echo err 1>&2& exit 3", nil, 1024)
 		if err != nil {
 			t.Fatal(err)

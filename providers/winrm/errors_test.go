@@ -111,14 +111,23 @@ func TestConnectionRefused(t *testing.T) {
 	addr := l.Addr().(*net.TCPAddr)
 	l.Close()
 	h := &sandboxHost{httpsAddr: addr.String(), caFile: ""}
-	cfg := h.config(schemes[1])
+	cfg := h.config(httpsBasic)
 	cfg.WinRM.CACert = ""
 	tr, err := winrm.New(cfg, winrm.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = run(t, tr, "")
-	wantError(t, err, transport.ErrUnreachable, "connection refused", addr.String(), "WinRM over HTTPS")
+	wantError(t, err, transport.ErrUnreachable, "connection refused", addr.String(), "no HTTPS listener", "remove https = true")
+
+	// Over HTTP: nothing listens where Enable-PSRemoting puts WinRM.
+	h = &sandboxHost{httpAddr: addr.String()}
+	tr, err = winrm.New(h.config(defaultScheme), winrm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, tr, "")
+	wantError(t, err, transport.ErrUnreachable, "connection refused", addr.String(), "no WinRM listener", "Enable-PSRemoting", "firewall")
 }
 
 // nxdomainServer answers every DNS query on loopback with "no such name",
@@ -160,7 +169,7 @@ func nxdomainServer(t *testing.T) *net.Resolver {
 
 func TestDNSFailure(t *testing.T) {
 	h := &sandboxHost{httpsAddr: "127.0.0.1:5986"}
-	cfg := h.config(schemes[1])
+	cfg := h.config(httpsBasic)
 	cfg.Address = "web1.gsd-test.invalid"
 	cfg.WinRM.CACert = ""
 	tr, err := winrm.New(cfg, winrm.Options{Resolver: nxdomainServer(t)})
@@ -173,7 +182,7 @@ func TestDNSFailure(t *testing.T) {
 
 func TestUnknownAuthority(t *testing.T) {
 	h := startHost(t, hostOptions{runner: echoRunner{}})
-	cfg := h.config(schemes[1])
+	cfg := h.config(httpsBasic)
 	cfg.WinRM.CACert = "" // the system pool does not know the sandbox CA
 	tr, err := winrm.New(cfg, winrm.Options{})
 	if err != nil {
@@ -219,7 +228,7 @@ func TestUnauthorized(t *testing.T) {
 
 func TestFaultText(t *testing.T) {
 	h := startHost(t, hostOptions{runner: echoRunner{}})
-	tr := h.transport(t, schemes[0], winrm.Options{})
+	tr := h.transport(t, httpBasic, winrm.Options{})
 	// Windows answers a request naming an unknown shell with
 	// w:InvalidSelectors; the sandbox does the same.
 	err := winrm.SignalForTest(context.Background(), tr, "00000000-0000-0000-0000-000000000000")
@@ -232,7 +241,7 @@ func TestFaultText(t *testing.T) {
 
 func TestSlowHost(t *testing.T) {
 	h := startHost(t, hostOptions{runner: echoRunner{}})
-	cfg := h.config(schemes[1])
+	cfg := h.config(httpsBasic)
 	cfg.WinRM.Timeout = 2 * time.Second
 	tr, err := winrm.New(cfg, winrm.Options{})
 	if err != nil {
@@ -249,17 +258,17 @@ func TestSlowHost(t *testing.T) {
 	}
 }
 
-func TestPlainHTTPNeedsAllowUnencrypted(t *testing.T) {
+func TestBasicOverHTTPNeedsAllowUnencrypted(t *testing.T) {
 	h := &sandboxHost{httpAddr: "127.0.0.1:5985"}
-	cfg := h.config(schemes[0])
+	cfg := h.config(httpBasic)
 	cfg.WinRM.AllowUnencrypted = false
 	_, err := winrm.New(cfg, winrm.Options{})
-	wantError(t, err, nil, "allow_unencrypted")
+	wantError(t, err, nil, "Basic authentication over plain HTTP cannot encrypt", "NTLM (the default)", "allow_unencrypted")
 }
 
 func TestExpiredIdleShell(t *testing.T) {
 	h := startHost(t, hostOptions{runner: echoRunner{}})
-	tr := h.transport(t, schemes[1], winrm.Options{})
+	tr := h.transport(t, httpsBasic, winrm.Options{})
 	winrm.AddIdleShellForTest(tr, "11111111-2222-3333-4444-555555555555")
 	res, err := run(t, tr, "still works")
 	if err != nil || string(res.Stdout) != "still works" {

@@ -46,6 +46,9 @@ func (f *Fault) Error() string {
 const (
 	codeOperationTimedOut = 0x80338029
 	codeEncodingLimit     = 0x80338035
+	// codeAccessDenied is E_ACCESSDENIED: the shell refused an account
+	// that is not an administrator.
+	codeAccessDenied = 0x80070005
 )
 
 func (f *Fault) timedOut() bool {

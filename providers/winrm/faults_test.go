@@ -61,7 +61,7 @@ func holds(t *testing.T, host *providers.Host, sha string) bool {
 func TestUploadFaults(t *testing.T) {
 	h := startHost(t, hostOptions{})
 	agent := agentFor(t, agentbuild.Current)
-	s := schemes[1]
+	s := defaultScheme
 	// Install the agent before any fault, so faults hit the artifact.
 	connect(t, h.transport(t, s, winrm.Options{}), agent).Close()
 	ctx := context.Background()
@@ -78,7 +78,7 @@ func TestUploadFaults(t *testing.T) {
 		}
 		defer host.Close()
 		_, err = host.Stage(ctx, art)
-		wantError(t, err, transport.ErrBroken, "host web1: staging cut.exe:", "connection to "+h.httpsAddr+" broke")
+		wantError(t, err, transport.ErrBroken, "host web1: staging cut.exe:", "connection to "+h.httpAddr+" broke")
 		t.Log(err)
 
 		// Connections made while the fault was on stay faulty, as the
@@ -139,7 +139,7 @@ func TestUploadFaults(t *testing.T) {
 		}
 		h.faults.Set(winrs.FaultSettings{DelayMS: 5000})
 		_, err = host.Stage(ctx, art)
-		wantError(t, err, transport.ErrTimeout, "host web1: staging slow.exe:", "no answer from "+h.httpsAddr+" within 3s")
+		wantError(t, err, transport.ErrTimeout, "host web1: staging slow.exe:", "no answer from "+h.httpAddr+" within 3s")
 		t.Log(err)
 
 		h.faults.Set(winrs.FaultSettings{})
@@ -187,6 +187,6 @@ func TestUploadFaults(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		wantError(t, err, transport.ErrUnreachable, "host web1: checking the agent:", "connection refused by "+h.httpsAddr)
+		wantError(t, err, transport.ErrUnreachable, "host web1: checking the agent:", "connection refused by "+h.httpAddr)
 	})
 }

@@ -73,6 +73,11 @@ next:
 type hostOptions struct {
 	maxEnvelope int
 	runner      winrs.Runner
+	// stock keeps Windows' defaults (no Basic, no unencrypted messages);
+	// otherwise the host also takes the schemes admins turn on.
+	stock bool
+	// configure, when set, adjusts the server's configuration last.
+	configure func(*winrs.Config)
 }
 
 func startHost(t testing.TB, o hostOptions) *sandboxHost {
@@ -83,19 +88,25 @@ func startHost(t testing.TB, o hostOptions) *sandboxHost {
 		h.wine = sandboxtest.WineHost(t)
 		runner = h.wine
 	}
-	h.srv = winrs.New(winrs.Config{
-		Machine:         "PROVIDERS-TEST",
-		User:            testUser,
-		Password:        testPassword,
-		MaxEnvelopeSize: o.maxEnvelope,
-		Runner:          runner,
-		Faults:          h.faults,
+	cfg := winrs.Config{
+		Machine:          "PROVIDERS-TEST",
+		User:             testUser,
+		Password:         testPassword,
+		MaxEnvelopeSize:  o.maxEnvelope,
+		Runner:           runner,
+		Faults:           h.faults,
+		Basic:            !o.stock,
+		AllowUnencrypted: !o.stock,
 		Logf: func(format string, args ...any) {
 			h.mu.Lock()
 			h.log = append(h.log, fmt.Sprintf(format, args...))
 			h.mu.Unlock()
 		},
-	})
+	}
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
+	h.srv = winrs.New(cfg)
 	ca, certPEM, cert := newCertificate(t)
 	if err := h.srv.SetCertificate(&cert); err != nil {
 		t.Fatal(err)
@@ -158,13 +169,26 @@ type scheme struct {
 	name  string
 	https bool
 	auth  string
+	// plain sends unencrypted messages over HTTP (allow_unencrypted).
+	plain bool
 }
 
+// schemes are the ways in: the default first (HTTP, NTLM, every message
+// encrypted with the session key), then what admins turn on.
 var schemes = []scheme{
-	{"http-basic", false, "basic"},
-	{"https-basic", true, "basic"},
-	{"https-ntlm", true, "ntlm"},
+	{"http-ntlm-encrypted", false, "ntlm", false},
+	{"http-basic", false, "basic", true},
+	{"https-basic", true, "basic", false},
+	{"https-ntlm", true, "ntlm", false},
 }
+
+// Named ways in, for tests that need one in particular.
+var (
+	defaultScheme = schemes[0]
+	httpBasic     = schemes[1]
+	httpsBasic    = schemes[2]
+	httpsNTLM     = schemes[3]
+)
 
 // config returns the host block for s.
 func (h *sandboxHost) config(s scheme) *config.Host {
@@ -184,9 +208,8 @@ func (h *sandboxHost) config(s scheme) *config.Host {
 	}
 	if s.https {
 		w.CACert = h.caFile
-	} else {
-		w.AllowUnencrypted = true
 	}
+	w.AllowUnencrypted = s.plain
 	return &config.Host{Name: "web1", Address: host, WinRM: w}
 }
 

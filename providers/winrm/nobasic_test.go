@@ -43,7 +43,7 @@ func TestNTLMNeverFallsBackToBasic(t *testing.T) {
 	if sawBasic.Load() {
 		t.Fatal("the password was sent as Basic")
 	}
-	if strings.Contains(err.Error(), "Sup3rSecret") || !strings.Contains(err.Error(), "only Basic") {
+	if strings.Contains(err.Error(), "Sup3rSecret") || !strings.Contains(err.Error(), "does not offer NTLM (it offers Basic)") {
 		t.Errorf("error: %v", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // another exchange took from the pool meanwhile.
 func TestNTLMHandshakesUnderConcurrency(t *testing.T) {
 	h := startHost(t, hostOptions{runner: echoRunner{}})
-	tr, err := winrm.New(h.config(schemes[2]), winrm.Options{})
+	tr, err := winrm.New(h.config(defaultScheme), winrm.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	mz "github.com/masterzen/winrm"
 
@@ -41,7 +42,7 @@ func (t *Transport) Start(ctx context.Context, commandLine string) (transport.Pr
 	if err != nil {
 		return nil, err
 	}
-	b, err := t.post(ctx, "starting a command", mz.NewExecuteCommandRequest(t.url, shellID, commandLine, nil, t.params))
+	b, err := t.post(ctx, "starting a command", newCommandRequest(t.url, shellID, commandLine, t.params, newMessageID()))
 	if err != nil && reused {
 		// An idle shell may have outlived the host's IdleTimeout; one
 		// made now will not have.
@@ -49,7 +50,7 @@ func (t *Transport) Start(ctx context.Context, commandLine string) (transport.Pr
 		if shellID, _, err = t.shell(ctx); err != nil {
 			return nil, err
 		}
-		b, err = t.post(ctx, "starting a command", mz.NewExecuteCommandRequest(t.url, shellID, commandLine, nil, t.params))
+		b, err = t.post(ctx, "starting a command", newCommandRequest(t.url, shellID, commandLine, t.params, newMessageID()))
 	}
 	if err != nil {
 		t.release(shellID, false)
@@ -83,9 +84,11 @@ func (p *process) Wait() (int, error) {
 func (p *process) receive(stdout *io.PipeWriter) {
 	defer close(p.done)
 	for {
+		asked := time.Now()
 		b, err := p.t.post(p.ctx, "receiving output", mz.NewGetOutputRequest(p.t.url, p.shellID, p.cmdID, "stdout stderr", p.t.params))
 		var f *Fault
 		if errors.As(err, &f) && f.timedOut() {
+			p.t.noteReceiveTimeout(time.Since(asked))
 			continue
 		}
 		if err != nil {
@@ -149,7 +152,9 @@ type stdinWriter struct {
 	buf  []byte
 	eof  bool  // Close was called
 	err  error // the Send loop stopped
-	done chan struct{}
+	// endTaken: the chunk carrying end of stream has been taken.
+	endTaken bool
+	done     chan struct{}
 }
 
 func newStdinWriter(p *process) *stdinWriter {
@@ -210,46 +215,108 @@ func (w *stdinWriter) abort(err error) {
 	w.mu.Unlock()
 }
 
+// input is a chunk of stdin taken from the buffer, with its Send once
+// made ready.
+type input struct {
+	data []byte
+	end  bool // the last chunk: its Send carries End="true"
+	out  *outgoing
+}
+
+// take removes up to one Send's worth of input from the buffer. With wait
+// it blocks until there is some, or end of stream; without, it returns
+// nil at once when there is nothing to send. It also returns nil once the
+// writer has stopped.
+func (w *stdinWriter) take(wait bool) *input {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for wait && len(w.buf) == 0 && !w.eof && w.err == nil {
+		w.cond.Wait()
+	}
+	if w.err != nil || w.endTaken || (len(w.buf) == 0 && !w.eof) {
+		return nil
+	}
+	k := min(len(w.buf), w.p.t.sendChunk())
+	in := &input{data: append([]byte(nil), w.buf[:k]...)}
+	w.buf = append(w.buf[:0], w.buf[k:]...)
+	in.end = w.eof && len(w.buf) == 0
+	w.endTaken = in.end
+	w.cond.Broadcast()
+	return in
+}
+
+// run sends what is written, one Send at a time (WinRS gives no order
+// between concurrent Sends to one command). While a Send travels, the
+// next one is built and, when messages are encrypted, sealed: with NTLM
+// sealing that costs about as much as moving it, so doing it meanwhile
+// keeps the link busy.
 func (w *stdinWriter) run() {
 	defer close(w.done)
-	var chunk []byte
+	var next *input
 	for {
-		w.mu.Lock()
-		for len(w.buf) == 0 && !w.eof && w.err == nil {
-			w.cond.Wait()
+		cur := next
+		next = nil
+		if cur == nil {
+			if cur = w.take(true); cur == nil {
+				return
+			}
 		}
-		if w.err != nil {
-			w.mu.Unlock()
-			return
+		var ahead chan *input
+		if !cur.end {
+			if n := w.take(false); n != nil {
+				ahead = make(chan *input, 1)
+				go func() {
+					// A failure here shows again when its turn comes.
+					n.out, _ = w.ready(n.data, n.end)
+					ahead <- n
+				}()
+			}
 		}
-		limit := w.p.t.sendChunk()
-		k := min(len(w.buf), limit)
-		chunk = append(chunk[:0], w.buf[:k]...)
-		w.buf = append(w.buf[:0], w.buf[k:]...)
-		end := w.eof && len(w.buf) == 0
-		w.cond.Broadcast()
-		w.mu.Unlock()
-
-		if err := w.send(chunk, end); err != nil {
+		err := w.send(cur)
+		if ahead != nil {
+			next = <-ahead
+		}
+		if err != nil {
+			if next != nil {
+				w.p.t.discard(next.out)
+			}
 			w.abort(err)
 			return
 		}
-		if end {
+		if cur.end {
 			w.abort(errStdinDone)
 			return
 		}
 	}
 }
 
+func (w *stdinWriter) ready(data []byte, end bool) (*outgoing, error) {
+	t := w.p.t
+	return t.ready(w.p.ctx, "sending input", mz.NewSendInputRequest(t.url, w.p.shellID, w.p.cmdID, data, end, t.params))
+}
+
 // send delivers one chunk, splitting it when the host says the envelope
 // is too large: such a request is rejected whole, so sending it again in
 // parts duplicates nothing.
-func (w *stdinWriter) send(chunk []byte, end bool) error {
+func (w *stdinWriter) send(in *input) error {
 	t := w.p.t
-	for len(chunk) > 0 || end {
+	chunk, o := in.data, in.out
+	for len(chunk) > 0 || in.end {
 		k := min(len(chunk), t.sendChunk())
-		last := end && k == len(chunk)
-		_, err := t.post(w.p.ctx, "sending input", mz.NewSendInputRequest(t.url, w.p.shellID, w.p.cmdID, chunk[:k], last, t.params))
+		last := in.end && k == len(chunk)
+		if o != nil && k != len(chunk) {
+			// Made ready whole; the host has since shown it takes less.
+			t.discard(o)
+			o = nil
+		}
+		if o == nil {
+			var err error
+			if o, err = w.ready(chunk[:k], last); err != nil {
+				return err
+			}
+		}
+		_, err := t.send(w.p.ctx, o)
+		o = nil
 		var f *Fault
 		if errors.As(err, &f) && f.envelopeTooLarge() && t.MaxEnvelopeSize() > 16*1024 {
 			t.maxEnvelope.Store(int64(t.MaxEnvelopeSize() / 2))

@@ -98,8 +98,9 @@ func shapedHost(b *testing.B, wine *winecmd.Host, certFile, keyFile string) stri
 	return hostIP
 }
 
-// serveShapedHost is the helper's body: WinRS on :5986 and the PUT
-// ceiling on :8443, both HTTPS with the given certificate.
+// serveShapedHost is the helper's body: WinRS on :5985 (HTTP, the
+// default way in, messages encrypted by NTLM) and :5986 (HTTPS), and the
+// PUT ceiling on :8443 (HTTPS), with the given certificate.
 func serveShapedHost(args []string) int {
 	addr, prefix, launcher, certFile, keyFile := args[0], args[1], args[2], args[3], args[4]
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
@@ -107,7 +108,7 @@ func serveShapedHost(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	srv := winrs.New(winrs.Config{Machine: "SHAPED", User: testUser, Password: testPassword, Runner: &winecmd.Host{Prefix: prefix, Launcher: launcher}})
+	srv := winrs.New(winrs.Config{Machine: "SHAPED", User: testUser, Password: testPassword, Runner: &winecmd.Host{Prefix: prefix, Launcher: launcher}, Basic: true})
 	if err := srv.SetCertificate(&cert); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -123,7 +124,13 @@ func serveShapedHost(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	hl, err := net.Listen("tcp", net.JoinHostPort(addr, "5985"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	go func() { _ = (&http.Server{Handler: srv, ConnContext: srv.ConnContext}).Serve(wl) }()
+	go func() { _ = (&http.Server{Handler: srv, ConnContext: srv.ConnContext}).Serve(hl) }()
 	go func() { _ = (&http.Server{Handler: putHandler(os.TempDir())}).Serve(pl) }()
 	fmt.Println("ready")
 	select {}
@@ -180,31 +187,48 @@ func BenchmarkUploadShaped(b *testing.B) {
 		HTTPS: true, Port: 5986, Auth: "basic", User: testUser,
 		Password: config.Text{Value: testPassword, Sensitive: true}, CACert: caFile, Timeout: time.Minute,
 	}}
-	tr, err := winrm.New(cfg, winrm.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tr.Close()
+	// The default way in: HTTP on 5985, NTLM, messages encrypted.
+	sealedCfg := &config.Host{Name: "lan1", Address: hostIP, WinRM: &config.WinRM{
+		Port: 5985, User: testUser, Password: config.Text{Value: testPassword, Sensitive: true}, Timeout: time.Minute,
+	}}
 	agent, err := providers.AgentFromFile(agentbuild.Path(b, agentbuild.Current))
 	if err != nil {
 		b.Fatal(err)
 	}
-	host, err := providers.Connect(context.Background(), "lan1", tr, providers.Options{Agent: agent})
-	if err != nil {
-		b.Fatal(err)
+	// One agent session at a time: staging takes the host's lock.
+	connect := func(cfg *config.Host) (*winrm.Transport, *providers.Host) {
+		tr, err := winrm.New(cfg, winrm.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		host, err := providers.Connect(context.Background(), "lan1", tr, providers.Options{Agent: agent})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tr, host
 	}
-	defer host.Close()
 	contents := map[string][]byte{"go-binary": goBinaryBytes(b, benchSize), "random": randomBytes(b, benchSize)}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.CertPEM)
 	putClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 
 	for _, kind := range []string{"go-binary", "random"} {
-		b.Run("gsd-winrm-https/"+kind, func(b *testing.B) { timeStages(b, host, "lan-"+kind, contents[kind]) })
+		for _, way := range []struct {
+			name string
+			cfg  *config.Host
+		}{{"gsd-winrm-http-encrypted", sealedCfg}, {"gsd-winrm-https", cfg}} {
+			b.Run(way.name+"/"+kind, func(b *testing.B) {
+				_, host := connect(way.cfg)
+				defer host.Close()
+				timeStages(b, host, "lan-"+way.name+"-"+kind, contents[kind])
+			})
+		}
 		b.Run("https-put-ceiling/"+kind, func(b *testing.B) {
 			timePuts(b, putClient, "https://"+net.JoinHostPort(hostIP, "8443")+"/upload", contents[kind])
 		})
 	}
+	tr, sealedHost := connect(sealedCfg)
+	defer sealedHost.Close()
 	b.Run("echo-per-chunk", func(b *testing.B) {
 		timeEchoChunks(b, tr, contents["random"][:128<<10])
 	})
@@ -212,5 +236,5 @@ func BenchmarkUploadShaped(b *testing.B) {
 	// collector wait for 100 MB more. The host runs in another process,
 	// so the heap is gsd's alone.
 	contents = nil
-	b.Run("gsd-peak-heap-200MB", func(b *testing.B) { benchPeakHeap(b, host) })
+	b.Run("gsd-peak-heap-200MB", func(b *testing.B) { benchPeakHeap(b, sealedHost) })
 }

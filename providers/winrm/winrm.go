@@ -17,14 +17,15 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/Azure/go-ntlmssp"
 	mz "github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
 
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/providers/transport"
+	"github.com/gsd-deploy/gsd/providers/winrm/sealed"
 )
 
 // DefaultMaxEnvelopeSize is Windows' default MaxEnvelopeSizekb (500) in
@@ -49,6 +50,9 @@ type Options struct {
 	MaxEnvelopeSize int
 	// Resolver resolves the host's address (net.DefaultResolver when nil).
 	Resolver *net.Resolver
+	// Dial, when set, opens the TCP connections in place of a net.Dialer
+	// (tests slow connections down with it).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Transport is one WinRM endpoint. It keeps idle shells for reuse; each
@@ -57,12 +61,21 @@ type Transport struct {
 	name     string
 	addr     string // host:port, for messages
 	url      string
+	path     string
 	user     string
 	password string
 	auth     string
-	timeout  time.Duration
-	http     *http.Client
-	params   *mz.Parameters
+	https    bool
+	// seal: every message is encrypted with the NTLM session key
+	// ([MS-WSMV] 2.2.9.1), the default over plain HTTP.
+	seal    bool
+	timeout time.Duration
+	poll    time.Duration // the OperationTimeout gsd asks for
+	tls     *tls.Config   // nil over plain HTTP
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	basic   *http.Client // auth = "basic"
+	ntlm    *ntlmPool    // auth = "ntlm"
+	params  *mz.Parameters
 
 	maxEnvelope atomic.Int64
 	sent        atomic.Int64 // request bodies
@@ -71,6 +84,10 @@ type Transport struct {
 	mu     sync.Mutex
 	idle   []string // shell ids
 	closed bool
+	// peer is the last TLS handshake's view of the host; hostMaxTimeout
+	// the host's MaxTimeoutms as Receives showed it, 0 until seen.
+	peer           *peer
+	hostMaxTimeout time.Duration
 	// orphans are shells gsd could not delete because the host did not
 	// answer. Their commands may still run (an agent holding the host
 	// lock), so they are deleted before the next command starts.
@@ -84,9 +101,6 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("host %s has no winrm block", host.Name)
 	}
-	if !cfg.HTTPS && !cfg.AllowUnencrypted {
-		return nil, fmt.Errorf("host %s: WinRM over plain HTTP sends commands and files unprotected; use HTTPS, or set allow_unencrypted = true", host.Name)
-	}
 	auth := strings.ToLower(cfg.Auth)
 	if auth == "" {
 		// A host made in code without config.Load gets the language's
@@ -96,11 +110,14 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 	if auth != "basic" && auth != "ntlm" {
 		return nil, fmt.Errorf("host %s: WinRM auth %q is not supported (basic or ntlm)", host.Name, cfg.Auth)
 	}
+	if !cfg.HTTPS && auth == "basic" && !cfg.AllowUnencrypted {
+		return nil, fmt.Errorf("host %s: Basic authentication over plain HTTP cannot encrypt messages; use NTLM (the default), HTTPS, or set allow_unencrypted = true", host.Name)
+	}
 	port := cfg.Port
 	if port == 0 {
-		port = config.DefaultWinRMHTTPSPort
-		if !cfg.HTTPS {
-			port = config.DefaultWinRMHTTPPort
+		port = config.DefaultWinRMHTTPPort
+		if cfg.HTTPS {
+			port = config.DefaultWinRMHTTPSPort
 		}
 	}
 	timeout := cfg.Timeout
@@ -116,54 +133,55 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 		name:     host.Name,
 		addr:     addr,
 		url:      scheme + "://" + addr + "/wsman",
+		path:     "/wsman",
 		user:     cfg.User,
 		password: cfg.Password.Value,
 		auth:     auth,
+		https:    cfg.HTTPS,
+		seal:     auth == "ntlm" && !cfg.HTTPS && !cfg.AllowUnencrypted,
 		timeout:  timeout,
+		dial:     opts.Dial,
 	}
-	// The session cache lets a session's second connection (WinRS keeps
-	// one for the Receive long poll and one for Sends) resume the first
-	// one's TLS session instead of verifying the host's certificate again.
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Insecure, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
-	if cfg.HTTPS && cfg.CACert != "" && !cfg.Insecure {
-		pem, err := os.ReadFile(cfg.CACert)
-		if err != nil {
-			return nil, fmt.Errorf("host %s: reading ca_cert: %w", host.Name, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("host %s: ca_cert %s holds no PEM certificate", host.Name, cfg.CACert)
-		}
-		tlsConfig.RootCAs = pool
+	if t.dial == nil {
+		t.dial = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Resolver: opts.Resolver}).DialContext
 	}
-	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Resolver: opts.Resolver}
-	newTransport := func(maxConns int) *http.Transport {
-		return &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			TLSClientConfig:       tlsConfig,
+	if cfg.HTTPS {
+		// The session cache lets a session's second connection (WinRS
+		// keeps one for the Receive long poll and one for Sends) resume
+		// the first one's TLS session instead of verifying the host's
+		// certificate again.
+		t.tls = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Insecure, ClientSessionCache: tls.NewLRUClientSessionCache(4), ServerName: host.Address,
+			VerifyConnection: t.notePeer}
+		if cfg.CACert != "" && !cfg.Insecure {
+			pem, err := os.ReadFile(cfg.CACert)
+			if err != nil {
+				return nil, fmt.Errorf("host %s: reading ca_cert: %w", host.Name, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("host %s: ca_cert %s holds no PEM certificate", host.Name, cfg.CACert)
+			}
+			t.tls.RootCAs = pool
+		}
+	}
+	if auth == "ntlm" {
+		t.ntlm = &ntlmPool{t: t, seal: t.seal, cbt: cfg.HTTPS}
+	} else {
+		t.basic = &http.Client{Transport: &http.Transport{
+			DialContext:           t.dial,
+			TLSClientConfig:       t.tls,
 			TLSHandshakeTimeout:   timeout,
 			ResponseHeaderTimeout: timeout,
 			MaxIdleConnsPerHost:   4,
-			MaxConnsPerHost:       maxConns,
-			IdleConnTimeout:       90 * time.Second,
+			IdleConnTimeout:       idleReuse,
 			// WinRM listeners speak HTTP/1.1 only.
 			ForceAttemptHTTP2: false,
-		}
+		}}
 	}
-	var rt http.RoundTripper = newTransport(0)
-	if auth == "ntlm" {
-		// Each exchange on a connection of its own: see pinnedPool.
-		rt = newPinnedPool(4, func() (http.RoundTripper, *http.Transport) {
-			tr := newTransport(1)
-			return ntlmssp.Negotiator{RoundTripper: noBasic{tr}}, tr
-		})
-	}
-	t.http = &http.Client{Transport: rt}
 	// Receive polls within OperationTimeout; half the timeout leaves the
 	// host time to answer before gsd gives up on it.
-	poll := max(timeout/2, time.Second)
-	t.params = mz.NewParameters(fmt.Sprintf("PT%.3fS", poll.Seconds()), "en-US", responseEnvelopeSize)
+	t.poll = max(timeout/2, time.Second)
+	t.params = mz.NewParameters(fmt.Sprintf("PT%.3fS", t.poll.Seconds()), "en-US", responseEnvelopeSize)
 	env := opts.MaxEnvelopeSize
 	if env <= 0 {
 		env = DefaultMaxEnvelopeSize
@@ -172,21 +190,15 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 	return t, nil
 }
 
-// noBasic stands under the NTLM negotiator, which falls back to sending
-// the password as Basic when a host offers only Basic. With auth = "ntlm"
-// the password must never cross the network that way.
-type noBasic struct{ next http.RoundTripper }
+// Encrypted reports whether messages travel encrypted with the NTLM
+// session key (plain HTTP), as opposed to inside TLS or in clear.
+func (t *Transport) Encrypted() bool { return t.seal }
 
-// errNoNTLM is what a host that offers no NTLM gets instead of the
-// password.
-var errNoNTLM = errors.New(`the host offers only Basic authentication, and gsd does not send the password as Basic when auth = "ntlm"; enable Negotiate/NTLM on the host or set auth = "basic"`)
+// HTTPS reports whether the transport speaks TLS.
+func (t *Transport) HTTPS() bool { return t.https }
 
-func (n noBasic) RoundTrip(req *http.Request) (*http.Response, error) {
-	if strings.HasPrefix(req.Header.Get("Authorization"), "Basic ") {
-		return nil, errNoNTLM
-	}
-	return n.next.RoundTrip(req)
-}
+// Auth is the authentication scheme in use, "ntlm" or "basic".
+func (t *Transport) Auth() string { return t.auth }
 
 // BytesSent counts request bodies sent to the host, Receive polls
 // included.
@@ -200,91 +212,177 @@ func (t *Transport) InputBytesSent() int64 { return t.inputSent.Load() }
 func (t *Transport) MaxEnvelopeSize() int { return int(t.maxEnvelope.Load()) }
 
 // sendChunk is the most stdin bytes one Send carries: base64 turns 3
-// bytes into 4, inside an envelope of MaxEnvelopeSize.
+// bytes into 4, inside an envelope of MaxEnvelopeSize that also holds the
+// SOAP headers and, when messages are encrypted, their framing.
 func (t *Transport) sendChunk() int {
-	return max((t.MaxEnvelopeSize()-sendOverhead)/4*3, 3*1024)
+	room := t.MaxEnvelopeSize() - sendOverhead
+	if t.seal {
+		room -= sealed.Overhead(t.MaxEnvelopeSize())
+	}
+	return max(room/4*3, 3*1024)
 }
 
 func (t *Transport) service() string {
-	if strings.HasPrefix(t.url, "https:") {
+	if t.https {
 		return "WinRM over HTTPS"
 	}
 	return "WinRM over HTTP"
 }
 
-// post sends one message and returns the response body. step names the
-// WS-Management operation for messages.
-func (t *Transport) post(ctx context.Context, step string, msg *soap.SoapMessage) ([]byte, error) {
-	body := msg.String()
+// outgoing is a message ready to go: built, and when messages are
+// sealed, sealed on the connection that will carry it. Sends make the
+// next one ready while one travels.
+type outgoing struct {
+	step string
+	body []byte
+	m    *prepared // nil unless sealed ahead
+}
+
+// ready builds msg and, when messages are sealed, seals it for a
+// connection.
+func (t *Transport) ready(ctx context.Context, step string, msg *soap.SoapMessage) (*outgoing, error) {
+	o := &outgoing{step: step, body: []byte(msg.String())}
 	msg.Free()
-	// The HTTP client's timeouts end at the response headers; a host that
-	// stalls while the body moves would hold gsd forever. One deadline
-	// covers the whole exchange: connecting, a Receive's wait of up to
-	// half the timeout, and the body.
-	ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
+	if t.seal {
+		ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
+		defer cancel()
+		m, err := t.ntlm.prepare(ctx, o.body)
+		if err != nil {
+			return nil, t.requestError(ctx, step, err)
+		}
+		o.m = m
+	}
+	return o, nil
+}
+
+// discard gives up a message made ready but not sent.
+func (t *Transport) discard(o *outgoing) {
+	if o != nil && o.m != nil {
+		t.ntlm.discard(o.m)
+	}
+}
+
+// exchange sends one message body and returns the host's answer.
+func (t *Transport) exchange(ctx context.Context, o *outgoing) (*reply, error) {
+	if t.ntlm != nil {
+		m := o.m
+		o.m = nil
+		return t.ntlm.exchange(ctx, o.body, m)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(o.body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	req.Header.Set("Content-Type", soapContentType)
 	req.SetBasicAuth(t.user, t.password)
-	t.sent.Add(int64(len(body)))
-	resp, err := t.http.Do(req)
+	resp, err := t.basic.Do(req)
 	if err != nil {
-		return nil, t.requestError(ctx, step, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	// Responses fit the envelope size gsd asked for; a little slack
-	// covers hosts that count differently.
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4*responseEnvelopeSize))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
 	if err != nil {
-		return nil, t.requestError(ctx, step, err)
+		return nil, err
 	}
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return b, nil
-	case resp.StatusCode == http.StatusUnauthorized:
-		scheme := "Basic"
-		if t.auth == "ntlm" {
-			scheme = "NTLM"
+	return &reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// post sends one message and returns the response body. step names the
+// WS-Management operation for messages.
+func (t *Transport) post(ctx context.Context, step string, msg *soap.SoapMessage) ([]byte, error) {
+	o, err := t.ready(ctx, step, msg)
+	if err != nil {
+		return nil, err
+	}
+	return t.send(ctx, o)
+}
+
+// send carries a message made ready and returns the response body.
+func (t *Transport) send(ctx context.Context, o *outgoing) ([]byte, error) {
+	// One deadline covers the whole exchange: connecting, authenticating,
+	// a Receive's wait of up to half the timeout, and the body.
+	ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
+	defer cancel()
+	t.sent.Add(int64(len(o.body)))
+	r, err := t.exchange(ctx, o)
+	if err != nil {
+		return nil, t.requestError(ctx, o.step, err)
+	}
+	switch r.status {
+	case http.StatusOK:
+		return r.body, nil
+	case http.StatusUnauthorized:
+		return nil, t.unauthorized(r.header)
+	}
+	if f := parseFault(r.body); f != nil {
+		if f.WSManCode == codeAccessDenied {
+			return nil, transport.Errorf(transport.ErrAuth, "%s let user %q in but refused it a shell (%s): gsd needs an administrator. Add %q to the host's Administrators group; a local account other than the built-in Administrator also needs LocalAccountTokenFilterPolicy = 1, or UAC strips its rights on network logons (docs/hosts.md)",
+				t.addr, t.user, strings.TrimSpace(f.Reason), t.user)
 		}
-		offered := strings.Join(resp.Header.Values("WWW-Authenticate"), ", ")
-		return nil, transport.Errorf(transport.ErrAuth, "%s refused user %q with %s authentication (HTTP 401; the host offers %s): check the user and password, and that the host allows %s (winrm get winrm/config/service/auth)",
-			t.addr, t.user, scheme, schemes(offered), scheme)
-	}
-	if f := parseFault(b); f != nil {
 		return nil, f
 	}
-	text := strings.TrimSpace(string(b))
+	text := strings.TrimSpace(string(r.body))
 	if len(text) > 500 {
 		text = text[:500] + "…"
 	}
 	if text == "" {
-		text = http.StatusText(resp.StatusCode)
+		text = http.StatusText(r.status)
 	}
-	return nil, fmt.Errorf("%s answered %s with HTTP %d: %s", t.addr, step, resp.StatusCode, text)
+	return nil, fmt.Errorf("%s answered %s with HTTP %d: %s", t.addr, o.step, r.status, text)
 }
 
-// schemes lists the scheme names of WWW-Authenticate values, without
-// their tokens.
-func schemes(header string) string {
-	var names []string
-	for _, v := range strings.Split(header, ",") {
-		if f := strings.Fields(v); len(f) > 0 && !strings.Contains(f[0], "=") {
-			names = append(names, f[0])
-		}
+// unauthorized phrases a 401 to a message.
+func (t *Transport) unauthorized(h http.Header) error {
+	offers := schemes(h)
+	switch {
+	case t.auth == "basic" && !strings.Contains(offers, "Basic"):
+		return transport.Errorf(transport.ErrAuth, `%s does not accept Basic authentication (it offers %s; Basic is off on a stock Windows Server): remove auth = "basic" so gsd uses NTLM, or turn Basic on there: winrm set winrm/config/service/auth @{Basic="true"}`,
+			t.addr, offers)
+	case t.auth == "basic" && !t.https:
+		return transport.Errorf(transport.ErrAuth, `%s refused user %q with Basic authentication over plain HTTP (HTTP 401): the password is wrong, the account may not use WinRM (docs/hosts.md), or the host refuses unencrypted messages (AllowUnencrypted = false, Windows' default); NTLM, the default auth, encrypts them`,
+			t.addr, t.user)
+	case t.auth == "basic":
+		return transport.Errorf(transport.ErrAuth, `%s refused user %q with Basic authentication (HTTP 401): the password is wrong, or the account may not use WinRM; a local administrator other than the built-in Administrator needs LocalAccountTokenFilterPolicy = 1 (docs/hosts.md)`,
+			t.addr, t.user)
+	case !t.seal && !t.https:
+		return transport.Errorf(transport.ErrAuth, `%s accepted user %q but refuses unencrypted messages (AllowUnencrypted = false, Windows' default): remove allow_unencrypted so gsd encrypts every message with the NTLM session key, or use HTTPS`,
+			t.addr, t.user)
 	}
-	if len(names) == 0 {
-		return "no scheme"
+	return transport.Errorf(transport.ErrAuth, "%s refused a message from user %q after NTLM authentication succeeded (HTTP 401; the host offers %s)", t.addr, t.user, offers)
+}
+
+// handshakeFailure phrases an NTLM handshake the host did not complete.
+func (t *Transport) handshakeFailure(h *handshakeError) error {
+	if errors.Is(h, errRefused) {
+		return transport.Errorf(transport.ErrAuth, `%s refused user %q (HTTP 401 after NTLM authentication): the user name or password is wrong, or the account may not use WinRM. If the password is right and %q is a local administrator other than the built-in Administrator, UAC strips its rights on network logons: set LocalAccountTokenFilterPolicy = 1 on the host, or use a domain account (docs/hosts.md)`,
+			t.addr, t.user, t.user)
 	}
-	return strings.Join(names, ", ")
+	if h.status == http.StatusUnauthorized {
+		return transport.Errorf(transport.ErrAuth, `%s does not offer NTLM (it offers %s): enable Negotiate there (winrm set winrm/config/service/auth @{Negotiate="true"}), or set auth = "basic" over HTTPS; gsd never sends the password as Basic when auth = "ntlm"`,
+			t.addr, h.offers)
+	}
+	hint := ""
+	if h.status == http.StatusBadRequest && !t.https {
+		hint = "; if that port is an HTTPS listener, set https = true"
+	}
+	return fmt.Errorf("%s answered gsd's NTLM NEGOTIATE with HTTP %d instead of a challenge%s", t.addr, h.status, hint)
 }
 
 // requestError phrases a failed request.
 func (t *Transport) requestError(ctx context.Context, step string, err error) error {
 	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", step, ctx.Err())
+	}
+	var h *handshakeError
+	switch {
+	case errors.As(err, &h):
+		return t.handshakeFailure(h)
+	case errors.Is(err, errUnsealedAnswer):
+		return transport.Errorf(transport.ErrTrust, "%s answered an encrypted message in clear text; gsd refuses such an answer (something between gsd and the host may have changed it)", t.addr)
+	case errors.Is(err, syscall.ECONNREFUSED) && t.https:
+		return fmt.Errorf("%s: %w", step, transport.Errorf(transport.ErrUnreachable, "connection refused by %s: no HTTPS listener there. A stock Windows Server listens on HTTP (5985) only: remove https = true to use it (gsd then encrypts every message), or add an HTTPS listener (docs/hosts.md)", t.addr))
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%s: %w", step, transport.Errorf(transport.ErrUnreachable, "connection refused by %s: no WinRM listener there. Run Enable-PSRemoting (or winrm quickconfig) on the host, open the port in its firewall, and check the port; a host with only an HTTPS listener needs https = true", t.addr))
 	}
 	// The URL is the transport's own; the cause is what matters.
 	var urlErr *url.Error
@@ -295,12 +393,22 @@ func (t *Transport) requestError(ctx context.Context, step string, err error) er
 	var verify *tls.CertificateVerificationError
 	var hostname x509.HostnameError
 	switch {
+	case errors.As(err, &verify) && len(verify.UnverifiedCertificates) > 0 && errors.As(err, &hostname):
+		cert := verify.UnverifiedCertificates[0]
+		names := append([]string(nil), cert.DNSNames...)
+		for _, ip := range cert.IPAddresses {
+			names = append(names, ip.String())
+		}
+		holds := "no name"
+		if len(names) > 0 {
+			holds = strings.Join(names, ", ")
+		}
+		return transport.Errorf(transport.ErrTrust, "the certificate of %s is not valid for this address: it holds %s, not %s (subject %q, issuer %q, SHA-256 fingerprint %s). Set address to a name the certificate holds, or give the host's HTTPS listener a certificate for %s",
+			t.addr, holds, hostname.Host, cert.Subject.String(), cert.Issuer.String(), fingerprint(cert.Raw), hostname.Host)
 	case errors.As(err, &verify) && len(verify.UnverifiedCertificates) > 0:
 		cert := verify.UnverifiedCertificates[0]
 		why := "is signed by an unknown authority"
-		if errors.As(err, &hostname) {
-			why = "is not valid for this address (" + hostname.Error() + ")"
-		} else if !errors.As(err, &unknown) {
+		if !errors.As(err, &unknown) {
 			why = "is not trusted (" + verify.Err.Error() + ")"
 		}
 		return transport.Errorf(transport.ErrTrust, "the certificate of %s %s: subject %q, issuer %q, SHA-256 fingerprint %s. If it is the host's certificate, set ca_cert to the CA that issued it (or, for testing only, insecure = true)",
@@ -312,7 +420,7 @@ func (t *Transport) requestError(ctx context.Context, step string, err error) er
 	if errors.Is(err, transport.ErrBroken) {
 		// Whatever broke this connection may have broken the idle ones;
 		// a retry should start on fresh connections.
-		t.http.CloseIdleConnections()
+		t.CloseIdleConnections()
 	}
 	return fmt.Errorf("%s: %w", step, err)
 }
@@ -338,7 +446,13 @@ func fingerprint(der []byte) string {
 
 // CloseIdleConnections drops kept-alive connections, so the next
 // request connects afresh.
-func (t *Transport) CloseIdleConnections() { t.http.CloseIdleConnections() }
+func (t *Transport) CloseIdleConnections() {
+	if t.ntlm != nil {
+		t.ntlm.closeIdle()
+		return
+	}
+	t.basic.CloseIdleConnections()
+}
 
 // Close deletes the idle shells and ends the connections. Processes
 // still running are not waited for.
@@ -351,7 +465,7 @@ func (t *Transport) Close() error {
 		_ = t.deleteShell(id)
 	}
 	t.sweepOrphans()
-	t.http.CloseIdleConnections()
+	t.CloseIdleConnections()
 	return nil
 }
 

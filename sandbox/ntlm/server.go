@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/rc4"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -40,6 +41,7 @@ const (
 	flagTargetInfo       = 0x00800000
 	flagVersion          = 0x02000000
 	flag128              = 0x20000000
+	flagKeyExch          = 0x40000000
 	flag56               = 0x80000000
 )
 
@@ -50,11 +52,15 @@ const (
 	avNbDomainName    = 2
 	avDNSComputerName = 3
 	avDNSDomainName   = 4
+	avFlags           = 6
 	avTimestamp       = 7
 	avChannelBindings = 10
 )
 
-// Account is the one local user a sandbox host knows.
+// avFlagMIC in MsvAvFlags says the AUTHENTICATE message carries a MIC.
+const avFlagMIC = 0x2
+
+// Account is a local user of a sandbox host.
 type Account struct {
 	User     string
 	Password string
@@ -63,16 +69,19 @@ type Account struct {
 // Server issues challenges for a host. Computer is its NetBIOS name.
 type Server struct {
 	Computer string
-	Account  Account
+	Accounts []Account
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
 }
 
 // Pending is an issued challenge waiting for the client's AUTHENTICATE
-// message on the same connection.
+// message on the same connection. It keeps both earlier messages: the
+// AUTHENTICATE message's MIC covers them.
 type Pending struct {
 	server    *Server
 	challenge [8]byte
+	negotiate []byte
+	message   []byte // the CHALLENGE message sent
 }
 
 // ErrBadMessage reports a message that is not well-formed NTLM.
@@ -100,15 +109,16 @@ func (s *Server) Challenge(negotiate []byte) ([]byte, *Pending, error) {
 		return nil, nil, ErrBadMessage
 	}
 	requested := binary.LittleEndian.Uint32(negotiate[12:16])
-	p := &Pending{server: s}
+	p := &Pending{server: s, negotiate: append([]byte(nil), negotiate...)}
 	if _, err := rand.Read(p.challenge[:]); err != nil {
 		return nil, nil, err
 	}
-	// Only flags the client asked for are echoed, and never KEY_EXCH or
-	// LM_KEY: go-ntlmssp refuses a challenge that carries them, and the
-	// sandbox does no message signing or sealing anyway.
+	// Only flags the client asked for are echoed, as Windows does, and
+	// never LM_KEY: the server speaks NTLMv2 alone. A client that does not
+	// ask for KEY_EXCH (go-ntlmssp refuses a challenge that carries it)
+	// does not get it.
 	flags := uint32(flagUnicode | flagRequestTarget | flagNTLM | flagTargetTypeServer | flagTargetInfo | flagVersion)
-	flags |= requested & (flagAlwaysSign | flagExtendedSession | flag128 | flag56 | flagSign | flagSeal)
+	flags |= requested & (flagAlwaysSign | flagExtendedSession | flag128 | flag56 | flagSign | flagSeal | flagKeyExch)
 
 	name := utf16le(strings.ToUpper(s.Computer))
 	var info bytes.Buffer
@@ -139,7 +149,8 @@ func (s *Server) Challenge(negotiate []byte) ([]byte, *Pending, error) {
 	m.Write([]byte{10, 0, 0x63, 0x45, 0, 0, 0, 15})
 	m.Write(name)
 	m.Write(info.Bytes())
-	return m.Bytes(), p, nil
+	p.message = m.Bytes()
+	return p.message, p, nil
 }
 
 // Verified is what a successful AUTHENTICATE message proved.
@@ -149,6 +160,9 @@ type Verified struct {
 	// ChannelBindings is the MD5 of the client's channel binding token, nil
 	// when the client sent none or an all-zero one.
 	ChannelBindings []byte
+	// Session signs and seals the messages of this context; nil when the
+	// client negotiated neither.
+	Session *Session
 }
 
 // Authenticate verifies an AUTHENTICATE message against the pending
@@ -193,30 +207,78 @@ func (p *Pending) Authenticate(msg []byte) (*Verified, error) {
 	if len(nt) < 16+28 {
 		return nil, fmt.Errorf("%w: not an NTLMv2 response", ErrDenied)
 	}
-	account := p.server.Account
-	if !strings.EqualFold(stripDomain(user), account.User) {
+	account, found := p.server.account(stripDomain(user))
+	if !found {
 		return nil, ErrDenied
 	}
 	proof, blob := nt[:16], nt[16:]
-	ok := false
+	var responseKey []byte
 	// The NTLMv2 hash covers the domain the client put in the message;
 	// some clients send a domain but compute with none, so both are tried.
 	for _, d := range []string{domain, ""} {
 		key := ntowfv2(account.Password, stripDomain(user), d)
 		want := hmacMD5(key, p.challenge[:], blob)
 		if subtle.ConstantTimeCompare(want, proof) == 1 {
-			ok = true
+			responseKey = key
 			break
 		}
 	}
-	if !ok {
+	if responseKey == nil {
 		return nil, ErrDenied
 	}
+	// NTLMv2: the key exchange key is the session base key; with
+	// KEY_EXCH the client chose the session key and sent it encrypted
+	// under it.
+	exported := hmacMD5(responseKey, proof)
+	if flags&flagKeyExch != 0 {
+		enc, err := field(msg, 52)
+		if err != nil {
+			return nil, err
+		}
+		if len(enc) != 16 {
+			return nil, fmt.Errorf("%w: KEY_EXCH without a 16-byte session key", ErrBadMessage)
+		}
+		c, _ := rc4.NewCipher(exported)
+		exported = make([]byte, 16)
+		c.XORKeyStream(exported, enc)
+	}
+	pairs := blob[28:]
+	if f := avPair(pairs, avFlags); len(f) == 4 && binary.LittleEndian.Uint32(f)&avFlagMIC != 0 {
+		if !p.micOK(msg, exported) {
+			return nil, fmt.Errorf("%w: the MIC does not match", ErrDenied)
+		}
+	}
 	v := &Verified{User: user, Domain: domain}
-	if cb := avPair(blob[28:], avChannelBindings); len(cb) == 16 && !bytes.Equal(cb, make([]byte, 16)) {
+	if cb := avPair(pairs, avChannelBindings); len(cb) == 16 && !bytes.Equal(cb, make([]byte, 16)) {
 		v.ChannelBindings = cb
 	}
+	if flags&(flagSign|flagSeal) != 0 {
+		v.Session = newSession(flags, exported)
+	}
 	return v, nil
+}
+
+// micOK checks the AUTHENTICATE message's MIC: an HMAC under the session
+// key over all three messages, which stops a relay from dropping flags
+// or channel bindings on the way. The MIC follows the 8-byte Version.
+func (p *Pending) micOK(msg, key []byte) bool {
+	const micAt = 72
+	if len(msg) < micAt+16 {
+		return false
+	}
+	zeroed := append([]byte(nil), msg...)
+	clear(zeroed[micAt : micAt+16])
+	want := hmacMD5(key, p.negotiate, p.message, zeroed)
+	return subtle.ConstantTimeCompare(want, msg[micAt:micAt+16]) == 1
+}
+
+func (s *Server) account(user string) (Account, bool) {
+	for _, a := range s.Accounts {
+		if strings.EqualFold(user, a.User) {
+			return a, true
+		}
+	}
+	return Account{}, false
 }
 
 // TLSChannelBindings returns the MD5 of the gss_channel_bindings_struct a

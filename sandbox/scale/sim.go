@@ -32,6 +32,10 @@ type Options struct {
 	Password string
 	// Dir holds the hosts' agent roots and the CA certificate.
 	Dir string
+	// HTTPS puts the hosts behind an HTTPS listener. Without it they are
+	// reached the default way, as a stock Windows Server is: HTTP, NTLM,
+	// every message encrypted with the session key.
+	HTTPS bool
 }
 
 // Fleet is a running set of simulated hosts on 127.0.0.1.
@@ -92,9 +96,6 @@ func (f *Fleet) startHost(i int, cert *tls.Certificate) (*Host, error) {
 	faults.Set(winrs.FaultSettings{DelayMS: int(f.opts.Delay.Milliseconds())})
 	h.srv = winrs.New(winrs.Config{Machine: strings.ToUpper(h.Name), User: f.opts.User, Password: f.opts.Password,
 		Runner: &runner{root: root, services: newServices(), host: h}, Faults: faults})
-	if err := h.srv.SetCertificate(cert); err != nil {
-		return nil, err
-	}
 	l, err := faults.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -106,6 +107,13 @@ func (f *Fleet) startHost(i int, cert *tls.Certificate) (*Host, error) {
 				h.Conns.Add(1)
 			}
 		}}
+	if !f.opts.HTTPS {
+		go h.http.Serve(l)
+		return h, nil
+	}
+	if err := h.srv.SetCertificate(cert); err != nil {
+		return nil, err
+	}
 	go h.http.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if cs.DidResume {
@@ -144,11 +152,16 @@ func (t Tally) Since(before Tally) Tally {
 	return Tally{t.Facts - before.Facts, t.Conns - before.Conns, t.Resumed - before.Resumed, t.Requests - before.Requests}
 }
 
-// HCL is a configuration of host blocks for the fleet, reached over
-// HTTPS with NTLM as a stock-configured host with an HTTPS listener is.
+// HCL is a configuration of host blocks for the fleet, reached the way
+// its listeners take: the default way in (HTTP, NTLM, encrypted
+// messages), or HTTPS with NTLM.
 func (f *Fleet) HCL() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "variable \"sim_password\" {\n  sensitive = true\n  default   = %q\n}\n", f.opts.Password)
+	https := ""
+	if f.opts.HTTPS {
+		https = fmt.Sprintf("\n    https    = true\n    ca_cert  = %q", f.CAFile)
+	}
 	for _, h := range f.Hosts {
 		fmt.Fprintf(&b, `host %q {
   address = "127.0.0.1"
@@ -156,12 +169,10 @@ func (f *Fleet) HCL() string {
   winrm {
     port     = %d
     user     = %q
-    password = var.sim_password
-    auth     = "ntlm"
-    ca_cert  = %q
+    password = var.sim_password%s
   }
 }
-`, h.Name, h.Port, f.opts.User, f.CAFile)
+`, h.Name, h.Port, f.opts.User, https)
 	}
 	return b.String()
 }

@@ -76,8 +76,15 @@ func (h *Host) Start(c Command) (Process, error) {
 	line := strings.TrimSpace(c.Line)
 	program := firstToken(line)
 	if bootstrap.IsPowerShell(program) {
+		// Only the script gsd sends, byte for byte as gsd sends it, is
+		// performed: it is the one whose syntax a real PowerShell grammar
+		// checked (agent/bootstrap's tests), so anything else, however
+		// close, would pass here and could fail on Windows.
 		p, err := bootstrap.Parse(line)
 		if err != nil {
+			return nil, ErrPowerShell
+		}
+		if want, err := bootstrap.CommandLine(p); err != nil || line != want {
 			return nil, ErrPowerShell
 		}
 		return h.startBootstrap(p, c)

@@ -159,10 +159,20 @@ func TestEmulatedBootstrapMovesForeignRootAside(t *testing.T) {
 
 func TestOtherPowerShellRefused(t *testing.T) {
 	h := fakePrefix(t)
+	p := bootstrap.Params{Root: `C:\ProgramData\gsd`, Path: `C:\ProgramData\gsd\bin\a.exe`, SHA256: strings.Repeat("a", 64)}
+	sent, err := bootstrap.CommandLine(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, line := range []string{
 		"powershell -Command Get-Service",
 		`"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe" -NoProfile -File x.ps1`,
 		"pwsh.exe -c 1",
+		// The bootstrap, but not as gsd sends it: what the grammar check
+		// saw is only the exact command line.
+		strings.Replace(sent, "powershell.exe", "PowerShell", 1),
+		strings.Replace(sent, "-NoLogo", "-nologo", 1),
+		strings.Replace(sent, " -EncodedCommand ", "  -EncodedCommand ", 1),
 	} {
 		if _, err := h.Start(Command{Line: line, Shell: true}); !errors.Is(err, ErrPowerShell) {
 			t.Errorf("%s: err = %v", line, err)

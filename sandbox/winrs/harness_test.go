@@ -75,17 +75,21 @@ func startServer(t *testing.T, runner winrs.Runner, host *winecmd.Host) *testSer
 }
 
 // startServerWith is startServer with configure, when set, adjusting the
-// server's configuration first.
+// server's configuration last.
 func startServerWith(t *testing.T, runner winrs.Runner, host *winecmd.Host, configure func(*winrs.Config)) *testServer {
 	t.Helper()
 	ts := &testServer{host: host, faults: &winrs.Faults{}}
+	// The raw-protocol tests speak Basic over plain HTTP, which admins
+	// turn on; tests of a stock host switch both off again.
 	cfg := winrs.Config{
-		Machine:  "SANDBOX-TEST",
-		User:     testUser,
-		Password: testPassword,
-		Runner:   runner,
-		Faults:   ts.faults,
-		Logf:     ts.logf,
+		Machine:          "SANDBOX-TEST",
+		User:             testUser,
+		Password:         testPassword,
+		Runner:           runner,
+		Faults:           ts.faults,
+		Logf:             ts.logf,
+		Basic:            true,
+		AllowUnencrypted: true,
 	}
 	if configure != nil {
 		configure(&cfg)
@@ -135,6 +139,20 @@ func startServerWith(t *testing.T, runner winrs.Runner, host *winecmd.Host, conf
 		ts.srv.Close()
 	})
 	return ts
+}
+
+// stock leaves a server with Windows' own defaults: Basic off,
+// unencrypted messages refused.
+func stock(c *winrs.Config) { c.Basic, c.AllowUnencrypted = false, false }
+
+// stockTwin is a second server over ts's Wine host with Windows' own
+// defaults (Basic off, unencrypted messages refused): the stock way in,
+// which the encrypted transports take.
+func (ts *testServer) stockTwin(t *testing.T) *testServer {
+	t.Helper()
+	twin := startServerWith(t, ts.host, ts.host, stock)
+	twin.bigSHA256 = ts.bigSHA256
+	return twin
 }
 
 // wineServer is a server running commands under Wine, with the files the

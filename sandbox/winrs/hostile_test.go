@@ -273,7 +273,7 @@ func TestReceiveHonoursEnvelopeSize(t *testing.T) {
 }
 
 func TestIdleShellsAreEnded(t *testing.T) {
-	srv := winrs.New(winrs.Config{User: testUser, Password: testPassword, Runner: echoRunner{}, IdleTimeout: 50 * time.Millisecond})
+	srv := winrs.New(winrs.Config{User: testUser, Password: testPassword, Runner: echoRunner{}, IdleTimeout: 50 * time.Millisecond, Basic: true, AllowUnencrypted: true})
 	ts := httptestServer(t, srv)
 	id := createShell(t, ts)
 	time.Sleep(100 * time.Millisecond)

@@ -13,10 +13,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gsd-deploy/gsd/providers/winrm/sealed"
 	"github.com/gsd-deploy/gsd/sandbox/ntlm"
 	"github.com/gsd-deploy/gsd/sandbox/winecmd"
 	"github.com/gsd-deploy/gsd/sandbox/wsman"
@@ -29,24 +31,35 @@ const DefaultMaxEnvelopeSize = 500 * 1024
 // Path is where WinRM listens.
 const Path = "/wsman"
 
+// DefaultMaxTimeout is Windows' default MaxTimeoutms (60000).
+const DefaultMaxTimeout = 60 * time.Second
+
 // Windows' defaults for what a request may ask.
 const (
-	defaultOperationTimeout = 60 * time.Second
-	maxOperationTimeout     = 10 * time.Minute
-	maxShellsPerUser        = 30
-	defaultIdleTimeout      = 2 * time.Hour
+	maxShellsPerUser   = 30
+	defaultIdleTimeout = 2 * time.Hour
 )
 
-// Config describes one server.
+// Config describes one server. Its zero values are a stock Windows Server
+// after Enable-PSRemoting: Negotiate (NTLM) on, Basic off, unencrypted
+// messages refused, MaxEnvelopeSizekb 500, MaxTimeoutms 60000. The
+// switches are what admins turn on.
 type Config struct {
 	// Machine is the host name reported in faults and NTLM challenges.
-	Machine  string
+	Machine string
+	// User and Password are the administrator account clients use.
 	User     string
 	Password string
+	// Accounts are further local accounts, for what Windows refuses.
+	Accounts []Account
 	// MaxEnvelopeSize limits requests, in bytes (DefaultMaxEnvelopeSize
 	// when 0), and caps responses together with the client's own limit.
 	MaxEnvelopeSize int
-	Runner          Runner
+	// MaxTimeout is MaxTimeoutms (DefaultMaxTimeout when 0): a request's
+	// OperationTimeout is cut to it, and one without any gets it, as
+	// [MS-WSMV] 3.1.4.1.6 says.
+	MaxTimeout time.Duration
+	Runner     Runner
 	// Faults, when set, injects failures (see Faults).
 	Faults *Faults
 	// Logf, when set, gets one line per request.
@@ -54,15 +67,16 @@ type Config struct {
 	// IdleTimeout ends shells no request has touched for this long, with
 	// their commands (Windows' default, 2 hours, when 0).
 	IdleTimeout time.Duration
-	// RefuseUnencrypted is Windows' AllowUnencrypted=false: requests over
-	// plain HTTP without message encryption (which this server does not
-	// implement, so every plain-HTTP request) get 401 once authenticated.
-	// Off by default, as the sandbox's HTTP listener is for clients
-	// configured to send unencrypted.
-	RefuseUnencrypted bool
-	// NoBasic is Windows' Auth/Basic=false: Basic is neither offered nor
-	// accepted. Off by default.
-	NoBasic bool
+	// AllowUnencrypted is Windows' AllowUnencrypted=true: SOAP over plain
+	// HTTP without message encryption is served. Off, such a request gets
+	// 401 once authenticated, as on Windows.
+	AllowUnencrypted bool
+	// Basic is Windows' Auth/Basic=true: Basic is offered and accepted.
+	Basic bool
+	// StrictChannelBinding is CbtHardeningLevel=Strict: over HTTPS, an
+	// NTLM exchange without a channel binding is refused. Windows'
+	// default, Relaxed, checks a binding only when the client sends one.
+	StrictChannelBinding bool
 }
 
 // Server is an http.Handler speaking WinRS.
@@ -90,11 +104,17 @@ func New(cfg Config) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = defaultIdleTimeout
 	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = DefaultMaxTimeout
+	}
 	s := &Server{
 		cfg:        cfg,
-		ntlm:       &ntlm.Server{Computer: cfg.Machine, Account: ntlm.Account{User: cfg.User, Password: cfg.Password}},
+		ntlm:       &ntlm.Server{Computer: cfg.Machine},
 		shells:     map[string]*shell{},
 		stopReaper: make(chan struct{}),
+	}
+	for _, a := range s.accounts() {
+		s.ntlm.Accounts = append(s.ntlm.Accounts, ntlm.Account{User: a.User, Password: a.Password})
 	}
 	go s.reaper()
 	return s
@@ -208,32 +228,61 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeUnauthorized(w)
 		return
 	}
-	if s.cfg.RefuseUnencrypted && r.TLS == nil {
+	cs := stateOf(r)
+	ct := r.Header.Get("Content-Type")
+	var seal *ntlm.Session // answers are sealed when the request was
+	switch {
+	case sealed.IsEncrypted(ct):
+		_, seal = cs.get()
+		if seal == nil || !seal.Sealing() {
+			// Windows answers an encrypted message it has no context for
+			// by asking for authentication.
+			s.logf("%s 401: an encrypted message without an NTLM context that seals", r.RemoteAddr)
+			drain(r.Body, s.cfg.MaxEnvelopeSize)
+			s.writeUnauthorized(w)
+			return
+		}
+	case r.ContentLength == 0 && (r.Header.Get("Authorization") != "" || r.TLS != nil || s.cfg.AllowUnencrypted):
+		// The empty message that completes a handshake (pywinrm and gsd
+		// send it before encrypting): nothing to do but say yes. Without
+		// credentials over plain HTTP it is an unencrypted message like
+		// any other, refused below, which makes a client that set up
+		// its context elsewhere authenticate again (masterzen/winrm
+		// does, per message).
+		drain(r.Body, s.cfg.MaxEnvelopeSize)
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	case r.TLS == nil && !s.cfg.AllowUnencrypted:
 		s.logf("%s 401: unencrypted request refused (AllowUnencrypted=false)", r.RemoteAddr)
 		drain(r.Body, s.cfg.MaxEnvelopeSize)
 		s.writeUnauthorized(w)
 		return
-	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/soap+xml" {
-		msg := "WS-Management accepts application/soap+xml only"
-		if mt == "multipart/encrypted" {
-			msg = "the gsd sandbox does not implement WinRM message encryption: use HTTPS, or plain HTTP without encryption (pywinrm: message_encryption='never')"
-		}
-		http.Error(w, msg, http.StatusUnsupportedMediaType)
-		return
-	}
-	body, err := readLimited(r, s.cfg.MaxEnvelopeSize)
-	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			// The rest of the body is unread, so the connection cannot be
-			// reused.
-			w.Header().Set("Connection", "close")
-			s.logf("%s request over MaxEnvelopeSize: fault w:EncodingLimit", r.RemoteAddr)
-			s.writeFault(w, "", wsman.EnvelopeTooLarge(s.cfg.MaxEnvelopeSize))
+	default:
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/soap+xml" {
+			http.Error(w, "WS-Management accepts application/soap+xml or messages encrypted with the session key", http.StatusUnsupportedMediaType)
 			return
 		}
-		http.Error(w, "reading request: "+err.Error(), http.StatusBadRequest)
+	}
+	body, err := s.readBody(r, cs, seal)
+	if err != nil {
+		var f *wsman.Fault
+		switch {
+		case errors.As(err, &f):
+			// The rest of an oversized body is unread, or its sealing
+			// streams are out of step: the connection cannot go on.
+			if cs.isBroken() || seal == nil {
+				w.Header().Set("Connection", "close")
+			}
+			s.logf("%s request over MaxEnvelopeSize: fault %s", r.RemoteAddr, f.Subcode)
+			s.writeFault(w, seal, "", f)
+		case errors.Is(err, ntlm.ErrSignature), errors.Is(err, sealed.ErrMalformed):
+			w.Header().Set("Connection", "close")
+			s.logf("%s 400: %v", r.RemoteAddr, err)
+			http.Error(w, "the encrypted message does not verify", http.StatusBadRequest)
+		default:
+			http.Error(w, "reading request: "+err.Error(), http.StatusBadRequest)
+		}
 		return
 	}
 	env, err := wsman.Decode(body)
@@ -241,19 +290,82 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f := wsman.InvalidXML(err.Error())
 		errors.As(err, &f)
 		s.logf("%s undecodable request: fault %s", r.RemoteAddr, f.Subcode)
-		s.writeFault(w, "", f)
+		s.writeFault(w, seal, "", f)
 		return
 	}
 	resp, fault := s.dispatch(r.Context(), user, env)
+	mark := ""
+	if seal != nil {
+		mark = " [sealed]"
+	}
 	if fault != nil {
-		s.logf("%s %s fault %s", r.RemoteAddr, short(env.Action), fault.Subcode)
-		s.writeFault(w, env.MessageID, fault)
+		s.logf("%s %s fault %s%s", r.RemoteAddr, short(env.Action), fault.Subcode, mark)
+		s.writeFault(w, seal, env.MessageID, fault)
 		return
 	}
-	s.logf("%s %s ok", r.RemoteAddr, short(env.Action))
-	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(resp)
+	s.logf("%s %s ok%s", r.RemoteAddr, short(env.Action), mark)
+	s.write(w, seal, http.StatusOK, resp)
+}
+
+// readBody reads a request's envelope, unsealing it when seal is set. An
+// envelope over MaxEnvelopeSize is a fault. A sealed one is read and
+// unsealed up to a few times the limit even so: the RC4 streams must
+// stay in step for the connection to carry the next message.
+func (s *Server) readBody(r *http.Request, cs *connState, seal *ntlm.Session) ([]byte, error) {
+	limit := s.cfg.MaxEnvelopeSize
+	if seal != nil {
+		limit *= 4
+	}
+	raw, err := readLimited(r, limit)
+	if errors.Is(err, errTooLarge) {
+		if seal != nil {
+			// Unread, so never unsealed: the streams are out of step.
+			cs.mu.Lock()
+			cs.broken = true
+			cs.mu.Unlock()
+		}
+		return nil, wsman.EnvelopeTooLarge(s.cfg.MaxEnvelopeSize)
+	}
+	if err != nil || seal == nil {
+		return raw, err
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.broken {
+		return nil, ntlm.ErrSignature
+	}
+	sig, msg, err := sealed.Parse(raw)
+	if err != nil {
+		cs.broken = true
+		return nil, err
+	}
+	if err := seal.Unseal(msg, sig); err != nil {
+		cs.broken = true
+		return nil, err
+	}
+	if len(msg) > s.cfg.MaxEnvelopeSize {
+		return nil, wsman.EnvelopeTooLarge(s.cfg.MaxEnvelopeSize)
+	}
+	return msg, nil
+}
+
+// write sends a SOAP answer, sealed when the request was.
+func (s *Server) write(w http.ResponseWriter, seal *ntlm.Session, status int, soap []byte) {
+	if seal == nil {
+		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		w.WriteHeader(status)
+		_, _ = w.Write(soap)
+		return
+	}
+	body, err := sealed.Frame(soap, func(b []byte) ([]byte, error) { return seal.Seal(b), nil })
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", sealed.ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 func short(action string) string {
@@ -263,24 +375,27 @@ func short(action string) string {
 	return action
 }
 
-func (s *Server) writeFault(w http.ResponseWriter, relatesTo string, f *wsman.Fault) {
-	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
-	w.WriteHeader(f.HTTPStatus)
-	_, _ = w.Write(f.Render(relatesTo, s.cfg.Machine))
+func (s *Server) writeFault(w http.ResponseWriter, seal *ntlm.Session, relatesTo string, f *wsman.Fault) {
+	s.write(w, seal, f.HTTPStatus, f.Render(relatesTo, s.cfg.Machine))
 }
 
 func readLimited(r *http.Request, limit int) ([]byte, error) {
 	if r.ContentLength > int64(limit) {
 		return nil, errTooLarge
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
-	if err != nil {
+	// Sized from Content-Length when there is one: Sends are half a
+	// megabyte, and growing a buffer to that copies it several times.
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, int64(limit)+1)); err != nil {
 		return nil, err
 	}
-	if len(b) > limit {
+	if buf.Len() > limit {
 		return nil, errTooLarge
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 // drain reads a small body so the connection can carry the next leg of
@@ -351,6 +466,9 @@ func (s *Server) reapIdle() {
 }
 
 func (s *Server) create(user string, env *wsman.Envelope) ([]byte, *wsman.Fault) {
+	if a, _ := s.account(user); a.Role != Administrator {
+		return nil, wsman.AccessDenied()
+	}
 	body := env.Body
 	if body == nil || body.Name.Space != wsman.NSShell || body.Name.Local != "Shell" {
 		return nil, wsman.InvalidBody()
@@ -511,7 +629,7 @@ func (s *Server) send(ctx context.Context, sh *shell, env *wsman.Envelope) ([]by
 			return nil, wsman.InvalidParameter("the stdin stream is not valid base64")
 		}
 		end, _ := st.AttrValue("End")
-		if err := c.stdin.put(ctx, data, isTrue(end), operationTimeout(env)); err != nil {
+		if err := c.stdin.put(ctx, data, isTrue(end), s.operationTimeout(env)); err != nil {
 			// Nothing of this stream was taken, so the client may send it
 			// again.
 			if errors.Is(err, errSendTimedOut) {
@@ -570,13 +688,13 @@ func (s *Server) endShell(sh *shell) {
 	}
 }
 
-// operationTimeout is how long a request may wait, as it asked.
-func operationTimeout(env *wsman.Envelope) time.Duration {
-	timeout := env.OperationTimeout
-	if timeout <= 0 {
-		timeout = defaultOperationTimeout
+// operationTimeout is how long a request may wait: what it asked, cut to
+// MaxTimeoutms, which is also the default ([MS-WSMV] 3.1.4.1.6).
+func (s *Server) operationTimeout(env *wsman.Envelope) time.Duration {
+	if env.OperationTimeout <= 0 {
+		return s.cfg.MaxTimeout
 	}
-	return min(timeout, maxOperationTimeout)
+	return min(env.OperationTimeout, s.cfg.MaxTimeout)
 }
 
 // receive waits for output, at most OperationTimeout, and returns as much
@@ -600,7 +718,7 @@ func (s *Server) receive(ctx context.Context, sh *shell, env *wsman.Envelope) ([
 			wantErr = wantErr || n == "stderr"
 		}
 	}
-	timeout := operationTimeout(env)
+	timeout := s.operationTimeout(env)
 	limit := s.cfg.MaxEnvelopeSize
 	if env.MaxEnvelopeSize > 0 {
 		limit = min(limit, env.MaxEnvelopeSize)

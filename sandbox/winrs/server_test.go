@@ -152,7 +152,7 @@ func TestDuplicateCommandIDNotRun(t *testing.T) {
 // whose command ends after the idle timeout with no further request.
 func TestAbandonedCommandIsReaped(t *testing.T) {
 	sr := newStuckRunner()
-	srv := winrs.New(winrs.Config{User: testUser, Password: testPassword, Runner: sr, IdleTimeout: 50 * time.Millisecond})
+	srv := winrs.New(winrs.Config{User: testUser, Password: testPassword, Runner: sr, IdleTimeout: 50 * time.Millisecond, Basic: true, AllowUnencrypted: true})
 	addr := httptestServer(t, srv)
 	shell := createShell(t, addr)
 	if status, body := startCommand(t, addr, shell); status != 200 {
@@ -232,11 +232,11 @@ func TestShellOwnerIgnoresLocalDomain(t *testing.T) {
 	}
 }
 
-// TestWindowsDefaultsSwitchable: with Windows' defaults switched on,
-// Basic is neither offered nor accepted and plain HTTP is refused, while
-// HTTPS still serves.
-func TestWindowsDefaultsSwitchable(t *testing.T) {
-	ts := startServerWith(t, echoRunner{}, nil, func(c *winrs.Config) { c.NoBasic, c.RefuseUnencrypted = true, true })
+// TestWindowsDefaults: on a stock host Basic is neither offered nor
+// accepted and unencrypted plain HTTP is refused, while HTTPS still
+// serves.
+func TestWindowsDefaults(t *testing.T) {
+	ts := startServerWith(t, echoRunner{}, nil, stock)
 	status, _, hdr := post(t, ts.httpAddr, soap, envelope(wsmanCreate, "", createBody), true)
 	if status != 401 {
 		t.Errorf("Basic with Basic off: %d", status)
@@ -247,7 +247,7 @@ func TestWindowsDefaultsSwitchable(t *testing.T) {
 		}
 	}
 
-	plain := startServerWith(t, echoRunner{}, nil, func(c *winrs.Config) { c.RefuseUnencrypted = true })
+	plain := startServerWith(t, echoRunner{}, nil, func(c *winrs.Config) { c.AllowUnencrypted = false })
 	if status, _, _ := post(t, plain.httpAddr, soap, envelope(wsmanCreate, "", createBody), true); status != 401 {
 		t.Errorf("unencrypted HTTP with AllowUnencrypted=false: %d", status)
 	}

@@ -211,3 +211,21 @@ func InternalError(why string) *Fault {
 		WSManCode:  CodeInternalError,
 	}
 }
+
+// CodeAccessDenied is E_ACCESSDENIED, what Windows' WinRS shell puts in
+// the WSManFault of a user it does not let in: authenticated, but not an
+// administrator.
+const CodeAccessDenied = 0x80070005
+
+// AccessDenied is Windows' answer when an authenticated account that is
+// not an administrator (a member of Remote Management Users only, or a
+// local administrator whose token UAC filtered) asks for a cmd shell.
+func AccessDenied() *Fault {
+	return &Fault{
+		HTTPStatus: http.StatusInternalServerError,
+		Code:       "s:Receiver",
+		Subcode:    "w:InternalError",
+		Reason:     "Access is denied. ",
+		WSManCode:  CodeAccessDenied,
+	}
+}

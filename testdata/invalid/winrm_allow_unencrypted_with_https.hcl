@@ -1,6 +1,7 @@
 host "web2" {
   address = "web2.example.internal"
   winrm {
+    https    = true
     allow_unencrypted = true
     user              = "deploy"
     password          = var.pw
@@ -26,4 +27,4 @@ build "app" {
   package = "./cmd/app"
 }
 
-# ERROR: 4:25 allow_unencrypted without plain HTTP
+# ERROR: 5:25 allow_unencrypted without plain HTTP

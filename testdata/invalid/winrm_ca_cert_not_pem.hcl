@@ -1,6 +1,7 @@
 host "web2" {
   address = "web2.example.internal"
   winrm {
+    https    = true
     ca_cert  = "winrm_ca_cert_not_pem.hcl"
     user     = "deploy"
     password = var.pw
@@ -26,4 +27,4 @@ build "app" {
   package = "./cmd/app"
 }
 
-# ERROR: 4:16 Invalid CA certificate
+# ERROR: 5:16 Invalid CA certificate

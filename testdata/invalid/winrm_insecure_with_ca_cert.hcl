@@ -1,6 +1,7 @@
 host "web2" {
   address = "web2.example.internal"
   winrm {
+    https    = true
     insecure = true
     ca_cert  = "../../examples/certs/ca.pem"
     user     = "deploy"
@@ -27,4 +28,4 @@ build "app" {
   package = "./cmd/app"
 }
 
-# ERROR: 4:16 insecure with ca_cert
+# ERROR: 5:16 insecure with ca_cert

@@ -32,9 +32,10 @@ def protocol(args, password=None, operation_timeout=20, user=None):
         password=args.password if password is None else password,
         server_cert_validation="validate",
         ca_trust_path=args.ca or None,
-        # The sandbox implements no WinRM message encryption; over plain
-        # HTTP NTLM must not ask for it (Basic never does).
-        message_encryption="never",
+        # 'always' seals every message with the NTLM session key, as a
+        # stock Windows Server requires over HTTP; 'never' sends clear
+        # SOAP, which only a host with AllowUnencrypted accepts.
+        message_encryption=args.encryption,
         operation_timeout_sec=operation_timeout,
         read_timeout_sec=operation_timeout + 10,
     )
@@ -69,12 +70,39 @@ def check(cond, detail):
         raise AssertionError(detail)
 
 
+def expect_401(p, otherwise):
+    """Opening a shell must be refused with HTTP 401, as Windows refuses."""
+    try:
+        p.open_shell()
+    except InvalidCredentialsError:
+        return
+    except WinRMTransportError as e:
+        check(e.code == 401, "status %r" % e.code)
+        return
+    raise AssertionError(otherwise)
+
+
 def case_arguments(args):
     out, err, code = run(protocol(args), "cmd", ["/c", "echo", "alpha", '"beta gamma"'])
     check(code == 0, "exit code %r" % code)
     check(out == b'alpha "beta gamma"\r\n', "stdout %r" % out)
     out, _, code = run(protocol(args), 'C:\\windows\\system32\\cmd.exe /c echo skip&& exit 4', skip_cmd_shell=True)
     check(code == 4 and out.strip() == b"skip", "skip_cmd_shell: %r %r" % (out, code))
+
+
+def case_lines_3000(args):
+    out, err, code = run(protocol(args), "for /L %i in (1,1,3000) do @echo line %i")
+    check(code == 0, "exit code %r" % code)
+    lines = out.decode("ascii").splitlines()
+    check(len(lines) == 3000, "got %d lines" % len(lines))
+    check(lines[0] == "line 1" and lines[-1] == "line 3000", "first %r, last %r" % (lines[0], lines[-1]))
+    check(err == b"", "stderr %r" % err)
+
+
+def case_refused_unencrypted(args):
+    """A stock host (AllowUnencrypted=false) refuses clear SOAP over HTTP
+    with 401 even for the right password, as Windows does."""
+    expect_401(protocol(args), "an unencrypted message was served")
 
 
 def case_exit_codes(args):
@@ -138,14 +166,7 @@ def case_signal(args):
 
 
 def case_wrong_password(args):
-    try:
-        protocol(args, password="not-the-password").open_shell()
-    except InvalidCredentialsError:
-        return
-    except WinRMTransportError as e:
-        check(e.code == 401, "status %r" % e.code)
-        return
-    raise AssertionError("a wrong password was accepted")
+    expect_401(protocol(args, password="not-the-password"), "a wrong password was accepted")
 
 
 def case_domain_user(args):
@@ -188,6 +209,7 @@ def case_shell_not_found(args):
 
 CASES = [
     case_arguments,
+    case_lines_3000,
     case_exit_codes,
     case_streams,
     case_stdin,
@@ -200,6 +222,9 @@ CASES = [
     case_unicode,
     case_shell_not_found,
 ]
+
+# Run only when asked for with --only: it expects a refusal.
+EXTRA = [case_refused_unencrypted]
 
 
 def main():
@@ -214,9 +239,12 @@ def main():
     ap.add_argument("--unicode-name", required=True)
     ap.add_argument("--unicode-text", required=True)
     ap.add_argument("--max-envelope", type=int, required=True)
+    ap.add_argument("--encryption", choices=["always", "never", "auto"], default="never")
     ap.add_argument("--only", default="")
     args = ap.parse_args()
-    for case in CASES:
+    for case in CASES + EXTRA:
+        if case in EXTRA and not args.only:
+            continue
         name = case.__name__[len("case_"):]
         if args.only and name not in args.only.split(","):
             continue

@@ -1,7 +1,7 @@
 host "web2" {
   address = "web2.example.internal"
   winrm {
-    https    = false
+    port     = 5986
     user     = "deploy"
     password = var.pw
   }
@@ -26,4 +26,4 @@ build "app" {
   package = "./cmd/app"
 }
 
-# ERROR: 4:16 Plain HTTP not allowed
+# WARNING: 4:16 HTTP to the HTTPS port
