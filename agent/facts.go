@@ -3,7 +3,10 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -57,6 +60,17 @@ func (a *Agent) Facts() (*protocol.Facts, error) {
 	f.Artifacts = a.lastingArtifacts(st, f.Artifacts)
 	for _, name := range st.ServiceNames() {
 		f.Services = append(f.Services, a.serviceFacts(name, st.Services[name]))
+	}
+	for _, kind := range slices.Sorted(maps.Keys(st.Resources)) {
+		h, ok := a.handlers[kind]
+		if !ok {
+			for _, name := range st.ResourceNames(kind) {
+				f.Resources = append(f.Resources, protocol.ResourceFacts{Kind: kind, Name: name,
+					Unreadable: map[string]string{"kind": fmt.Sprintf("this agent (%s) has no handler for it", Version)}})
+			}
+			continue
+		}
+		f.Resources = append(f.Resources, handlerKind{kind: kind, h: h}.facts(st)...)
 	}
 	return f, nil
 }

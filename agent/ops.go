@@ -324,54 +324,84 @@ func (a *Agent) opDeleteService(ctx context.Context, req protocol.Request, emit 
 	if err := a.ensureLocked(ctx, "", emit); err != nil {
 		return nil, err
 	}
+	existed, err := a.deleteService(args.Service, args.TimeoutMS, args.Purge, emit)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]bool{"existed": existed}, nil
+}
+
+// opDelete removes a resource of any kind.
+func (a *Agent) opDelete(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.DeleteArgs
+	k, err := a.kindArgs(req, &args, func() (string, string) { return args.Kind, args.Name })
+	if err != nil {
+		return nil, err
+	}
+	if args.TimeoutMS < 0 {
+		return nil, failf(protocol.CodeBadRequest, "delete: negative timeout")
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	existed, err := k.remove(a, args.Name, args.TimeoutMS, emit)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]bool{"existed": existed}, nil
+}
+
+// deleteService stops and removes a service, and with purge its files,
+// folders and releases.
+func (a *Agent) deleteService(name string, timeoutMS int64, purge bool, emit progressFunc) (bool, error) {
 	st, err := a.loadState()
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	obs, err := a.opts.Services.Query(args.Service)
+	obs, err := a.opts.Services.Query(name)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	svc := st.Services[args.Service]
+	svc := st.Services[name]
 	if obs.Installed {
 		if obs.Status.State != StateStopped {
-			if err := a.stopService(st, args.Service, a.stopTimeout(svc, args.TimeoutMS), emit); err != nil {
-				return nil, fmt.Errorf("service %s: stop before delete: %w", args.Service, err)
+			if err := a.stopService(st, name, a.stopTimeout(svc, timeoutMS), emit); err != nil {
+				return false, fmt.Errorf("service %s: stop before delete: %w", name, err)
 			}
 		}
-		if err := a.opts.Services.Remove(args.Service); err != nil {
-			return nil, fmt.Errorf("service %s: %w", args.Service, err)
+		if err := a.opts.Services.Remove(name); err != nil {
+			return false, fmt.Errorf("service %s: %w", name, err)
 		}
 	}
 	// Services that depended on this one cannot start without it; they
 	// stay stopped, and are named so the user knows.
-	if deps := st.StoppedDependentsOf(args.Service); len(deps) > 0 {
-		emit(fmt.Sprintf("%s is deleted; the services that depended on it stay stopped: %s", args.Service, strings.Join(deps, ", ")), nil)
-		st.ClearStoppedDependents(args.Service)
+	if deps := st.StoppedDependentsOf(name); len(deps) > 0 {
+		emit(fmt.Sprintf("%s is deleted; the services that depended on it stay stopped: %s", name, strings.Join(deps, ", ")), nil)
+		st.ClearStoppedDependents(name)
 		if err := st.Save(a.layout); err != nil {
-			return nil, err
+			return false, err
 		}
 	}
 	if svc != nil {
-		delete(st.Services, args.Service)
+		delete(st.Services, name)
 		if err := st.Save(a.layout); err != nil {
-			return nil, err
+			return false, err
 		}
-		if args.Purge {
+		if purge {
 			for _, f := range svc.Spec.Files {
 				if f.Path != "" {
-					if err := os.Remove(a.filePath(args.Service, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					if err := os.Remove(a.filePath(name, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 						emit(fmt.Sprintf("could not remove %s: %v", f.Path, err), nil)
 					}
 				}
 			}
-			if err := atomicfile.RemoveTree(a.layout.ServiceDir(args.Service)); err != nil {
-				emit(fmt.Sprintf("could not remove %s: %v", a.layout.ServiceDir(args.Service), err), nil)
+			if err := atomicfile.RemoveTree(a.layout.ServiceDir(name)); err != nil {
+				emit(fmt.Sprintf("could not remove %s: %v", a.layout.ServiceDir(name), err), nil)
 			}
 			a.prune(svc.Releases, emit)
 		}
 	}
-	return map[string]bool{"existed": obs.Installed || svc != nil}, nil
+	return obs.Installed || svc != nil, nil
 }
 
 func (a *Agent) stopTimeout(svc *state.Service, override int64) time.Duration {

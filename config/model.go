@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -59,6 +60,44 @@ func (c *Config) Service(name string) *Service {
 func (c *Config) WithServices(services []*Service) *Config {
 	return &Config{Variables: c.Variables, Hosts: c.Hosts, Builds: c.Builds, Services: services, Files: c.Files,
 		Environment: c.Environment, Environments: c.Environments}
+}
+
+// Without returns a copy of the configuration without the resources of
+// the given names, of every kind, or without any resource when names is
+// nil: the desired state that removes them (gsd destroy).
+func (c *Config) Without(names []string) *Config {
+	drop := map[string]bool{}
+	for _, n := range names {
+		drop[strings.ToLower(n)] = true
+	}
+	var services []*Service
+	for _, s := range c.Services {
+		if names != nil && !drop[strings.ToLower(s.Name)] {
+			services = append(services, s)
+		}
+	}
+	return c.WithServices(services)
+}
+
+// BinaryUse is a binary and the resource that runs it.
+type BinaryUse struct {
+	Binary  Binary
+	Address string // kind.NAME
+}
+
+// Binaries lists the binaries the configuration's resources run, each
+// with the first resource that runs it, so that they can be built or
+// found before planning.
+func (c *Config) Binaries() []BinaryUse {
+	var out []BinaryUse
+	seen := map[Binary]bool{}
+	for _, s := range c.Services {
+		if !seen[s.Binary] {
+			seen[s.Binary] = true
+			out = append(out, BinaryUse{Binary: s.Binary, Address: "service." + s.Name})
+		}
+	}
+	return out
 }
 
 // index maps names to items. The Config is not changed after Load, so the

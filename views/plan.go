@@ -62,7 +62,7 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 		}
 		b.WriteByte('\n')
 	}
-	writeRollouts(&b, p.Rollouts, paint)
+	writeRollouts(&b, p, paint)
 	s := p.Summary
 	fmt.Fprintf(&b, "%s %d to add, %d to change, %d to destroy.\n", paint(pterm.Bold, "Plan:"), s.Add, s.Change, s.Destroy)
 	if s.FailedHosts > 0 {
@@ -187,11 +187,11 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// writeRollouts shows, for services changed on more than one host, the
+// writeRollouts shows, for resources changed on more than one host, the
 // batches apply goes through and what guards them.
-func writeRollouts(b *strings.Builder, rollouts []*plan.Rollout, paint func(pterm.Color, string) string) {
+func writeRollouts(b *strings.Builder, p *plan.Plan, paint func(pterm.Color, string) string) {
 	var shown []*plan.Rollout
-	for _, r := range rollouts {
+	for _, r := range p.Rollouts {
 		if len(r.Hosts()) > 1 {
 			shown = append(shown, r)
 		}
@@ -201,7 +201,7 @@ func writeRollouts(b *strings.Builder, rollouts []*plan.Rollout, paint func(pter
 	}
 	b.WriteString(paint(pterm.Bold, "Rollout") + "\n")
 	for _, r := range shown {
-		fmt.Fprintf(b, "  service.%s:\n", r.Service)
+		fmt.Fprintf(b, "  %s:\n", r.Address)
 		for i, batch := range r.Batches {
 			label := fmt.Sprintf("batch %d", i+1)
 			if i == 0 && r.Canary {
@@ -210,7 +210,11 @@ func writeRollouts(b *strings.Builder, rollouts []*plan.Rollout, paint func(pter
 			fmt.Fprintf(b, "    %-9s %s\n", label+":", strings.Join(batch, ", "))
 		}
 		if !r.Gated {
-			b.WriteString("    all at once, no health gate (removal)\n")
+			b.WriteString("    all at once, no health gate")
+			if removal(p, r.Address) {
+				b.WriteString(" (removal)")
+			}
+			b.WriteByte('\n')
 			continue
 		}
 		var rules []string
@@ -232,4 +236,16 @@ func writeRollouts(b *strings.Builder, rollouts []*plan.Rollout, paint func(pter
 		fmt.Fprintf(b, "    %s\n", strings.Join(rules, "; "))
 	}
 	b.WriteByte('\n')
+}
+
+// removal reports whether the plan's steps on address remove it.
+func removal(p *plan.Plan, address string) bool {
+	for _, h := range p.Hosts {
+		for _, s := range h.Steps {
+			if s.Address == address && s.Action != plan.ActionNoOp {
+				return s.Action == plan.ActionDelete
+			}
+		}
+	}
+	return false
 }

@@ -25,9 +25,11 @@ type Status struct {
 	Summary   StatusSummary `json:"summary"`
 }
 
-// StatusSummary counts across hosts.
+// StatusSummary counts across hosts: Services and Running count
+// services; Resources the other kinds (scheduled tasks, firewall rules).
 type StatusSummary struct {
 	Services    int `json:"services"`
+	Resources   int `json:"resources,omitempty"`
 	Running     int `json:"running"`
 	Unhealthy   int `json:"unhealthy"`
 	Drifted     int `json:"drifted"`
@@ -44,13 +46,15 @@ type HostStatus struct {
 	Services     []*ServiceStatus `json:"services"`
 }
 
-// ServiceStatus is one service on one host: the services the
-// configuration places there and those gsd manages there that it no
-// longer names.
+// ServiceStatus is one resource on one host, a service or another kind:
+// those the configuration places there and those gsd manages there that
+// it no longer names.
 type ServiceStatus struct {
-	Address string `json:"address"` // service.NAME
-	Service string `json:"service"`
-	Mode    string `json:"mode,omitempty"`
+	Address string `json:"address"` // kind.NAME
+	Service string `json:"service"` // the resource's name
+	// Kind is set for the kinds other than services ("task", "firewall").
+	Kind string `json:"kind,omitempty"`
+	Mode string `json:"mode,omitempty"`
 	// Deployed is false for a service the configuration places on the
 	// host that gsd has not created there, or that was deleted by hand.
 	Deployed bool `json:"deployed"`
@@ -74,6 +78,16 @@ type ServiceStatus struct {
 	Wrapper  *WrapperStatus `json:"wrapper,omitempty"`
 	// Drift is null when the service matches the configuration.
 	Drift *Drift `json:"drift"`
+	// Details are what the host reports of a resource of another kind
+	// ("last run", "next run" of a scheduled task).
+	Details []Detail `json:"details,omitempty"`
+}
+
+// Detail is one named fact about a resource: a value, a time, or both.
+type Detail struct {
+	Name  string    `json:"name"`
+	Value string    `json:"value,omitempty"`
+	Time  time.Time `json:"time,omitzero"`
 }
 
 // Release is one release of a service on a host.
@@ -165,8 +179,14 @@ func StatusTable(w io.Writer, st *Status, color bool) error {
 			b.WriteString("  no services here\n")
 			continue
 		}
+		first := "SERVICE"
+		for _, s := range h.Services {
+			if s.Kind != "" {
+				first = "RESOURCE"
+			}
+		}
 		rows := [][]cell{{
-			colorCell(pterm.Bold, "SERVICE"), colorCell(pterm.Bold, "RELEASE"), colorCell(pterm.Bold, "PREVIOUS"),
+			colorCell(pterm.Bold, first), colorCell(pterm.Bold, "RELEASE"), colorCell(pterm.Bold, "PREVIOUS"),
 			colorCell(pterm.Bold, "STATE"), colorCell(pterm.Bold, "HEALTH"), colorCell(pterm.Bold, "SINCE"),
 			colorCell(pterm.Bold, "RESTARTS"), colorCell(pterm.Bold, "DRIFT"),
 		}}
@@ -184,8 +204,12 @@ func StatusTable(w io.Writer, st *Status, color bool) error {
 		b.WriteByte('\n')
 	}
 	sum := st.Summary
+	what := plural(sum.Services, "service")
+	if sum.Resources > 0 {
+		what += " and " + plural(sum.Resources, "other resource")
+	}
 	fmt.Fprintf(&b, "%s %s on %s: %d running, %d unhealthy, %d with drift.\n", paint(pterm.Bold, "Status:"),
-		plural(sum.Services, "service"), plural(len(st.Hosts), "host"), sum.Running, sum.Unhealthy, sum.Drifted)
+		what, plural(len(st.Hosts), "host"), sum.Running, sum.Unhealthy, sum.Drifted)
 	if sum.FailedHosts > 0 {
 		fmt.Fprintf(&b, "%s %s could not be read; see the errors above.\n", paint(pterm.FgRed, "Error:"), plural(sum.FailedHosts, "host"))
 	}
@@ -194,11 +218,15 @@ func StatusTable(w io.Writer, st *Status, color bool) error {
 }
 
 func serviceRow(s *ServiceStatus, now time.Time) []cell {
-	row := []cell{plainCell(s.Service), plainCell(releaseText(s.Release)), plainCell(releaseText(s.Previous))}
+	name := s.Service
+	if s.Kind != "" {
+		name = s.Address
+	}
+	row := []cell{plainCell(name), plainCell(releaseText(s.Release)), plainCell(releaseText(s.Previous))}
 	switch {
 	case !s.Deployed:
 		row = append(row, plainCell("-"))
-	case s.State == "running":
+	case s.State == "running" || (s.Kind != "" && s.State != "disabled"):
 		row = append(row, colorCell(pterm.FgGreen, s.State))
 	case s.State == "stopped":
 		row = append(row, colorCell(pterm.FgRed, s.State))
@@ -242,9 +270,23 @@ func driftCell(s *ServiceStatus) cell {
 }
 
 // serviceNotes says what a table cell cannot: why a health check failed,
-// and how the wrapper's program has fared.
+// how the wrapper's program has fared, what the host reports of another
+// kind of resource.
 func serviceNotes(s *ServiceStatus, now time.Time) []string {
 	var out []string
+	if len(s.Details) > 0 {
+		parts := make([]string, len(s.Details))
+		for i, d := range s.Details {
+			parts[i] = d.Name
+			if !d.Time.IsZero() {
+				parts[i] += " " + timeText(d.Time, now)
+			}
+			if d.Value != "" {
+				parts[i] += ": " + d.Value
+			}
+		}
+		out = append(out, s.Address+": "+strings.Join(parts, "; "))
+	}
 	// A service that is not running fails its check for that reason,
 	// which the table already shows.
 	if h := s.Health; h != nil && h.Status != Healthy && h.Detail != "" && s.State == "running" {

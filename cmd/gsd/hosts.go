@@ -152,8 +152,11 @@ func runHosts(env *cliEnv, args []string) error {
 			continue
 		}
 		note := ""
+		if n := len(r.facts.Resources); n > 0 {
+			note = fmt.Sprintf(", %d other managed resources", n)
+		}
 		if r.installed {
-			note = ", agent installed now"
+			note += ", agent installed now"
 		}
 		fmt.Fprintf(env.stdout, "host.%s  %s  ok: agent %s on %s, %d managed services%s\n", n, h.Transport(), r.agent, r.facts.Host.Machine, len(r.facts.Services), note)
 	}

@@ -127,22 +127,16 @@ func loadStrict(env *cliEnv, cf *configFlags, paths []string) (*config.Config, e
 func artifactsFor(ctx context.Context, env *cliEnv, cfg *config.Config) (map[string]*build.Artifact, error) {
 	out := map[string]*build.Artifact{}
 	var builds []*config.Build
-	seen := map[string]bool{}
-	for _, svc := range cfg.Services {
-		key := plan.ArtifactKey(svc.Binary)
-		if seen[key] {
+	for _, use := range cfg.Binaries() {
+		if use.Binary.Build != "" {
+			builds = append(builds, cfg.Build(use.Binary.Build))
 			continue
 		}
-		seen[key] = true
-		if svc.Binary.Build != "" {
-			builds = append(builds, cfg.Build(svc.Binary.Build))
-			continue
-		}
-		a, err := build.Prebuilt(svc.Binary.Path)
+		a, err := build.Prebuilt(use.Binary.Path)
 		if err != nil {
-			return nil, fmt.Errorf("service %s binary: %w", svc.Name, err)
+			return nil, fmt.Errorf("%s binary: %w", use.Address, err)
 		}
-		out[key] = a
+		out[plan.ArtifactKey(use.Binary)] = a
 	}
 	built, err := build.Run(ctx, builds, build.Options{OnEvent: func(e build.Event) {
 		if e.Kind == "start" {
