@@ -153,6 +153,9 @@ func (k handlerKind) switchTo(a *Agent, j *state.Journal, id string, rec release
 		defer a.prune(dropped, emit)
 	}
 	r.Spec, r.Recorded = rec.Spec, recorded
+	if r.Secrets, err = hashSecrets(r.Secrets, rec.Secrets); err != nil {
+		return nil, err
+	}
 	if err := st.Save(a.layout); err != nil {
 		return nil, err
 	}
@@ -191,6 +194,7 @@ func (k handlerKind) facts(st *state.State) []protocol.ResourceFacts {
 		f := k.h.Observe(name, r)
 		f.Kind, f.Name, f.LastApplied = k.kind, name, r.Spec
 		f.Current, f.Previous, f.Releases = r.Current(), r.Previous(), r.Releases
+		f.Secrets = r.Secrets
 		out = append(out, f)
 	}
 	return out
@@ -217,4 +221,25 @@ func specFieldChanges(old, new json.RawMessage) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// hashSecrets are salted hashes of a release's secret values, keeping a
+// value's old hash (and salt) while the value stays the same.
+func hashSecrets(old map[string]protocol.PasswordHash, secrets map[string]string) (map[string]protocol.PasswordHash, error) {
+	if len(secrets) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]protocol.PasswordHash, len(secrets))
+	for k, v := range secrets {
+		if h, ok := old[k]; ok && h.Matches(v) {
+			out[k] = h
+			continue
+		}
+		h, err := protocol.NewPasswordHash(v)
+		if err != nil {
+			return nil, fmt.Errorf("hashing secret %s: %w", k, err)
+		}
+		out[k] = h
+	}
+	return out, nil
 }

@@ -64,7 +64,8 @@ func (h *noteHandler) Observe(name string, r *state.Resource) protocol.ResourceF
 }
 
 func noteArgs(name, text string) protocol.StageReleaseArgs {
-	return protocol.StageReleaseArgs{Kind: "note", Name: name, Spec: protocol.MustArgs(noteSpec{Text: text, Version: "v-" + text})}
+	return protocol.StageReleaseArgs{Kind: "note", Name: name, Spec: protocol.MustArgs(noteSpec{Text: text, Version: "v-" + text}),
+		Secrets: map[string]string{"ink": "secret-" + text}}
 }
 
 // TestHandlerKindReleases drives a kind the agent knows only as a
@@ -95,6 +96,13 @@ func TestHandlerKindReleases(t *testing.T) {
 	if rf == nil || !rf.Installed || rf.Current == nil || rf.Current.ID != first.ID || rf.Current.Version != "v-hello" ||
 		len(rf.Drift) != 0 || rf.Status.State != "written" || !strings.Contains(string(rf.LastApplied), "hello") {
 		t.Fatalf("facts: %+v", rf)
+	}
+	// Secrets are reported as salted hashes only.
+	if h, ok := rf.Secrets["ink"]; !ok || !h.Matches("secret-hello") || h.Matches("secret-other") {
+		t.Errorf("secret hashes: %+v", rf.Secrets)
+	}
+	if b, _ := json.Marshal(facts); strings.Contains(string(b), "secret-hello") {
+		t.Error("facts hold a secret value")
 	}
 
 	// A release the host refuses: the agent returns to the one before.

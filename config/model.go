@@ -248,6 +248,7 @@ type Service struct {
 	Recovery    *Recovery // nil: no failure actions (any on the host are cleared)
 	Health      *Health   // nil: healthy means running
 	Log         *Log      // only for wrapped services
+	Firewall    *Firewall // nil: no firewall rule
 	StopTimeout time.Duration
 	Rollout     Rollout
 	Adopt       bool

@@ -176,6 +176,7 @@ func (l *loader) serviceBody(ev *evaluator, d *serviceDecl) *Service {
 	svc.Recovery = l.serviceRecovery(ev, s)
 	svc.Health = l.serviceHealth(ev, s)
 	svc.Log = l.serviceLog(ev, s, svc.Mode)
+	svc.Firewall = firewallBlock(ev, s.Firewall, fmt.Sprintf("service %q", s.Name))
 	return svc
 }
 
@@ -354,16 +355,24 @@ func (l *loader) forEachElements(ev *evaluator, s *serviceShape) []forEachElemen
 	return out
 }
 
-// onlyOne reports all but the first of repeated single blocks.
-func onlyOne[T any](ev *evaluator, blocks []T, rng func(T) hcl.Range, service, kind string) (T, bool) {
+// onlyOne reports all but the first of repeated single blocks. owner
+// names the block they are in, as `service "api"`.
+func onlyOne[T any](ev *evaluator, blocks []T, rng func(T) hcl.Range, owner, kind string) (T, bool) {
 	var zero T
 	if len(blocks) == 0 {
 		return zero, false
 	}
 	for _, b := range blocks[1:] {
-		ev.errorf(rng(b), "Duplicate "+kind+" block", "Service %q may have only one %s block.", service, kind)
+		ev.errorf(rng(b), "Duplicate "+kind+" block", "%s may have only one %s block.", capitalized(owner), kind)
 	}
 	return blocks[0], true
+}
+
+func capitalized(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // refName returns the name in a kind.NAME reference written on its own,
@@ -631,7 +640,7 @@ func (l *loader) serviceEnv(ev *evaluator, s *serviceShape) map[string]Text {
 
 func (l *loader) serviceAccount(ev *evaluator, s *serviceShape) Account {
 	acc := Account{Name: "LocalSystem"}
-	a, ok := onlyOne(ev, s.Account, func(a *accountShape) hcl.Range { return a.DefRange }, s.Name, "account")
+	a, ok := onlyOne(ev, s.Account, func(a *accountShape) hcl.Range { return a.DefRange }, fmt.Sprintf("service %q", s.Name), "account")
 	if !ok {
 		return acc
 	}
@@ -729,7 +738,7 @@ func readLimited(path string) ([]byte, error) {
 var recoveryActionRe = regexp.MustCompile(`^(none|restart|reboot|run)(?:/(.+))?$`)
 
 func (l *loader) serviceRecovery(ev *evaluator, s *serviceShape) *Recovery {
-	r, ok := onlyOne(ev, s.Recovery, func(r *recoveryShape) hcl.Range { return r.DefRange }, s.Name, "recovery")
+	r, ok := onlyOne(ev, s.Recovery, func(r *recoveryShape) hcl.Range { return r.DefRange }, fmt.Sprintf("service %q", s.Name), "recovery")
 	if !ok {
 		return nil
 	}
@@ -773,7 +782,7 @@ func (l *loader) serviceRecovery(ev *evaluator, s *serviceShape) *Recovery {
 }
 
 func (l *loader) serviceHealth(ev *evaluator, s *serviceShape) *Health {
-	hs, ok := onlyOne(ev, s.Health, func(h *healthShape) hcl.Range { return h.DefRange }, s.Name, "health")
+	hs, ok := onlyOne(ev, s.Health, func(h *healthShape) hcl.Range { return h.DefRange }, fmt.Sprintf("service %q", s.Name), "health")
 	if !ok {
 		return nil
 	}
@@ -838,7 +847,7 @@ var percentRe = regexp.MustCompile(`^([0-9]{1,3})%$`)
 
 func (l *loader) serviceRollout(ev *evaluator, s *serviceShape, hosts int) Rollout {
 	ro := Rollout{MaxParallel: 1, AutoRollback: true, RollbackScope: "batch"}
-	r, ok := onlyOne(ev, s.Rollout, func(r *rolloutShape) hcl.Range { return r.DefRange }, s.Name, "rollout")
+	r, ok := onlyOne(ev, s.Rollout, func(r *rolloutShape) hcl.Range { return r.DefRange }, fmt.Sprintf("service %q", s.Name), "rollout")
 	if !ok {
 		return ro
 	}
@@ -903,7 +912,7 @@ func parseSize(s string) (int64, error) {
 }
 
 func (l *loader) serviceLog(ev *evaluator, s *serviceShape, mode string) *Log {
-	lg, ok := onlyOne(ev, s.Log, func(r *logShape) hcl.Range { return r.DefRange }, s.Name, "log")
+	lg, ok := onlyOne(ev, s.Log, func(r *logShape) hcl.Range { return r.DefRange }, fmt.Sprintf("service %q", s.Name), "log")
 	if !ok {
 		if mode == ModeWrapped {
 			return &Log{MaxSize: DefaultLogMaxSize, Keep: DefaultLogKeep}

@@ -117,6 +117,7 @@ type serviceShape struct {
 	Health      []*healthShape   `hcl:"health,block"`
 	Rollout     []*rolloutShape  `hcl:"rollout,block"`
 	Log         []*logShape      `hcl:"log,block"`
+	Firewall    []*firewallShape `hcl:"firewall,block"`
 	DefRange    hcl.Range        `hcl:",def_range"`
 	NameRange   hcl.Range        `hcl:"name,label_range"`
 }

@@ -1,4 +1,4 @@
-package plan
+package plan_test
 
 import (
 	"encoding/json"
@@ -6,11 +6,21 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/gsd-deploy/gsd/config"
+	"github.com/gsd-deploy/gsd/plan"
+	_ "github.com/gsd-deploy/gsd/plan/firewall"
+)
+
+// The attribute walks live outside package plan so that they see every
+// kind of resource: the kinds' packages import plan.
+var (
+	base = plan.BaseForTest
+	arts = plan.ArtsForTest
 )
 
 // serviceBase is a service that sets every attribute, as paths of the
@@ -26,6 +36,7 @@ var serviceBase = map[string]string{
 	"rollout.max_parallel": `1`, "rollout.canary": `0`, "rollout.canary_pause": `false`, "rollout.pause": `"0s"`, "rollout.max_failures": `0`,
 	"rollout.auto_rollback": `true`, "rollout.rollback_scope": `"batch"`,
 	"log.max_size": `"10MB"`, "log.keep": `5`,
+	"firewall.ports": `[8080]`, "firewall.protocol": `"tcp"`, "firewall.profiles": `["domain"]`, "firewall.remote_addresses": `["10.0.0.0/8"]`,
 }
 
 // serviceVariants set each attribute to another value (and, where the
@@ -71,6 +82,10 @@ var serviceVariants = map[string]map[string]string{
 	"log.dir":                {"log.dir": `"D:\\logs\\api"`},
 	"log.max_size":           {"log.max_size": `"20MB"`},
 	"log.keep":               {"log.keep": `7`},
+	"firewall.ports":            {"firewall.ports": `[8080, "9000-9010"]`},
+	"firewall.protocol":         {"firewall.protocol": `"udp"`},
+	"firewall.profiles":         {"firewall.profiles": `["domain", "public"]`},
+	"firewall.remote_addresses": {"firewall.remote_addresses": `["LocalSubnet"]`},
 }
 
 // serviceHCL writes a service block from attribute paths.
@@ -95,7 +110,7 @@ func serviceHCL(attrs map[string]string) string {
 	}
 	var b strings.Builder
 	b.WriteString("service \"api\" {\n" + strings.Join(top, "\n") + "\n")
-	for _, blk := range []string{"account", "file", "recovery", "health", "rollout", "log"} {
+	for _, blk := range []string{"account", "file", "recovery", "health", "rollout", "log", "firewall"} {
 		if len(blocks[blk]) == 0 {
 			continue
 		}
@@ -128,7 +143,7 @@ func reached(t *testing.T, attrs map[string]string) string {
 		t.Fatalf("want one service, have %d", len(cfg.Services))
 	}
 	svc := cfg.Services[0] // api, or api-a with for_each
-	full := Spec(svc, arts[ArtifactKey(svc.Binary)])
+	full := plan.Spec(svc, arts[plan.ArtifactKey(svc.Binary)])
 	// What travels to the agent: the blind spec, and the secrets apart.
 	var wire struct{ Name string }
 	raw, _ := json.Marshal(full.Blind())
@@ -140,12 +155,25 @@ func reached(t *testing.T, attrs map[string]string) string {
 	if err != nil || !reflect.DeepEqual(back, full) {
 		t.Fatalf("the release does not survive the way to the agent (%v):\n got %+v\nwant %+v", err, back, full)
 	}
+	// Every kind's releases: a service's firewall block is a rule.
+	desired, err := plan.DesiredForTest(cfg, arts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]map[string]any{}
+	for kind, byKey := range desired {
+		kinds[kind] = map[string]any{}
+		for key, d := range byKey {
+			kinds[kind][key] = struct{ Spec, Secrets any }{d.Spec, d.Secrets}
+		}
+	}
 	b, _ := json.Marshal(struct {
 		Spec    any
 		Secrets map[string]string
 		Hosts   []string
-		Rollout *Rollout
-	}{full, full.Secrets(), svc.Hosts, RolloutOf(svc, svc.Hosts)})
+		Rollout *plan.Rollout
+		Kinds   map[string]map[string]any
+	}{full, full.Secrets(), svc.Hosts, plan.RolloutOf(svc, svc.Hosts), kinds})
 	return string(b)
 }
 
@@ -173,7 +201,7 @@ func TestEveryServiceAttributeReachesTheRelease(t *testing.T) {
 		}
 	}
 	for attr := range serviceVariants {
-		if !contains(config.ServiceAttributes(), attr) {
+		if !slices.Contains(config.ServiceAttributes(), attr) {
 			t.Errorf("case %s is not an attribute of the schema", attr)
 		}
 	}
@@ -233,7 +261,7 @@ service "api" {
 		out := map[string]string{}
 		svc := cfg.Service("api")
 		for _, h := range svc.Hosts {
-			spec := Spec(svc.On(h), arts[ArtifactKey(svc.Binary)])
+			spec := plan.Spec(svc.On(h), arts[plan.ArtifactKey(svc.Binary)])
 			b, _ := json.Marshal(struct {
 				Spec    any
 				Secrets map[string]string

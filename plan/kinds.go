@@ -49,6 +49,9 @@ type Desired struct {
 	Secrets map[string]string
 	// Spec is the kind's whole spec, for its own PlanHost.
 	Spec any
+	// Version is the release's label and Artifact the SHA-256 of the
+	// binary it runs, if any, as plans show them.
+	Version, Artifact string
 }
 
 // Ranks order the kinds: on each host, and among rollouts, a kind of

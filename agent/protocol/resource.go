@@ -37,6 +37,10 @@ type ResourceFacts struct {
 	Current     *Release        `json:"current,omitempty"`
 	Previous    *Release        `json:"previous,omitempty"`
 	Releases    []Release       `json:"releases,omitempty"`
+	// Secrets are salted hashes of the current release's secret values,
+	// by key (see SecretKeys), so that plan can tell a changed secret
+	// without the host sending one.
+	Secrets map[string]PasswordHash `json:"secrets,omitempty"`
 	// Sources maps a part to where its reported value came from when the
 	// host itself could not report it (SourceAgentState); Unreadable maps
 	// it to why.

@@ -83,6 +83,9 @@ type Resource struct {
 	// release: what the host reported back, or settings it could only
 	// record (see protocol.ResourceFacts.Sources).
 	Recorded json.RawMessage `json:"recorded,omitempty"`
+	// Secrets are salted hashes of the current release's secret values
+	// (never the values), for plan to compare with.
+	Secrets map[string]protocol.PasswordHash `json:"secrets,omitempty"`
 }
 
 // Resource returns the resource of kind and name, or nil.

@@ -1,0 +1,7 @@
+package main
+
+// The kinds of resource gsd plans besides services register themselves
+// with plan (see plan.Kind).
+import (
+	_ "github.com/gsd-deploy/gsd/plan/firewall"
+)
