@@ -89,7 +89,10 @@ func writeStep(b *strings.Builder, s *plan.Step, paint func(pterm.Color, string)
 	var c pterm.Color
 	switch s.Action {
 	case plan.ActionCreate:
-		sym, c, what = "+", pterm.FgGreen, "create, release "+s.Version
+		sym, c, what = "+", pterm.FgGreen, "create"
+		if s.Version != "" {
+			what += ", release " + s.Version
+		}
 	case plan.ActionReplace:
 		sym, c, what = "~", pterm.FgYellow, fmt.Sprintf("new release %s → %s%s", orDash(s.OldVersion), s.Version, replaces(s))
 	case plan.ActionUpdate:
@@ -188,11 +191,13 @@ func humanBytes(n int64) string {
 }
 
 // writeRollouts shows, for resources changed on more than one host, the
-// batches apply goes through and what guards them.
+// batches apply goes through and what guards them. A change that is
+// neither gated nor a removal (a firewall rule, a scheduled task) is made
+// everywhere at once, which goes without saying.
 func writeRollouts(b *strings.Builder, p *plan.Plan, paint func(pterm.Color, string) string) {
 	var shown []*plan.Rollout
 	for _, r := range p.Rollouts {
-		if len(r.Hosts()) > 1 {
+		if len(r.Hosts()) > 1 && (r.Gated || removal(p, r.Address)) {
 			shown = append(shown, r)
 		}
 	}
@@ -210,11 +215,7 @@ func writeRollouts(b *strings.Builder, p *plan.Plan, paint func(pterm.Color, str
 			fmt.Fprintf(b, "    %-9s %s\n", label+":", strings.Join(batch, ", "))
 		}
 		if !r.Gated {
-			b.WriteString("    all at once, no health gate")
-			if removal(p, r.Address) {
-				b.WriteString(" (removal)")
-			}
-			b.WriteByte('\n')
+			b.WriteString("    all at once, no health gate (removal)\n")
 			continue
 		}
 		var rules []string

@@ -121,7 +121,7 @@ service "hello" {
 
 	write("1.0.0", "hi", "a: 1")
 	out := e.run(2, "plan", "-detailed-exitcode", "-out", "first.plan")
-	for _, want := range []string{"+ service.hello  create, release 1.0.0, then start", "env.TOKEN         (sensitive value)", "Plan: 1 to add, 0 to change, 0 to destroy."} {
+	for _, want := range []string{"+ service.hello  create, release 1.0.0, then start", "env.TOKEN         (sensitive value)", "+ eventlog.hello  create", "Plan: 2 to add, 0 to change, 0 to destroy."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("first plan lacks %q:\n%s", want, out)
 		}
@@ -223,7 +223,7 @@ service "hello" {
 	if !strings.Contains(out, "- service.hello  delete") || !strings.Contains(out, "service.hello: delete complete") {
 		t.Errorf("destroy:\n%s", out)
 	}
-	if out = e.run(0, "hosts", "check"); !strings.Contains(out, "0 managed services") {
+	if out = e.run(0, "hosts", "check"); !strings.Contains(out, "0 managed services") || strings.Contains(out, "other managed resources") {
 		t.Errorf("after destroy:\n%s", out)
 	}
 }

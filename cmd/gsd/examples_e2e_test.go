@@ -131,7 +131,7 @@ func TestExamplesEndToEnd(t *testing.T) {
 			if !strings.Contains(out, "delete complete") {
 				t.Fatalf("destroy:\n%s", out)
 			}
-			if out = gsd(0, "hosts", "check"); strings.Count(out, "0 managed services") != strings.Count(out, "host.") {
+			if out = gsd(0, "hosts", "check"); strings.Count(out, "0 managed services") != strings.Count(out, "host.") || strings.Contains(out, "other managed resources") {
 				t.Fatalf("hosts not clean after destroy:\n%s", out)
 			}
 		})

@@ -3,5 +3,6 @@ package main
 // The kinds of resource gsd plans besides services register themselves
 // with plan (see plan.Kind).
 import (
+	_ "github.com/gsd-deploy/gsd/plan/eventlog"
 	_ "github.com/gsd-deploy/gsd/plan/firewall"
 )

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent"
+	"github.com/gsd-deploy/gsd/agent/eventlog"
+	"github.com/gsd-deploy/gsd/agent/eventlog/eventlogtest"
+	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/sandbox/pki"
 	"github.com/gsd-deploy/gsd/sandbox/winecmd"
 	"github.com/gsd-deploy/gsd/sandbox/winrs"
@@ -90,7 +93,7 @@ func (f *Fleet) startHost(i int, cert *tls.Certificate) (*Host, error) {
 	faults := &winrs.Faults{}
 	faults.Set(winrs.FaultSettings{DelayMS: int(f.opts.Delay.Milliseconds())})
 	h.srv = winrs.New(winrs.Config{Machine: strings.ToUpper(h.Name), User: f.opts.User, Password: f.opts.Password,
-		Runner: &runner{root: root, services: newServices(), host: h}, Faults: faults})
+		Runner: &runner{root: root, services: newServices(), host: h, eventLog: &eventlog.Handler{Sources: &eventlogtest.Sources{}, Logs: &eventlogtest.Logs{}}}, Faults: faults})
 	if err := h.srv.SetCertificate(cert); err != nil {
 		return nil, err
 	}
@@ -171,6 +174,8 @@ func (f *Fleet) HCL() string {
 type runner struct {
 	root     string
 	services *services
+	// eventLog is the host's event log: native services' sources.
+	eventLog agent.Handler
 	host     *Host
 }
 
@@ -185,7 +190,7 @@ func (r *runner) Start(c winecmd.Command) (winecmd.Process, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	a := agent.New(agent.Options{Root: r.root, Services: r.services})
+	a := agent.New(agent.Options{Root: r.root, Services: r.services, Kinds: map[string]agent.Handler{protocol.KindEventLog: r.eventLog}})
 	go func() {
 		err := a.Serve(ctx, &factsCounter{r: inR, n: &r.host.Facts}, c.Stdout)
 		inR.Close()
