@@ -148,9 +148,9 @@ type unavailable struct{}
 
 var errNoLog = fmt.Errorf("%w: test", eventlog.ErrUnavailable)
 
-func (unavailable) Lookup(string) (string, error)  { return "", errNoLog }
-func (unavailable) Register(string, string) error  { return errNoLog }
-func (unavailable) Remove(string, string) error    { return errNoLog }
+func (unavailable) Lookup(string) (string, error)           { return "", errNoLog }
+func (unavailable) Register(string, string) error           { return errNoLog }
+func (unavailable) Remove(string, string) error             { return errNoLog }
 func (unavailable) Open(string) (eventlog.LogReader, error) { return nil, errNoLog }
 
 // TestServiceLogs reads a native service's entries as gsd logs does: the

@@ -84,9 +84,9 @@ var (
 
 // ReadEventLog flags (winnt.h).
 const (
-	eventlogSeekRead       = 0x2
-	eventlogForwardsRead   = 0x4
-	eventlogBackwardsRead  = 0x8
+	eventlogSeekRead      = 0x2
+	eventlogForwardsRead  = 0x4
+	eventlogBackwardsRead = 0x8
 )
 
 // advapiLogs reads classic event logs through advapi32.
