@@ -52,18 +52,8 @@ func validateSpec(spec *protocol.ServiceSpec) error {
 	default:
 		return failf(protocol.CodeBadRequest, "service %s: start %q must be auto, delayed, manual or disabled", spec.Name, spec.Start)
 	}
-	if err := protocol.ValidateSHA256(spec.Artifact); err != nil {
+	if err := CheckProcess(protocol.KindService, spec.Name, spec.Process()); err != nil {
 		return err
-	}
-	for _, arg := range spec.Args {
-		if strings.ContainsRune(arg, 0) {
-			return failf(protocol.CodeBadRequest, "service %s: an argument contains NUL", spec.Name)
-		}
-	}
-	for k, v := range spec.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
-			return failf(protocol.CodeBadRequest, "service %s: environment variable %q is not valid", spec.Name, k)
-		}
 	}
 	for _, d := range spec.DependsOn {
 		if d == "" || strings.ContainsAny(d, "/\\\x00") {
@@ -106,6 +96,30 @@ func validateSpec(spec *protocol.ServiceSpec) error {
 		if protocol.SHA256Hex(f.Content) != f.SHA256 {
 			return failf(protocol.CodeHashMismatch, "service %s: file %s: its content does not match SHA-256 %s", spec.Name, f.Name, f.SHA256)
 		}
+	}
+	return nil
+}
+
+// CheckProcess refuses the process part of a release (of a service or a
+// task: kind and name say which) before anything is touched: an
+// artifact that is not a SHA-256, arguments or environment that Windows
+// cannot pass.
+func CheckProcess(kind, name string, p protocol.Process) error {
+	if err := protocol.ValidateSHA256(p.Artifact); err != nil {
+		return err
+	}
+	for _, arg := range p.Args {
+		if strings.ContainsRune(arg, 0) {
+			return failf(protocol.CodeBadRequest, "%s %s: an argument contains NUL", kind, name)
+		}
+	}
+	for k, v := range p.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return failf(protocol.CodeBadRequest, "%s %s: environment variable %q is not valid", kind, name, k)
+		}
+	}
+	if strings.ContainsRune(p.Account.Name, 0) || strings.ContainsRune(p.Account.Password, 0) {
+		return failf(protocol.CodeBadRequest, "%s %s: the account contains NUL", kind, name)
 	}
 	return nil
 }
@@ -267,7 +281,9 @@ func (a *Agent) pruneArtifacts(st *state.State, dropped []protocol.Release, emit
 	}
 	remove := map[string]bool{}
 	for _, r := range dropped {
-		remove[r.Artifact] = true
+		if r.Artifact != "" { // a firewall rule or event source runs none
+			remove[r.Artifact] = true
+		}
 	}
 	dirs, err := a.store.Dirs()
 	if err != nil {

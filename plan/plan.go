@@ -262,29 +262,14 @@ func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
 		Mode:        svc.Mode,
 		DisplayName: svc.DisplayName,
 		Description: svc.Description,
-		Artifact:    art.SHA256,
-		Version:     svc.Version,
 		Start:       svc.Start,
-		Account:     protocol.Account{Name: svc.Account.Name, Password: svc.Account.Password.Value},
 		StopTimeout: svc.StopTimeout.Milliseconds(),
 		Adopt:       svc.Adopt,
 	}
-	s.Account.PasswordSet = s.Account.Password != ""
-	if s.Version == "" {
-		s.Version = ShortHash(art.SHA256)
-	}
-	for _, a := range svc.Args {
-		s.Args = append(s.Args, a.Value)
-		s.SensitiveArgs = s.SensitiveArgs || a.Sensitive
-	}
+	p := ProcessOf(art, svc.Version, svc.Args, svc.Account, svc.Env)
+	s.Artifact, s.Version, s.Args, s.SensitiveArgs, s.Account, s.Env = p.Artifact, p.Version, p.Args, p.SensitiveArgs, p.Account, p.Env
 	for _, d := range svc.DependsOn {
 		s.DependsOn = append(s.DependsOn, d.Key())
-	}
-	if len(svc.Env) > 0 {
-		s.Env = map[string]string{}
-		for k, v := range svc.Env {
-			s.Env[k] = v.Value
-		}
 	}
 	if r := svc.Recovery; r != nil {
 		s.Recovery = &protocol.Recovery{ResetAfterMS: r.ResetAfter.Milliseconds(), OnNonCrash: r.OnNonCrash, Command: r.Command}
@@ -304,6 +289,32 @@ func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
 		s.Files = append(s.Files, fs)
 	}
 	return s
+}
+
+// ProcessOf is the process part of a release of a service or task: its
+// binary (the label defaulting to the artifact's short hash), arguments
+// (a secret when any is sensitive), account and environment.
+func ProcessOf(art *build.Artifact, version string, args []config.Text, account config.Account, env map[string]config.Text) protocol.Process {
+	p := protocol.Process{
+		Artifact: art.SHA256,
+		Version:  version,
+		Account:  protocol.Account{Name: account.Name, Password: account.Password.Value},
+	}
+	p.Account.PasswordSet = p.Account.Password != ""
+	if p.Version == "" {
+		p.Version = ShortHash(art.SHA256)
+	}
+	for _, a := range args {
+		p.Args = append(p.Args, a.Value)
+		p.SensitiveArgs = p.SensitiveArgs || a.Sensitive
+	}
+	if len(env) > 0 {
+		p.Env = map[string]string{}
+		for k, v := range env {
+			p.Env[k] = v.Value
+		}
+	}
+	return p
 }
 
 // effectOf is what activating a step's release does to the process.
