@@ -130,7 +130,7 @@ func (h *Handler) Apply(name string, rec releases.Record, effect string, prev *s
 	rule := ruleOf(spec, effect != protocol.EffectStop)
 	unavailable := func(err error) (json.RawMessage, map[string]string, error) {
 		b, _ := json.Marshal(recorded{Rule: rule, Unavailable: err.Error()})
-		return b, map[string]string{"rule": "not kept by this host's firewall (" + err.Error() + ")"}, nil
+		return b, map[string]string{"rule": err.Error()}, nil
 	}
 	existing, ok, err := h.Rules.Get(name)
 	switch {
@@ -167,7 +167,7 @@ func orMissing(err error) error {
 func (h *Handler) Remove(name string, r *state.Resource, emit func(string)) error {
 	err := h.Rules.Remove(name)
 	if errors.Is(err, ErrUnavailable) {
-		emit(fmt.Sprintf("firewall %s: %v; forgetting the rule gsd kept for it", name, err))
+		emit(fmt.Sprintf("firewall %s: %v; gsd forgets the rule it kept", name, err))
 		return nil
 	}
 	return err

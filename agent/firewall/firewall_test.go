@@ -131,7 +131,7 @@ func TestRuleOfSomeoneElse(t *testing.T) {
 func TestRuleOnHostWithoutFirewall(t *testing.T) {
 	h := &Handler{Rules: &fakeRules{unavailable: true}}
 	r, gaps, err := apply(t, h, spec("8080"), protocol.EffectNone, nil)
-	if err != nil || !strings.Contains(gaps["rule"], "not kept") {
+	if err != nil || !strings.Contains(gaps["rule"], "cannot be managed") {
 		t.Fatal(err, gaps)
 	}
 	f := h.Observe("api", r)

@@ -3,7 +3,6 @@
 package firewall
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	ole "github.com/go-ole/go-ole"
 	"github.com/go-ole/go-ole/oleutil"
 
+	"github.com/gsd-deploy/gsd/agent/internal/hresult"
 	"github.com/gsd-deploy/gsd/agent/internal/wine"
 )
 
@@ -43,9 +43,8 @@ func (c comRules) withRules(fn func(rules *ole.IDispatch) error) (err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := ole.CoInitializeEx(0, ole.COINIT_APARTMENTTHREADED); err != nil {
-		var oe *ole.OleError
 		// S_FALSE: this thread had COM already; it is released all the same.
-		if !errors.As(err, &oe) || oe.Code() != 1 {
+		if hresult.Code(err) != 1 {
 			return c.wrap(fmt.Errorf("CoInitializeEx: %w", err))
 		}
 	}
@@ -53,7 +52,7 @@ func (c comRules) withRules(fn func(rules *ole.IDispatch) error) (err error) {
 	defer func() { err = c.wrap(err) }()
 	unk, err := oleutil.CreateObject("HNetCfg.FwPolicy2")
 	if err != nil {
-		return fmt.Errorf("HNetCfg.FwPolicy2: %w", err)
+		return hresult.Error("HNetCfg.FwPolicy2", err)
 	}
 	defer unk.Release()
 	policy, err := unk.QueryInterface(ole.IID_IDispatch)
@@ -63,7 +62,7 @@ func (c comRules) withRules(fn func(rules *ole.IDispatch) error) (err error) {
 	defer policy.Release()
 	v, err := oleutil.GetProperty(policy, "Rules")
 	if err != nil {
-		return fmt.Errorf("INetFwPolicy2.Rules: %w", err)
+		return hresult.Error("INetFwPolicy2.Rules", err)
 	}
 	rules := v.ToIDispatch()
 	defer rules.Release()
@@ -72,7 +71,7 @@ func (c comRules) withRules(fn func(rules *ole.IDispatch) error) (err error) {
 
 func (c comRules) wrap(err error) error {
 	if err != nil && c.onWine {
-		return fmt.Errorf("%w: Wine's firewall: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: Wine's firewall is a stub (%v)", ErrUnavailable, err)
 	}
 	return err
 }
@@ -80,11 +79,10 @@ func (c comRules) wrap(err error) error {
 func item(rules *ole.IDispatch, name string) (*ole.IDispatch, bool, error) {
 	v, err := oleutil.CallMethod(rules, "Item", name)
 	if err != nil {
-		var oe *ole.OleError
-		if errors.As(err, &oe) && uint32(oe.Code()) == hresultNotFound {
+		if hresult.Code(err) == hresultNotFound {
 			return nil, false, nil
 		}
-		return nil, false, fmt.Errorf("INetFwRules.Item(%q): %w", name, err)
+		return nil, false, hresult.Error(fmt.Sprintf("INetFwRules.Item(%q)", name), err)
 	}
 	return v.ToIDispatch(), true, nil
 }
@@ -108,7 +106,7 @@ func read(d *ole.IDispatch, r *Rule) error {
 	str := func(p string) (string, error) {
 		v, err := oleutil.GetProperty(d, p)
 		if err != nil {
-			return "", fmt.Errorf("INetFwRule.%s: %w", p, err)
+			return "", hresult.Error("INetFwRule."+p, err)
 		}
 		s, _ := v.Value().(string)
 		return s, nil
@@ -116,7 +114,7 @@ func read(d *ole.IDispatch, r *Rule) error {
 	num := func(p string) (int64, error) {
 		v, err := oleutil.GetProperty(d, p)
 		if err != nil {
-			return 0, fmt.Errorf("INetFwRule.%s: %w", p, err)
+			return 0, hresult.Error("INetFwRule."+p, err)
 		}
 		return v.Val, nil
 	}
@@ -155,7 +153,7 @@ func read(d *ole.IDispatch, r *Rule) error {
 	r.Profiles = profileList(int32(profiles))
 	v, err := oleutil.GetProperty(d, "Enabled")
 	if err != nil {
-		return fmt.Errorf("INetFwRule.Enabled: %w", err)
+		return hresult.Error("INetFwRule.Enabled", err)
 	}
 	r.Enabled, _ = v.Value().(bool)
 	return nil
@@ -204,7 +202,7 @@ func (c comRules) Put(r Rule) error {
 		if !ok {
 			unk, err := oleutil.CreateObject("HNetCfg.FWRule")
 			if err != nil {
-				return fmt.Errorf("HNetCfg.FWRule: %w", err)
+				return hresult.Error("HNetCfg.FWRule", err)
 			}
 			defer unk.Release()
 			if d, err = unk.QueryInterface(ole.IID_IDispatch); err != nil {
@@ -232,12 +230,12 @@ func (c comRules) Put(r Rule) error {
 				continue // fixed once the rule exists
 			}
 			if _, err := oleutil.PutProperty(d, p.name, p.value); err != nil {
-				return fmt.Errorf("INetFwRule.%s: %w", p.name, err)
+				return hresult.Error("INetFwRule."+p.name, err)
 			}
 		}
 		if !ok {
 			if _, err := oleutil.CallMethod(rules, "Add", d); err != nil {
-				return fmt.Errorf("INetFwRules.Add: %w", err)
+				return hresult.Error("INetFwRules.Add", err)
 			}
 		}
 		return nil
@@ -252,7 +250,7 @@ func (c comRules) Remove(name string) error {
 		}
 		d.Release()
 		if _, err := oleutil.CallMethod(rules, "Remove", name); err != nil {
-			return fmt.Errorf("INetFwRules.Remove(%q): %w", name, err)
+			return hresult.Error(fmt.Sprintf("INetFwRules.Remove(%q)", name), err)
 		}
 		return nil
 	})
