@@ -16,6 +16,7 @@ type Config struct {
 	Hosts     []*Host
 	Builds    []*Build
 	Services  []*Service
+	Tasks     []*Task
 	// Environment is the environment this run selected ("" when the
 	// hosts declare none); Environments are all the hosts declare,
 	// sorted. Hosts and services of other environments are left out.
@@ -58,7 +59,7 @@ func (c *Config) Service(name string) *Service {
 // services, for planning part of it (gsd destroy). Lookups on the copy see
 // its own services.
 func (c *Config) WithServices(services []*Service) *Config {
-	return &Config{Variables: c.Variables, Hosts: c.Hosts, Builds: c.Builds, Services: services, Files: c.Files,
+	return &Config{Variables: c.Variables, Hosts: c.Hosts, Builds: c.Builds, Services: services, Tasks: c.Tasks, Files: c.Files,
 		Environment: c.Environment, Environments: c.Environments}
 }
 
@@ -76,7 +77,26 @@ func (c *Config) Without(names []string) *Config {
 			services = append(services, s)
 		}
 	}
-	return c.WithServices(services)
+	out := c.WithServices(services)
+	out.Tasks = nil
+	for _, t := range c.Tasks {
+		if names != nil && !drop[strings.ToLower(t.Name)] {
+			out.Tasks = append(out.Tasks, t)
+		}
+	}
+	return out
+}
+
+// HostsOf are the hosts of the service or task of that name; ok is
+// false when there is none.
+func (c *Config) HostsOf(name string) (hosts []string, ok bool) {
+	if s := c.Service(name); s != nil {
+		return s.Hosts, true
+	}
+	if t := c.Task(name); t != nil {
+		return t.Hosts, true
+	}
+	return nil, false
 }
 
 // BinaryUse is a binary and the resource that runs it.
@@ -95,6 +115,12 @@ func (c *Config) Binaries() []BinaryUse {
 		if !seen[s.Binary] {
 			seen[s.Binary] = true
 			out = append(out, BinaryUse{Binary: s.Binary, Address: "service." + s.Name})
+		}
+	}
+	for _, t := range c.Tasks {
+		if !seen[t.Binary] {
+			seen[t.Binary] = true
+			out = append(out, BinaryUse{Binary: t.Binary, Address: "task." + t.Name})
 		}
 	}
 	return out

@@ -19,6 +19,7 @@ type fileShape struct {
 	Hosts     []*hostShape     `hcl:"host,block"`
 	Builds    []*buildShape    `hcl:"build,block"`
 	Services  []*serviceShape  `hcl:"service,block"`
+	Tasks     []*taskShape     `hcl:"task,block"`
 }
 
 type variableShape struct {

@@ -380,13 +380,17 @@ func releaseText(r *Release) string {
 }
 
 // timeText is an absolute UTC time with its age: "2024-05-01 09:00 UTC
-// (3h12m ago)".
+// (3h12m ago)", or how far off it is: "(in 14h00m)".
 func timeText(t, now time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
 	s := t.UTC().Format("2006-01-02 15:04 UTC")
-	if !now.IsZero() {
+	switch {
+	case now.IsZero():
+	case t.After(now): // a task's next run
+		s += " (in " + age(t.Sub(now)) + ")"
+	default:
 		s += " (" + age(now.Sub(t)) + " ago)"
 	}
 	return s

@@ -5,4 +5,5 @@ package main
 import (
 	_ "github.com/gsd-deploy/gsd/agent/eventlog"
 	_ "github.com/gsd-deploy/gsd/agent/firewall"
+	_ "github.com/gsd-deploy/gsd/agent/task"
 )

@@ -24,7 +24,7 @@ import (
 
 func init() {
 	register(command{name: "apply", summary: "Carry out a plan (made now, or saved with plan -out)", run: runApply})
-	register(command{name: "destroy", summary: "Remove the services gsd manages (or those named with -target)", run: runDestroy})
+	register(command{name: "destroy", summary: "Remove the services and tasks gsd manages (or those named with -target)", run: runDestroy})
 }
 
 func runApply(env *cliEnv, args []string) error { return applyOrDestroy(env, "apply", args) }
@@ -159,7 +159,7 @@ func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFl
 			// along unasked, nor what it depends on: only the names given.
 			targets = nil
 			for _, t := range sel.targets {
-				targets = append(targets, strings.TrimPrefix(t, "service."))
+				targets = append(targets, strings.TrimPrefix(strings.TrimPrefix(t, "service."), "task."))
 			}
 		}
 	}

@@ -5,4 +5,5 @@ package main
 import (
 	_ "github.com/gsd-deploy/gsd/plan/eventlog"
 	_ "github.com/gsd-deploy/gsd/plan/firewall"
+	_ "github.com/gsd-deploy/gsd/plan/task"
 )

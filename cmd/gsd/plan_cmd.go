@@ -41,7 +41,7 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 const defaultParallelism = 50
 
 func (s *selectFlags) register(fs *flag.FlagSet) {
-	fs.Var(&s.targets, "target", "only this service, as service.NAME (repeatable); its dependencies come along")
+	fs.Var(&s.targets, "target", "only this service or task, as service.NAME or task.NAME (repeatable); a service's dependencies come along")
 	fs.Var(&s.hostNames, "host", "only this host (repeatable)")
 	fs.IntVar(&s.parallelism, "parallelism", defaultParallelism, "hosts worked on at once")
 }
@@ -84,9 +84,16 @@ func (s *selectFlags) services(cfg *config.Config) ([]string, error) {
 		}
 	}
 	for _, t := range s.targets {
+		if name, ok := strings.CutPrefix(t, "task."); ok {
+			if cfg.Task(name) == nil {
+				return nil, fmt.Errorf("-target %s: no such task in the configuration", t)
+			}
+			add(name)
+			continue
+		}
 		name, ok := strings.CutPrefix(t, "service.")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("-target %s: write service.NAME", t)
+			return nil, fmt.Errorf("-target %s: write service.NAME or task.NAME", t)
 		}
 		if cfg.Service(name) != nil {
 			add(name)

@@ -33,6 +33,10 @@ func openers(cfg *config.Config) []opener {
 		out = append(out, opener{address: "service." + s.Name, name: s.Name, hosts: s.Hosts, perHost: s.PerHost != nil,
 			on: func(h string) *config.Firewall { return s.On(h).Firewall }})
 	}
+	for _, t := range cfg.Tasks {
+		out = append(out, opener{address: "task." + t.Name, name: t.Name, hosts: t.Hosts,
+			on: func(string) *config.Firewall { return t.Firewall }})
+	}
 	return out
 }
 
