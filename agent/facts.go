@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"runtime"
@@ -10,8 +9,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/gsd-deploy/gsd/agent/atomicfile"
 	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/servicehost"
 	"github.com/gsd-deploy/gsd/agent/state"
 )
 
@@ -122,7 +121,7 @@ func (a *Agent) serviceFacts(name string, s *state.Service) protocol.ServiceFact
 			sf.Sources = map[string]string{}
 		}
 		sf.Sources["env"] = protocol.SourceWrapper
-		sf.Wrapper = readWrapperStatus(a.layout.WrapperStatus(name))
+		sf.Wrapper = servicehost.ReadStatus(a.layout.WrapperStatus(name))
 	}
 	if s.Password != nil {
 		// Salt and salted hash only, so gsd can compare the configured
@@ -204,17 +203,4 @@ func addUnreadable(sf *protocol.ServiceFacts, setting, reason string) {
 		sf.Unreadable = map[string]string{}
 	}
 	sf.Unreadable[setting] = reason
-}
-
-func readWrapperStatus(path string) *protocol.WrapperStatus {
-	// Shared for delete: the service host replaces this file while it runs.
-	b, err := atomicfile.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var ws protocol.WrapperStatus
-	if json.Unmarshal(b, &ws) != nil {
-		return nil
-	}
-	return &ws
 }

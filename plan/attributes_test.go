@@ -92,6 +92,13 @@ var serviceVariants = map[string]map[string]string{
 
 // serviceHCL writes a service block from attribute paths.
 func serviceHCL(attrs map[string]string) string {
+	return blockHCL(`service "api"`, attrs, []string{"account", "file", "recovery", "health", "rollout", "log", "firewall"})
+}
+
+// blockHCL writes a block (header, such as `service "api"`) from
+// attribute paths: "a" is an attribute, "b.a" one of nested block b,
+// written in the order nested lists them ("" removes an attribute).
+func blockHCL(header string, attrs map[string]string, nested []string) string {
 	blocks := map[string][]string{}
 	var top []string
 	keys := make([]string, 0, len(attrs))
@@ -111,8 +118,8 @@ func serviceHCL(attrs map[string]string) string {
 		}
 	}
 	var b strings.Builder
-	b.WriteString("service \"api\" {\n" + strings.Join(top, "\n") + "\n")
-	for _, blk := range []string{"account", "file", "recovery", "health", "rollout", "log", "firewall"} {
+	b.WriteString(header + " {\n" + strings.Join(top, "\n") + "\n")
+	for _, blk := range nested {
 		if len(blocks[blk]) == 0 {
 			continue
 		}
@@ -343,31 +350,7 @@ var taskVariants = map[string]map[string]string{
 
 // taskHCL writes a task block from attribute paths.
 func taskHCL(attrs map[string]string) string {
-	blocks := map[string][]string{}
-	var top []string
-	keys := make([]string, 0, len(attrs))
-	for k := range attrs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if attrs[k] == "" {
-			continue
-		}
-		if blk, attr, ok := strings.Cut(k, "."); ok {
-			blocks[blk] = append(blocks[blk], fmt.Sprintf("    %s = %s", attr, attrs[k]))
-		} else {
-			top = append(top, fmt.Sprintf("  %s = %s", k, attrs[k]))
-		}
-	}
-	var b strings.Builder
-	b.WriteString("task \"nightly\" {\n" + strings.Join(top, "\n") + "\n")
-	for _, blk := range []string{"account", "trigger", "retry", "firewall"} {
-		if len(blocks[blk]) > 0 {
-			fmt.Fprintf(&b, "  %s {\n%s\n  }\n", blk, strings.Join(blocks[blk], "\n"))
-		}
-	}
-	return b.String() + "}\n"
+	return blockHCL(`task "nightly"`, attrs, []string{"account", "trigger", "retry", "firewall"})
 }
 
 // taskReached is every kind's releases a task's configuration turns into

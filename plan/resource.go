@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"sort"
+	"strings"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 )
@@ -129,6 +130,36 @@ func attrChanges(d Desired, want, had []Attr, have *protocol.ResourceFacts) []Ch
 		}
 		out = append(out, c)
 	}
+	return out
+}
+
+// PlanResources appends to the host's steps those of a kind whose steps
+// DiffResource makes: one for each resource wanted on the host (name ->
+// the key of its release in w.Desired), in name order, then a removal
+// for each resource of the kind gsd manages there that is not wanted.
+// attrs lists the attributes of a spec of the kind (S: the type of its
+// Desired.Spec, and of what the host reports as last applied). It
+// returns the steps it added.
+func PlanResources[S any](w *HostWork, kind string, wanted map[string]string, attrs func(name string, spec S) []Attr) []*Step {
+	var out []*Step
+	keep := map[string]bool{}
+	for _, name := range sortedKeys(wanted) {
+		keep[strings.ToLower(name)] = true
+		d := w.Desired[wanted[name]]
+		have := w.Facts.Resource(kind, name)
+		var last S
+		var had []Attr
+		if LastApplied(have, &last) {
+			had = attrs(name, last)
+		}
+		out = append(out, DiffResource(kind, name, d, attrs(name, d.Spec.(S)), had, have))
+	}
+	for _, have := range w.Managed(kind) {
+		if !keep[strings.ToLower(have.Name)] {
+			out = append(out, DeleteResource(have))
+		}
+	}
+	w.Host.Steps = append(w.Host.Steps, out...)
 	return out
 }
 

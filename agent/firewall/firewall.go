@@ -149,18 +149,14 @@ func (h *Handler) Apply(name string, rec releases.Record, effect string, prev *s
 	// What the host reads back is what later reads are compared with:
 	// the firewall writes some values in its own form.
 	got, ok, err := h.Rules.Get(name)
-	if err != nil || !ok {
-		return nil, nil, fmt.Errorf("reading the rule back: %v", orMissing(err))
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("reading the rule back: %w", err)
+	case !ok:
+		return nil, nil, errors.New("the rule is not there after it was put")
 	}
 	b, err := json.Marshal(recorded{Rule: got})
 	return b, nil, err
-}
-
-func orMissing(err error) error {
-	if err == nil {
-		return errors.New("it is not there")
-	}
-	return err
 }
 
 // Remove deletes the rule.

@@ -4,13 +4,12 @@ package firewall
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 
 	ole "github.com/go-ole/go-ole"
 	"github.com/go-ole/go-ole/oleutil"
 
-	"github.com/gsd-deploy/gsd/agent/internal/hresult"
+	"github.com/gsd-deploy/gsd/agent/internal/com"
 	"github.com/gsd-deploy/gsd/agent/internal/wine"
 )
 
@@ -39,20 +38,14 @@ const (
 
 // withRules runs fn with the policy's rule collection on a thread of its
 // own with COM initialised.
-func (c comRules) withRules(fn func(rules *ole.IDispatch) error) (err error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := ole.CoInitializeEx(0, ole.COINIT_APARTMENTTHREADED); err != nil {
-		// S_FALSE: this thread had COM already; it is released all the same.
-		if hresult.Code(err) != 1 {
-			return c.wrap(fmt.Errorf("CoInitializeEx: %w", err))
-		}
-	}
-	defer ole.CoUninitialize()
-	defer func() { err = c.wrap(err) }()
+func (c comRules) withRules(fn func(rules *ole.IDispatch) error) error {
+	return c.wrap(com.Run(ole.COINIT_APARTMENTTHREADED, func() error { return policyRules(fn) }))
+}
+
+func policyRules(fn func(rules *ole.IDispatch) error) error {
 	unk, err := oleutil.CreateObject("HNetCfg.FwPolicy2")
 	if err != nil {
-		return hresult.Error("HNetCfg.FwPolicy2", err)
+		return com.Error("HNetCfg.FwPolicy2", err)
 	}
 	defer unk.Release()
 	policy, err := unk.QueryInterface(ole.IID_IDispatch)
@@ -62,7 +55,7 @@ func (c comRules) withRules(fn func(rules *ole.IDispatch) error) (err error) {
 	defer policy.Release()
 	v, err := oleutil.GetProperty(policy, "Rules")
 	if err != nil {
-		return hresult.Error("INetFwPolicy2.Rules", err)
+		return com.Error("INetFwPolicy2.Rules", err)
 	}
 	rules := v.ToIDispatch()
 	defer rules.Release()
@@ -79,10 +72,10 @@ func (c comRules) wrap(err error) error {
 func item(rules *ole.IDispatch, name string) (*ole.IDispatch, bool, error) {
 	v, err := oleutil.CallMethod(rules, "Item", name)
 	if err != nil {
-		if hresult.Code(err) == hresultNotFound {
+		if com.Code(err) == hresultNotFound {
 			return nil, false, nil
 		}
-		return nil, false, hresult.Error(fmt.Sprintf("INetFwRules.Item(%q)", name), err)
+		return nil, false, com.Error(fmt.Sprintf("INetFwRules.Item(%q)", name), err)
 	}
 	return v.ToIDispatch(), true, nil
 }
@@ -106,7 +99,7 @@ func read(d *ole.IDispatch, r *Rule) error {
 	str := func(p string) (string, error) {
 		v, err := oleutil.GetProperty(d, p)
 		if err != nil {
-			return "", hresult.Error("INetFwRule."+p, err)
+			return "", com.Error("INetFwRule."+p, err)
 		}
 		s, _ := v.Value().(string)
 		return s, nil
@@ -114,7 +107,7 @@ func read(d *ole.IDispatch, r *Rule) error {
 	num := func(p string) (int64, error) {
 		v, err := oleutil.GetProperty(d, p)
 		if err != nil {
-			return 0, hresult.Error("INetFwRule."+p, err)
+			return 0, com.Error("INetFwRule."+p, err)
 		}
 		return v.Val, nil
 	}
@@ -153,7 +146,7 @@ func read(d *ole.IDispatch, r *Rule) error {
 	r.Profiles = profileList(int32(profiles))
 	v, err := oleutil.GetProperty(d, "Enabled")
 	if err != nil {
-		return hresult.Error("INetFwRule.Enabled", err)
+		return com.Error("INetFwRule.Enabled", err)
 	}
 	r.Enabled, _ = v.Value().(bool)
 	return nil
@@ -202,7 +195,7 @@ func (c comRules) Put(r Rule) error {
 		if !ok {
 			unk, err := oleutil.CreateObject("HNetCfg.FWRule")
 			if err != nil {
-				return hresult.Error("HNetCfg.FWRule", err)
+				return com.Error("HNetCfg.FWRule", err)
 			}
 			defer unk.Release()
 			if d, err = unk.QueryInterface(ole.IID_IDispatch); err != nil {
@@ -230,12 +223,12 @@ func (c comRules) Put(r Rule) error {
 				continue // fixed once the rule exists
 			}
 			if _, err := oleutil.PutProperty(d, p.name, p.value); err != nil {
-				return hresult.Error("INetFwRule."+p.name, err)
+				return com.Error("INetFwRule."+p.name, err)
 			}
 		}
 		if !ok {
 			if _, err := oleutil.CallMethod(rules, "Add", d); err != nil {
-				return hresult.Error("INetFwRules.Add", err)
+				return com.Error("INetFwRules.Add", err)
 			}
 		}
 		return nil
@@ -250,7 +243,7 @@ func (c comRules) Remove(name string) error {
 		}
 		d.Release()
 		if _, err := oleutil.CallMethod(rules, "Remove", name); err != nil {
-			return hresult.Error(fmt.Sprintf("INetFwRules.Remove(%q)", name), err)
+			return com.Error(fmt.Sprintf("INetFwRules.Remove(%q)", name), err)
 		}
 		return nil
 	})

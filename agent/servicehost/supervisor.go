@@ -217,6 +217,21 @@ func (s *Supervisor) saveStatus() {
 	}
 }
 
+// ReadStatus reads what a supervisor recorded in its status file, or
+// nil when there is none (yet) or it cannot be read.
+func ReadStatus(path string) *protocol.WrapperStatus {
+	// Shared for delete: the supervisor replaces this file while it runs.
+	b, err := atomicfile.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var ws protocol.WrapperStatus
+	if json.Unmarshal(b, &ws) != nil {
+		return nil
+	}
+	return &ws
+}
+
 // mergeEnv overlays extra on base; on Windows names compare without case.
 func mergeEnv(base []string, extra map[string]string) []string {
 	if len(extra) == 0 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -14,7 +13,7 @@ import (
 	ole "github.com/go-ole/go-ole"
 	"golang.org/x/sys/windows"
 
-	"github.com/gsd-deploy/gsd/agent/internal/hresult"
+	"github.com/gsd-deploy/gsd/agent/internal/com"
 	"github.com/gsd-deploy/gsd/agent/internal/wine"
 )
 
@@ -94,42 +93,38 @@ func variantArg(v *ole.VARIANT) uintptr { return uintptr(unsafe.Pointer(v)) }
 
 // withFolder runs fn with gsd's task folder, made when missing, on a
 // thread of its own with COM initialised.
-func (c comScheduler) withFolder(create bool, fn func(folder *comObject) error) (err error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	// S_FALSE: this thread had COM already; it is released all the same.
-	if err := ole.CoInitializeEx(0, ole.COINIT_MULTITHREADED); err != nil && hresult.Code(err) != 1 {
-		return c.wrap(hresult.Error("CoInitializeEx", err))
-	}
-	defer ole.CoUninitialize()
-	defer func() { err = c.wrap(err) }()
+func (c comScheduler) withFolder(create bool, fn func(folder *comObject) error) error {
+	return c.wrap(com.Run(ole.COINIT_MULTITHREADED, func() error { return taskFolder(create, fn) }))
+}
+
+func taskFolder(create bool, fn func(folder *comObject) error) (err error) {
 	var svc *comObject
 	if r, _, _ := procCoCreate.Call(uintptr(unsafe.Pointer(clsidTaskScheduler)), 0, clsctxInprocServer,
 		uintptr(unsafe.Pointer(iidITaskService)), uintptr(unsafe.Pointer(&svc))); r != 0 {
-		return hresult.Error("CoCreateInstance(TaskScheduler)", ole.NewError(r))
+		return com.Error("CoCreateInstance(TaskScheduler)", ole.NewError(r))
 	}
 	defer svc.Release()
 	empty := ole.VARIANT{VT: ole.VT_EMPTY}
 	e := variantArg(&empty)
 	if _, err := svc.call(serviceConnect, e, e, e, e); err != nil {
-		return hresult.Error("ITaskService.Connect", err)
+		return com.Error("ITaskService.Connect", err)
 	}
 	path := newBSTR(Folder)
 	defer path.free()
 	var folder *comObject
 	_, err = svc.call(serviceGetFolder, path.arg(), uintptr(unsafe.Pointer(&folder)))
-	if hresult.Code(err) == hrPathNotFound && create {
+	if com.Code(err) == hrPathNotFound && create {
 		root := newBSTR(`\`)
 		defer root.free()
 		var top *comObject
 		if _, err := svc.call(serviceGetFolder, root.arg(), uintptr(unsafe.Pointer(&top))); err != nil {
-			return hresult.Error("ITaskService.GetFolder(\\)", err)
+			return com.Error("ITaskService.GetFolder(\\)", err)
 		}
 		defer top.Release()
 		name := newBSTR(Folder[1:])
 		defer name.free()
-		if _, err := top.call(folderCreateFolder, name.arg(), e, uintptr(unsafe.Pointer(&folder))); err != nil && hresult.Code(err) != hrAlreadyExists {
-			return hresult.Error(fmt.Sprintf("ITaskFolder.CreateFolder(%s)", Folder), err)
+		if _, err := top.call(folderCreateFolder, name.arg(), e, uintptr(unsafe.Pointer(&folder))); err != nil && com.Code(err) != hrAlreadyExists {
+			return com.Error(fmt.Sprintf("ITaskFolder.CreateFolder(%s)", Folder), err)
 		}
 		if folder == nil {
 			_, err = svc.call(serviceGetFolder, path.arg(), uintptr(unsafe.Pointer(&folder)))
@@ -137,11 +132,11 @@ func (c comScheduler) withFolder(create bool, fn func(folder *comObject) error) 
 			err = nil
 		}
 	}
-	if hresult.Code(err) == hrPathNotFound {
+	if com.Code(err) == hrPathNotFound {
 		return errNoFolder
 	}
 	if err != nil {
-		return hresult.Error(fmt.Sprintf("ITaskService.GetFolder(%s)", Folder), err)
+		return com.Error(fmt.Sprintf("ITaskService.GetFolder(%s)", Folder), err)
 	}
 	defer folder.Release()
 	return fn(folder)
@@ -151,7 +146,7 @@ var errNoFolder = errors.New("gsd's task folder does not exist")
 
 // wrap marks failures of what Wine does not implement as ErrUnavailable.
 func (c comScheduler) wrap(err error) error {
-	if err != nil && c.onWine && hresult.Code(err) == hrNotImplemented {
+	if err != nil && c.onWine && com.Code(err) == hrNotImplemented {
 		return fmt.Errorf("%w: Wine's Task Scheduler: %v", ErrUnavailable, err)
 	}
 	return err
@@ -178,7 +173,7 @@ func (c comScheduler) Register(name, xml string, p principal) error {
 		var task *comObject
 		if _, err := folder.call(folderRegisterTask, n.arg(), x.arg(), taskCreateOrUpdate, variantArg(&user), variantArg(&password),
 			uintptr(p.LogonType), variantArg(&empty), uintptr(unsafe.Pointer(&task))); err != nil {
-			return hresult.Error(fmt.Sprintf("ITaskFolder.RegisterTask(%s)", name), err)
+			return com.Error(fmt.Sprintf("ITaskFolder.RegisterTask(%s)", name), err)
 		}
 		task.Release()
 		return nil
@@ -193,11 +188,11 @@ func (c comScheduler) Get(name string) (Observed, bool, error) {
 		defer n.free()
 		var task *comObject
 		_, err := folder.call(folderGetTask, n.arg(), uintptr(unsafe.Pointer(&task)))
-		if hresult.Code(err) == hrFileNotFound {
+		if com.Code(err) == hrFileNotFound {
 			return nil
 		}
 		if err != nil {
-			return hresult.Error(fmt.Sprintf("ITaskFolder.GetTask(%s)", name), err)
+			return com.Error(fmt.Sprintf("ITaskFolder.GetTask(%s)", name), err)
 		}
 		defer task.Release()
 		found = true
@@ -217,13 +212,13 @@ func read(task *comObject, o *Observed) error {
 	o.Unreadable = map[string]string{}
 	var x *uint16
 	if _, err := task.call(taskXML, uintptr(unsafe.Pointer(&x))); err != nil {
-		return hresult.Error("IRegisteredTask.Xml", err)
+		return com.Error("IRegisteredTask.Xml", err)
 	}
 	o.XML = windows.UTF16PtrToString(x)
 	ole.SysFreeString((*int16)(unsafe.Pointer(x)))
 	var st int32
 	if _, err := task.call(taskState, uintptr(unsafe.Pointer(&st))); err != nil {
-		o.State, o.Unreadable["state"] = "unknown", hresult.Error("IRegisteredTask.State", err).Error()
+		o.State, o.Unreadable["state"] = "unknown", com.Error("IRegisteredTask.State", err).Error()
 	} else {
 		o.State = taskStates[st]
 	}
@@ -231,20 +226,20 @@ func read(task *comObject, o *Observed) error {
 	hr, err := task.call(taskLastRunTime, uintptr(unsafe.Pointer(&last)))
 	switch {
 	case err != nil:
-		o.Unreadable["last_run"] = hresult.Error("IRegisteredTask.LastRunTime", err).Error()
+		o.Unreadable["last_run"] = com.Error("IRegisteredTask.LastRunTime", err).Error()
 	case hr != schedTaskHasNotRun:
 		o.LastRun = fromDate(last)
 	}
 	var result int32
 	if _, err := task.call(taskLastTaskResult, uintptr(unsafe.Pointer(&result))); err != nil {
-		o.Unreadable["last_result"] = hresult.Error("IRegisteredTask.LastTaskResult", err).Error()
+		o.Unreadable["last_result"] = com.Error("IRegisteredTask.LastTaskResult", err).Error()
 	} else if !o.LastRun.IsZero() {
 		r := uint32(result)
 		o.LastResult = &r
 	}
 	var next float64
 	if _, err := task.call(taskNextRunTime, uintptr(unsafe.Pointer(&next))); err != nil {
-		o.Unreadable["next_run"] = hresult.Error("IRegisteredTask.NextRunTime", err).Error()
+		o.Unreadable["next_run"] = com.Error("IRegisteredTask.NextRunTime", err).Error()
 	} else if next != 0 {
 		o.NextRun = fromDate(next)
 	}
@@ -266,8 +261,8 @@ func (c comScheduler) Delete(name string) error {
 	err := c.withFolder(false, func(folder *comObject) error {
 		n := newBSTR(name)
 		defer n.free()
-		if _, err := folder.call(folderDeleteTask, n.arg(), 0); err != nil && hresult.Code(err) != hrFileNotFound {
-			return hresult.Error(fmt.Sprintf("ITaskFolder.DeleteTask(%s)", name), err)
+		if _, err := folder.call(folderDeleteTask, n.arg(), 0); err != nil && com.Code(err) != hrFileNotFound {
+			return com.Error(fmt.Sprintf("ITaskFolder.DeleteTask(%s)", name), err)
 		}
 		return nil
 	})

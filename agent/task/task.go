@@ -214,18 +214,14 @@ func (h *Handler) Apply(name string, rec releases.Record, effect string, prev *s
 		return nil, nil, fmt.Errorf("registering with the Task Scheduler: %w", err)
 	}
 	got, ok, err := h.Scheduler.Get(name)
-	if err != nil || !ok {
-		return nil, nil, fmt.Errorf("reading the task back: %v", orMissing(err))
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("reading the task back: %w", err)
+	case !ok:
+		return nil, nil, errors.New("the task is not there after it was registered")
 	}
 	b, err := json.Marshal(recorded{XMLSHA256: protocol.SHA256Hex([]byte(got.XML))})
 	return b, nil, err
-}
-
-func orMissing(err error) error {
-	if err == nil {
-		return errors.New("it is not there")
-	}
-	return err
 }
 
 // Remove unregisters the task and removes its folder.
@@ -267,7 +263,7 @@ func (h *Handler) Observe(name string, r *state.Resource) protocol.ResourceFacts
 			last.Value = resultText(*got.LastResult)
 		}
 	}
-	if hs := readHostStatus(h.statusPath(name)); hs != nil && hs.LastExitCode != nil && (got.LastRun.IsZero() || got.LastResult == nil) {
+	if hs := servicehost.ReadStatus(h.statusPath(name)); hs != nil && hs.LastExitCode != nil && (got.LastRun.IsZero() || got.LastResult == nil) {
 		// The scheduler did not say (Wine's cannot); the task host did.
 		last = protocol.StatusDetail{Name: "last run", Time: hs.LastExit, Value: resultText(uint32(int32(*hs.LastExitCode)))}
 		f.Sources = map[string]string{"last_run": "task-host"}
@@ -303,18 +299,6 @@ func resultText(code uint32) string {
 		return fmt.Sprintf("exit code %d", code)
 	}
 	return fmt.Sprintf("code 0x%08X", code)
-}
-
-func readHostStatus(path string) *protocol.WrapperStatus {
-	b, err := atomicfile.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var ws protocol.WrapperStatus
-	if json.Unmarshal(b, &ws) != nil {
-		return nil
-	}
-	return &ws
 }
 
 // RunHost runs one run of the task: the program its release names, with

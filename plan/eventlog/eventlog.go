@@ -1,9 +1,6 @@
 package eventlog
 
 import (
-	"sort"
-	"strings"
-
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/build"
 	"github.com/gsd-deploy/gsd/config"
@@ -25,8 +22,8 @@ func native(svc *config.Service, host string) bool {
 	return svc.On(host).Mode == config.ModeNative
 }
 
-func spec(svc *config.Service) *protocol.EventLogSpec {
-	return &protocol.EventLogSpec{Name: svc.Name, For: "service." + svc.Name, Log: Log}
+func spec(svc *config.Service) protocol.EventLogSpec {
+	return protocol.EventLogSpec{Name: svc.Name, For: "service." + svc.Name, Log: Log}
 }
 
 func (kind) Desired(cfg *config.Config, _ func(config.Binary) *build.Artifact) (map[string]plan.Desired, error) {
@@ -43,35 +40,18 @@ func (kind) Desired(cfg *config.Config, _ func(config.Binary) *build.Artifact) (
 	return out, nil
 }
 
-func attrs(s *protocol.EventLogSpec) []plan.Attr {
+func attrs(_ string, s protocol.EventLogSpec) []plan.Attr {
 	return []plan.Attr{{Name: "log", Value: s.Log}}
 }
 
 func (kind) PlanHost(w *plan.HostWork) {
-	wanted := map[string]bool{}
-	var svcs []*config.Service
+	wanted := map[string]string{}
 	for _, svc := range w.Config.Services {
 		if contains(svc.Hosts, w.Host.Host) && native(svc, w.Host.Host) {
-			svcs = append(svcs, svc)
-			wanted[strings.ToLower(svc.Name)] = true
+			wanted[svc.Name] = svc.Name
 		}
 	}
-	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
-	for _, svc := range svcs {
-		d := w.Desired[svc.Name]
-		have := w.Facts.Resource(protocol.KindEventLog, svc.Name)
-		var last protocol.EventLogSpec
-		var had []plan.Attr
-		if plan.LastApplied(have, &last) {
-			had = attrs(&last)
-		}
-		w.Host.Steps = append(w.Host.Steps, plan.DiffResource(protocol.KindEventLog, svc.Name, d, attrs(d.Spec.(*protocol.EventLogSpec)), had, have))
-	}
-	for _, have := range w.Managed(protocol.KindEventLog) {
-		if !wanted[strings.ToLower(have.Name)] {
-			w.Host.Steps = append(w.Host.Steps, plan.DeleteResource(have))
-		}
-	}
+	plan.PlanResources(w, protocol.KindEventLog, wanted, attrs)
 }
 
 func (kind) Rollouts(p *plan.Plan, _ *config.Config) []*plan.Rollout {

@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
@@ -47,21 +46,22 @@ func key(o opener, host string) string {
 	return o.name
 }
 
-// spec is the rule of what o opens on host, or nil when it opens none.
-func spec(o opener, host string) *protocol.FirewallSpec {
+// spec is the rule of what o opens on host; ok is false when it opens
+// none.
+func spec(o opener, host string) (protocol.FirewallSpec, bool) {
 	fw := o.on(host)
 	if fw == nil {
-		return nil
+		return protocol.FirewallSpec{}, false
 	}
-	return &protocol.FirewallSpec{Name: o.name, For: o.address, Protocol: fw.Protocol, Ports: fw.Ports,
-		Profiles: fw.Profiles, RemoteAddresses: fw.RemoteAddresses}
+	return protocol.FirewallSpec{Name: o.name, For: o.address, Protocol: fw.Protocol, Ports: fw.Ports,
+		Profiles: fw.Profiles, RemoteAddresses: fw.RemoteAddresses}, true
 }
 
 func (kind) Desired(cfg *config.Config, _ func(config.Binary) *build.Artifact) (map[string]plan.Desired, error) {
 	out := map[string]plan.Desired{}
 	for _, o := range openers(cfg) {
 		for _, h := range o.hosts {
-			if rule := spec(o, h); rule != nil {
+			if rule, ok := spec(o, h); ok {
 				out[key(o, h)] = plan.Desired{Hosts: o.hosts, Blind: rule, Spec: rule}
 			}
 		}
@@ -70,7 +70,7 @@ func (kind) Desired(cfg *config.Config, _ func(config.Binary) *build.Artifact) (
 }
 
 // attrs are a rule's attributes as the plan shows them.
-func attrs(s *protocol.FirewallSpec) []plan.Attr {
+func attrs(_ string, s protocol.FirewallSpec) []plan.Attr {
 	return []plan.Attr{
 		{Name: "protocol", Value: s.Protocol},
 		{Name: "ports", Value: strings.Join(s.Ports, ",")},
@@ -80,35 +80,13 @@ func attrs(s *protocol.FirewallSpec) []plan.Attr {
 }
 
 func (kind) PlanHost(w *plan.HostWork) {
-	wanted := map[string]bool{}
-	var names []string
-	specs := map[string]plan.Desired{}
+	wanted := map[string]string{}
 	for _, o := range openers(w.Config) {
-		if !contains(o.hosts, w.Host.Host) {
-			continue
-		}
-		if d, ok := w.Desired[key(o, w.Host.Host)]; ok {
-			wanted[strings.ToLower(o.name)] = true
-			names = append(names, o.name)
-			specs[o.name] = d
+		if _, ok := w.Desired[key(o, w.Host.Host)]; ok && contains(o.hosts, w.Host.Host) {
+			wanted[o.name] = key(o, w.Host.Host)
 		}
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		d := specs[n]
-		have := w.Facts.Resource(protocol.KindFirewall, n)
-		var had []plan.Attr
-		var last protocol.FirewallSpec
-		if plan.LastApplied(have, &last) {
-			had = attrs(&last)
-		}
-		w.Host.Steps = append(w.Host.Steps, plan.DiffResource(protocol.KindFirewall, n, d, attrs(d.Spec.(*protocol.FirewallSpec)), had, have))
-	}
-	for _, have := range w.Managed(protocol.KindFirewall) {
-		if !wanted[strings.ToLower(have.Name)] {
-			w.Host.Steps = append(w.Host.Steps, plan.DeleteResource(have))
-		}
-	}
+	plan.PlanResources(w, protocol.KindFirewall, wanted, attrs)
 }
 
 func (kind) Rollouts(p *plan.Plan, _ *config.Config) []*plan.Rollout {

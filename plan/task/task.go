@@ -140,35 +140,21 @@ func duration(ms int64) string {
 }
 
 func (kind) PlanHost(w *plan.HostWork) {
-	wanted := map[string]bool{}
-	var tasks []*config.Task
+	wanted := map[string]string{}
+	sensitive := map[string]map[string]bool{}
 	for _, t := range w.Config.Tasks {
 		if contains(t.Hosts, w.Host.Host) {
-			tasks = append(tasks, t)
-			wanted[strings.ToLower(t.Name)] = true
+			wanted[t.Name] = t.Name
+			sensitive[t.Name] = map[string]bool{}
+			for k, v := range t.Env {
+				sensitive[t.Name][k] = v.Sensitive
+			}
 		}
 	}
-	for _, t := range tasks {
-		d := w.Desired[t.Name]
-		sensitive := map[string]bool{}
-		for k, v := range t.Env {
-			sensitive[k] = v.Sensitive
-		}
-		have := w.Facts.Resource(protocol.KindTask, t.Name)
-		var last protocol.TaskSpec
-		var had []plan.Attr
-		if plan.LastApplied(have, &last) {
-			had = attrs(last, sensitive)
-		}
-		step := plan.DiffResource(protocol.KindTask, t.Name, d, attrs(d.Spec.(protocol.TaskSpec), sensitive), had, have)
-		w.Host.Steps = append(w.Host.Steps, step)
+	steps := plan.PlanResources(w, protocol.KindTask, wanted, func(name string, s protocol.TaskSpec) []plan.Attr { return attrs(s, sensitive[name]) })
+	for _, step := range steps {
 		if step.Action == plan.ActionCreate || changed(step, "binary") {
-			w.Upload(t.Binary, t.Name)
-		}
-	}
-	for _, have := range w.Managed(protocol.KindTask) {
-		if !wanted[strings.ToLower(have.Name)] {
-			w.Host.Steps = append(w.Host.Steps, plan.DeleteResource(have))
+			w.Upload(w.Config.Task(step.Service).Binary, step.Service)
 		}
 	}
 }

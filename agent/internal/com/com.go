@@ -1,15 +1,30 @@
-// Package hresult names the failures of COM calls (the Task Scheduler's,
-// the firewall's) by their HRESULT, in words that do not depend on
-// FormatMessage, which has no text for many of them (and under Wine for
-// fewer still).
-package hresult
+// Package com is what the agent's COM clients (the Task Scheduler's, the
+// firewall's) share: a thread of their own with COM initialised for each
+// use, and their failures named by HRESULT, in words that do not depend
+// on FormatMessage, which has no text for many of them (and under Wine
+// for fewer still).
+package com
 
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	ole "github.com/go-ole/go-ole"
 )
+
+// Run calls fn on a thread locked to it, with COM initialised in the
+// given model (ole.COINIT_*) and uninitialised after.
+func Run(model uint32, fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// S_FALSE: this thread had COM already; it is released all the same.
+	if err := ole.CoInitializeEx(0, model); err != nil && Code(err) != 1 {
+		return Error("CoInitializeEx", err)
+	}
+	defer ole.CoUninitialize()
+	return fn()
+}
 
 // names are HRESULTs these APIs answer with.
 var names = map[uint32]string{

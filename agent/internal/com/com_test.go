@@ -1,4 +1,4 @@
-package hresult
+package com
 
 import (
 	"errors"
