@@ -144,3 +144,42 @@ func TestFirewallBlockRefused(t *testing.T) {
 		}
 	}
 }
+
+// -target service.api keeps the service's rule with it, and nothing of
+// another service.
+func TestTargetKeepsTheRuleWithItsService(t *testing.T) {
+	src := hosts + `
+service "api" {
+  hosts  = ["web1"]
+  binary = build.api
+  firewall {
+    ports = [8080]
+  }
+}
+service "db" {
+  hosts  = ["web1"]
+  binary = build.api
+  firewall {
+    ports = [5432]
+  }
+}
+`
+	cfg, diags := config.Load(config.Options{Sources: map[string][]byte{"main.hcl": []byte(src)}, Dir: t.TempDir()})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	p := must(plan.Make(cfg, arts, map[string]plan.HostFacts{"web1": {Facts: &protocol.Facts{}}}))
+	plan.Target(p, []string{"api"})
+	var kept []string
+	for _, s := range p.Hosts[0].Steps {
+		kept = append(kept, s.Address)
+	}
+	if strings.Join(kept, " ") != "firewall.api service.api" || p.Summary.Add != 2 {
+		t.Errorf("kept %v, summary %+v", kept, p.Summary)
+	}
+	for _, r := range p.Rollouts {
+		if r.Service != "api" {
+			t.Errorf("rollout of %s kept", r.Address)
+		}
+	}
+}
