@@ -36,7 +36,9 @@ type StatusSummary struct {
 	FailedHosts int `json:"failed_hosts"`
 }
 
-// HostStatus is one host: its services, or why it could not be read.
+// HostStatus is one host: its services and its other resources
+// (scheduled tasks, firewall rules, event sources), or why it could not
+// be read.
 type HostStatus struct {
 	Host         string           `json:"host"`
 	Address      string           `json:"address"`
@@ -44,6 +46,7 @@ type HostStatus struct {
 	AgentVersion string           `json:"agent_version,omitempty"`
 	Error        string           `json:"error,omitempty"`
 	Services     []*ServiceStatus `json:"services"`
+	Resources    []*ServiceStatus `json:"resources,omitempty"`
 }
 
 // ServiceStatus is one resource on one host, a service or another kind:
@@ -175,15 +178,14 @@ func StatusTable(w io.Writer, st *Status, color bool) error {
 			fmt.Fprintf(&b, "  %s %s\n", paint(pterm.FgRed, "error:"), h.Error)
 			continue
 		}
-		if len(h.Services) == 0 {
+		all := append(append([]*ServiceStatus(nil), h.Services...), h.Resources...)
+		if len(all) == 0 {
 			b.WriteString("  no services here\n")
 			continue
 		}
 		first := "SERVICE"
-		for _, s := range h.Services {
-			if s.Kind != "" {
-				first = "RESOURCE"
-			}
+		if len(h.Resources) > 0 {
+			first = "RESOURCE"
 		}
 		rows := [][]cell{{
 			colorCell(pterm.Bold, first), colorCell(pterm.Bold, "RELEASE"), colorCell(pterm.Bold, "PREVIOUS"),
@@ -191,7 +193,7 @@ func StatusTable(w io.Writer, st *Status, color bool) error {
 			colorCell(pterm.Bold, "RESTARTS"), colorCell(pterm.Bold, "DRIFT"),
 		}}
 		var notes []string
-		for _, s := range h.Services {
+		for _, s := range all {
 			rows = append(rows, serviceRow(s, st.CheckedAt))
 			notes = append(notes, serviceNotes(s, st.CheckedAt)...)
 		}

@@ -57,6 +57,8 @@ func sampleStatus() *Status {
 						State:   "running", PID: 77, Since: now.Add(-50 * time.Second),
 						Health:   &HealthStatus{Status: Unknown, Kind: "running", Detail: "gave up waiting for the agent"},
 						Restarts: n(0), Wrapper: &WrapperStatus{Starts: 1, ChildPID: 78, ChildSince: now.Add(-49 * time.Second)}},
+				},
+				Resources: []*ServiceStatus{
 					{Address: "task.nightly", Service: "nightly", Kind: "task", Deployed: true, InConfiguration: true,
 						Release: &Release{ID: "r-5555000066667777aaaa", Version: "1.0.0", Artifact: sha("c"), Activated: now.Add(-26 * time.Hour)},
 						State:   "ready", Since: now.Add(-26 * time.Hour),

@@ -43,7 +43,7 @@ func NewStatus(cfg *config.Config, p *plan.Plan, readings map[string]HostReading
 			var s *ServiceStatus
 			if step.Kind != protocol.KindService {
 				s = resourceStatus(step, r.Facts.Resource(step.Kind, step.Service))
-				hs.Services = append(hs.Services, s)
+				hs.Resources = append(hs.Resources, s)
 				st.Summary.Resources++
 			} else {
 				svc := cfg.Service(step.Service)
@@ -62,12 +62,11 @@ func NewStatus(cfg *config.Config, p *plan.Plan, readings map[string]HostReading
 				st.Summary.Drifted++
 			}
 		}
-		sort.SliceStable(hs.Services, func(i, j int) bool {
-			a, b := hs.Services[i], hs.Services[j]
-			if (a.Kind == "") != (b.Kind == "") {
-				return a.Kind == "" // services first
-			}
-			return strings.ToLower(a.Address) < strings.ToLower(b.Address)
+		sort.Slice(hs.Services, func(i, j int) bool {
+			return strings.ToLower(hs.Services[i].Service) < strings.ToLower(hs.Services[j].Service)
+		})
+		sort.Slice(hs.Resources, func(i, j int) bool {
+			return strings.ToLower(hs.Resources[i].Address) < strings.ToLower(hs.Resources[j].Address)
 		})
 	}
 	return st
