@@ -8,22 +8,50 @@ GO            ?= go
 GOBIN         := $(shell $(GO) env GOPATH)/bin
 STATICCHECK   := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
+GORELEASER_VERSION := v2.18.2
+GORELEASER_GO := go1.27.3
+GORELEASER    := $(GOBIN)/goreleaser-$(GORELEASER_VERSION)/goreleaser
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the sandbox use: Wine and its service
 # manager, mingw for the ProcessPrng shim, pywinrm as an independent WinRM
-# client, OpenSSH for SSH hosts, iproute2 for network namespaces.
-APT_PACKAGES  := wine wine64 gcc-mingw-w64-x86-64-win32 python3-winrm openssh-server openssh-client iproute2
+# client, OpenSSH for SSH hosts, iproute2 for network namespaces, zsh and
+# fish for the completion scripts, tmux for the live progress in a terminal.
+APT_PACKAGES  := wine wine64 gcc-mingw-w64-x86-64-win32 python3-winrm openssh-server openssh-client iproute2 zsh fish tmux
 FUZZTIME      ?= 30s
 # Wine template prefix and the Windows binaries its tests run (never committed).
 GSD_WINE_HOME ?= $(HOME)/.cache/gsd/wine
 WINE_BIN      := $(CURDIR)/bin/windows
 
-.PHONY: build setup deps tools test check fmt-check vet lint unit windows-build \
+.PHONY: build agent release setup deps tools test check fmt-check vet lint unit windows-build \
         test-wine wine-prefix test-sandbox test-e2e bench-sandbox fuzz bench demo clean \
         test-transport bench-transport bench-plan bench-rollout bench-scale
 
-build:
-	$(GO) build -o bin/gsd ./cmd/gsd
+# The version and commit gsd version names; a release sets them from its tag.
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT        ?= $(shell git rev-parse HEAD 2>/dev/null)
+GSD_BIN       ?= bin/gsd
+AGENT_EMBED   := cmd/gsd/gsd-agent.exe
+
+## agent: the gsd-agent.exe that build and release embed, built with the
+## flags gsd itself uses when it builds the agent from source.
+agent:
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o $(AGENT_EMBED) ./cmd/gsd-agent
+
+## release: archives of gsd for linux, darwin and windows on amd64 and arm64,
+## each with the agent embedded, and SHA256SUMS, in dist/ (GoReleaser, with
+## .goreleaser.yaml). A snapshot unless HEAD is tagged; nothing is published.
+release: $(GORELEASER)
+	GSD_COMMIT=$(COMMIT) $(GORELEASER) release --clean $(if $(shell git describe --exact-match --tags HEAD 2>/dev/null),--skip=publish,--snapshot)
+
+# GoReleaser v2.18.2 needs Go 1.27: the module proxy serves that toolchain
+# as a module, so only GoReleaser is built with it; gsd's own builds use
+# the local Go.
+$(GORELEASER):
+	GOTOOLCHAIN=$(GORELEASER_GO) GOFLAGS= GOBIN=$(dir $@) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+## build: bin/gsd with the agent embedded, so it works wherever it is copied.
+build: agent
+	$(GO) build -tags embedagent -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(GSD_BIN) ./cmd/gsd
 
 ## setup: everything the tests and the demo need on a fresh Debian machine.
 setup: deps tools
@@ -111,8 +139,13 @@ bench-sandbox: wine-prefix
 # versus restart, saved and stale plans, no secret in any output or on a
 # host; rolling upgrades; whole-release rollback, gsd rollback and gsd
 # releases; killed agents, cut connections and a killed gsd.
-test-e2e: wine-prefix
-	GSD_E2E=1 GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=20m -run 'EndToEnd' ./cmd/gsd
+# gsd got the three ways a user gets it (go install through a file-system
+# module proxy, a copied make build, an unpacked release archive) planning
+# and applying from an empty folder; restart, stop, start, unlock and
+# -skip-unreachable; the JSON event stream against its schema; the live
+# progress in a real terminal (tmux).
+test-e2e: wine-prefix $(GORELEASER)
+	GSD_E2E=1 GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) GSD_GORELEASER=$(GORELEASER) $(GO) test -count=1 -timeout=20m -run 'EndToEnd' ./cmd/gsd
 
 ## bench-plan: a no-op gsd plan over 1, 5 and 20 sandbox hosts (starts 20).
 bench-plan: wine-prefix build

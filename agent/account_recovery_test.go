@@ -9,6 +9,7 @@ import (
 	"github.com/gsd-deploy/gsd/agent/internal/testfs"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/agent/state"
+	"github.com/gsd-deploy/gsd/agent/winsec"
 )
 
 func serviceFacts(t *testing.T, s *session, id, name string) protocol.ServiceFacts {
@@ -133,7 +134,8 @@ func TestRemovedRecoveryBlockClearsActions(t *testing.T) {
 
 	vendor := &protocol.Recovery{Actions: []protocol.RecoveryAction{{Type: "reboot", DelayMS: 60000}}, OnNonCrash: true}
 	fake.Install("vendor", InstallConfig{BinaryPath: `C:\vendor\v.exe`})
-	fake.SetRecovery("vendor", *vendor)
+	// Its vendor's installer held the shutdown privilege, as Windows requires.
+	fake.sec.WithPrivileges(func() error { _, err := fake.SetRecovery("vendor", *vendor); return err }, winsec.ShutdownPrivilege)
 	adopt := nativeSpec("vendor", art, "1")
 	adopt.Recovery, adopt.Adopt = nil, true
 	s.deploy("d3", adopt, protocol.EffectNone)

@@ -19,6 +19,7 @@ import (
 	"github.com/gsd-deploy/gsd/agent/releases"
 	"github.com/gsd-deploy/gsd/agent/seal"
 	"github.com/gsd-deploy/gsd/agent/state"
+	"github.com/gsd-deploy/gsd/agent/winsec"
 )
 
 // Version is the agent's release, reported in hello and facts.
@@ -48,6 +49,13 @@ type Options struct {
 	// Kinds are handlers of resource kinds other than services, by kind,
 	// in place of the registered ones (see RegisterKind).
 	Kinds map[string]Handler
+	// MarkedForDeleteWait bounds the wait for a same-named service that
+	// Windows has marked for deletion (DefaultMarkedForDeleteWait if zero).
+	MarkedForDeleteWait time.Duration
+	// Security is the host's Windows security: account rights, the
+	// agent's token privileges, its folders' owners and access lists;
+	// nil is winsec.Local.
+	Security winsec.Host
 }
 
 // Agent serves one client session at a time.
@@ -70,6 +78,7 @@ type Agent struct {
 	// known to be impossible on this host, then rootGap says why).
 	rootSecured bool
 	rootGap     string
+	rootRepairs []string
 	// recovering is set while ensureLocked replays a journal, whose steps
 	// run under the lock being taken.
 	recovering bool
@@ -295,21 +304,6 @@ func (a *Agent) settle(ctx context.Context, emit progressFunc) error {
 		return fmt.Errorf("recovering interrupted apply: %w", err)
 	}
 	a.lockRecovered = j
-	return nil
-}
-
-// secureRoot restricts the root to administrators before the agent trusts
-// anything in it (see state.SecureRoot); once per agent, as re-applying an
-// inherited ACL walks the whole tree.
-func (a *Agent) secureRoot() error {
-	if a.rootSecured {
-		return nil
-	}
-	gap, err := state.SecureRoot(a.layout.Root)
-	if err != nil {
-		return err
-	}
-	a.rootSecured, a.rootGap = true, gap
 	return nil
 }
 

@@ -63,6 +63,10 @@ type Observed struct {
 	// Sources maps a setting to where it was read from when that is not
 	// the SCM's own API (e.g. "registry").
 	Sources map[string]string
+	// MarkedForDelete is a service deleted while a program still holds
+	// it open: it stays, refusing every change and start
+	// (ERROR_SERVICE_MARKED_FOR_DELETE), until the last handle closes.
+	MarkedForDelete bool
 }
 
 // Service states as reported in facts.

@@ -15,10 +15,21 @@ import (
 )
 
 func (a *Agent) opFacts(_ context.Context, req protocol.Request, _ progressFunc) (any, error) {
-	if err := protocol.DecodeArgs(req, &struct{}{}); err != nil {
+	var args protocol.FactsArgs
+	if err := protocol.DecodeArgs(req, &args); err != nil {
 		return nil, failf(protocol.CodeBadRequest, "%v", err)
 	}
-	return a.Facts()
+	if len(args.Accounts) > 100 {
+		return nil, failf(protocol.CodeBadRequest, "facts: %d accounts to check; at most 100", len(args.Accounts))
+	}
+	f, err := a.Facts()
+	if err != nil {
+		return nil, err
+	}
+	for _, acct := range args.Accounts {
+		f.Accounts = append(f.Accounts, a.accountFacts(acct))
+	}
+	return f, nil
 }
 
 // Facts gathers the actual state of every managed service on this host.
@@ -42,6 +53,7 @@ func (a *Agent) Facts() (*protocol.Facts, error) {
 	} else if a.rootGap != "" {
 		f.Host.Gaps = map[string]string{"root_acl": a.rootGap}
 	}
+	f.Host.Repairs = a.rootRepairs
 	if f.Lock, err = state.ReadHolder(a.layout); err != nil {
 		// A damaged lock must not hide the rest of the host's facts.
 		f.Lock, f.LockError = nil, err.Error()
@@ -58,7 +70,12 @@ func (a *Agent) Facts() (*protocol.Facts, error) {
 	}
 	f.Artifacts = a.lastingArtifacts(st, f.Artifacts)
 	for _, name := range st.ServiceNames() {
-		f.Services = append(f.Services, a.serviceFacts(name, st.Services[name]))
+		sf := a.serviceFacts(name, st.Services[name])
+		var unreadable string
+		if sf.LogonRight, unreadable = logonRightFact(st, st.Services[name].Spec.Account.Name); unreadable != "" {
+			addUnreadable(&sf, "logon_right", unreadable)
+		}
+		f.Services = append(f.Services, sf)
 	}
 	for _, kind := range slices.Sorted(maps.Keys(st.Resources)) {
 		h, ok := a.handlers[kind]

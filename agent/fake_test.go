@@ -13,6 +13,8 @@ import (
 
 	"github.com/gsd-deploy/gsd/agent/atomicfile"
 	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/winsec"
+	"github.com/gsd-deploy/gsd/agent/winsec/winsectest"
 )
 
 // fakeServices is a service manager kept in a JSON file, so an agent
@@ -45,6 +47,40 @@ type fakeServices struct {
 	// in memory only: the file stands for what the SCM reports, and it
 	// never reports a password.
 	passwords map[string]string
+	// sec is the host's security, which the service manager consults as
+	// Windows does: an account must exist to be set, a user or managed
+	// account needs "Log on as a service" (and a user its password) to
+	// start, and reboot actions need the caller's shutdown privilege.
+	sec *winsectest.Fake
+	// holder, when set, is a program holding services open: a service
+	// removed meanwhile stays, marked for deletion, until release.
+	holder string
+}
+
+// releaseHolder closes the holder's handles: services marked for
+// deletion go.
+func (f *fakeServices) releaseHolder() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holder = ""
+	m := f.load()
+	for n, s := range m {
+		if s.Marked {
+			delete(m, n)
+		}
+	}
+	f.save(m)
+}
+
+// ServiceHandleHolders names the holder, as the Windows side names
+// programs known to keep service handles open.
+func (f *fakeServices) ServiceHandleHolders() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.holder == "" {
+		return nil
+	}
+	return []string{f.holder}
 }
 
 func (f *fakeServices) keepPassword(name, pw string) {
@@ -67,6 +103,8 @@ type fakeService struct {
 	State    string             `json:"state"`
 	Recovery *protocol.Recovery `json:"recovery,omitempty"`
 	Reloads  int                `json:"reloads"`
+	// Marked is a service deleted while a program held it open.
+	Marked bool `json:"marked,omitempty"`
 }
 
 func newFakeServices(dir string) *fakeServices {
@@ -113,6 +151,7 @@ func (f *fakeServices) Query(name string) (Observed, error) {
 	if s.State == StateRunning {
 		obs.Status.PID = 4242
 	}
+	obs.MarkedForDelete = s.Marked
 	for k, v := range f.gaps {
 		if obs.Unreadable == nil {
 			obs.Unreadable = map[string]string{}
@@ -129,6 +168,12 @@ func (f *fakeServices) Install(name string, cfg InstallConfig) (map[string]strin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m := f.load()
+	if m[name] != nil && m[name].Marked {
+		return nil, fmt.Errorf("create service: %w", errServiceMarkedForDelete)
+	}
+	if err := f.knows(cfg.Account.Name); err != nil {
+		return nil, err
+	}
 	f.keepPassword(name, cfg.Account.Password)
 	cfg.Account.Password = "" // a real SCM never gives it back either
 	m[name] = &fakeService{Config: cfg, State: StateStopped}
@@ -142,6 +187,12 @@ func (f *fakeServices) Reconfigure(name string, cfg InstallConfig) (map[string]s
 	m := f.load()
 	if m[name] == nil {
 		return nil, ErrServiceNotInstalled
+	}
+	if m[name].Marked {
+		return nil, fmt.Errorf("change service config: %w", errServiceMarkedForDelete)
+	}
+	if err := f.knows(cfg.Account.Name); err != nil {
+		return nil, err
 	}
 	f.keepPassword(name, cfg.Account.Password)
 	cfg.Account.Password = ""
@@ -157,12 +208,30 @@ func (f *fakeServices) Remove(name string) error {
 	if m[name] == nil {
 		return ErrServiceNotInstalled
 	}
-	delete(m, name)
+	if f.holder != "" {
+		m[name].Marked = true
+	} else {
+		delete(m, name)
+	}
 	f.save(m)
 	return nil
 }
 
+// knows is the service manager's check of an account it is to store.
+func (f *fakeServices) knows(account string) error {
+	if f.sec == nil || account == "" {
+		return nil
+	}
+	if err := f.sec.KnowsAccount(account); err != nil {
+		return fmt.Errorf("%s: %w", account, err)
+	}
+	return nil
+}
+
 func (f *fakeServices) SetRecovery(name string, r protocol.Recovery) (map[string]string, error) {
+	if f.sec != nil && reboots(r) && !f.sec.Enabled(winsec.ShutdownPrivilege) {
+		return nil, fmt.Errorf("set recovery actions: a reboot action without %s enabled: %w", winsec.ShutdownPrivilege, winsectest.ErrAccessDenied)
+	}
 	return f.update(name, func(s *fakeService) error { s.Recovery = &r; return nil })
 }
 
@@ -177,6 +246,14 @@ func (f *fakeServices) Start(name string, _ time.Duration) error {
 		return errors.New("the service did not start")
 	}
 	_, err := f.update(name, func(s *fakeService) error {
+		if s.Marked {
+			return errServiceMarkedForDelete
+		}
+		if f.sec != nil {
+			if err := f.sec.LogOnAsService(s.Config.Account.Name, f.passwords[name]); err != nil {
+				return err
+			}
+		}
 		if s.State != StateRunning {
 			f.calls = append(f.calls, "start "+name)
 		}

@@ -21,13 +21,13 @@ import (
 // Linux the counterpart of the Windows DACL is mode 0700.
 func TestLockRestrictsRootAccess(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("the Windows DACL is checked in package state")
+		t.Skip("the Windows DACL is checked in package winsec")
 	}
 	root := testfs.TempDir(t)
 	if err := os.Chmod(root, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := newTestAgent(t, root)
+	a := New(Options{Root: root, Services: newFakeServices(root)})
 	s := startSession(t, a)
 	s.call("l", protocol.OpLock, protocol.LockArgs{Operator: "op"}, nil)
 	s.close()

@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/winsec/winsectest"
 )
 
 // helperRootEnv makes the test binary act as a gsd-agent process serving
@@ -27,7 +28,9 @@ func TestMain(m *testing.M) {
 	if root := os.Getenv(helperRootEnv); root != "" {
 		fake := newFakeServices(root)
 		fake.hang = true
-		a := New(Options{Root: root, Services: fake, ServiceHost: "gsd-agent.exe"})
+		fake.sec = winsectest.New()
+		fake.sec.AnyUser = true
+		a := New(Options{Root: root, Services: fake, ServiceHost: "gsd-agent.exe", Security: fake.sec})
 		if err := a.Serve(context.Background(), os.Stdin, os.Stdout); err != nil {
 			os.Exit(1)
 		}
@@ -45,10 +48,14 @@ type session struct {
 	done   chan error
 }
 
+// newTestAgent is an agent over a fake service manager and a fake of the
+// host's security, which the service manager consults.
 func newTestAgent(t *testing.T, root string) (*Agent, *fakeServices) {
 	t.Helper()
 	fake := newFakeServices(root)
-	return New(Options{Root: root, Services: fake, ServiceHost: `C:\gsd\gsd-agent.exe`}), fake
+	fake.sec = winsectest.New()
+	fake.sec.AnyUser = true
+	return New(Options{Root: root, Services: fake, ServiceHost: `C:\gsd\gsd-agent.exe`, Security: fake.sec}), fake
 }
 
 func startSession(t *testing.T, a *Agent) *session {

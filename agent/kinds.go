@@ -13,6 +13,7 @@ import (
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/agent/releases"
 	"github.com/gsd-deploy/gsd/agent/state"
+	"github.com/gsd-deploy/gsd/agent/winsec"
 )
 
 // Handler is a kind of resource other than services (a scheduled task, a
@@ -53,6 +54,10 @@ type Host struct {
 	// HostPath maps an absolute Windows path to this host's file system
 	// (itself on Windows).
 	HostPath func(string) string
+	// Grant lets account use dir (created if need be) and what is in it
+	// with access, besides what the root's access list gives SYSTEM and
+	// Administrators alone; gap is what this host could not put in place.
+	Grant func(dir, account string, access winsec.Access) (gap string, err error)
 }
 
 var (
@@ -84,6 +89,7 @@ func (a *Agent) newHandlers() map[string]Handler {
 		Artifact: a.store.Find,
 		Self:     a.opts.ServiceHost,
 		HostPath: a.hostPath,
+		Grant:    a.grantFolder,
 	}
 	out := map[string]Handler{}
 	registryMu.Lock()
@@ -115,6 +121,10 @@ func (k handlerKind) current(_ *Agent, st *state.State, name string) (string, bo
 }
 
 func (k handlerKind) landed(*Agent, *state.Journal) bool { return false }
+
+// neverCreated is false: a handler's Apply with EffectStop leaves a new
+// resource that failed disabled, whatever it got to.
+func (k handlerKind) neverCreated(*Agent, string) bool { return false }
 
 func (k handlerKind) switchTo(a *Agent, j *state.Journal, id string, rec releases.Record, effect string, emit progressFunc) (*protocol.ActivateResult, error) {
 	st, err := a.loadState()

@@ -73,6 +73,11 @@ func validateSpec(spec *protocol.ServiceSpec) error {
 			return failf(protocol.CodeBadRequest, "service %s: log dir: %v", spec.Name, err)
 		}
 	}
+	if w := spec.Wrapper; w != nil && w.WorkDir != "" {
+		if err := protocol.ValidateWindowsPath(w.WorkDir); err != nil {
+			return failf(protocol.CodeBadRequest, "service %s: work dir: %v", spec.Name, err)
+		}
+	}
 	names, paths := map[string]bool{}, map[string]bool{}
 	for _, f := range spec.Files {
 		if err := protocol.ValidateRelPath(f.Name); err != nil {
@@ -168,7 +173,7 @@ func (a *Agent) installConfig(spec protocol.ServiceSpec, binary string) (Install
 		Service:       spec.Name,
 		Program:       binary,
 		Args:          spec.Args,
-		Dir:           a.layout.FilesDir(spec.Name),
+		Dir:           a.workDirOf(spec),
 		Env:           spec.Env,
 		LogDir:        a.layout.LogDir(spec.Name),
 		StopTimeoutMS: spec.StopTimeout,
@@ -388,6 +393,16 @@ func (a *Agent) deleteService(name string, timeoutMS int64, purge bool, emit pro
 		if err := a.opts.Services.Remove(name); err != nil {
 			return false, fmt.Errorf("service %s: %w", name, err)
 		}
+		if after, err := a.opts.Services.Query(name); err == nil && after.Installed {
+			emit(fmt.Sprintf("%s is marked for deletion on %s; Windows removes it once %s let go of it", name, hostname(), a.handleHolders()), nil)
+			if st.Deleting == nil {
+				st.Deleting = map[string]bool{}
+			}
+			st.Deleting[strings.ToLower(name)] = true
+			if err := st.Save(a.layout); err != nil {
+				return false, err
+			}
+		}
 	}
 	// Services that depended on this one cannot start without it; they
 	// stay stopped, and are named so the user knows.
@@ -400,6 +415,7 @@ func (a *Agent) deleteService(name string, timeoutMS int64, purge bool, emit pro
 	}
 	if svc != nil {
 		delete(st.Services, name)
+		a.releaseLogonRights(st, emit)
 		if err := st.Save(a.layout); err != nil {
 			return false, err
 		}

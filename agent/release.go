@@ -34,6 +34,9 @@ type resourceKind interface {
 	switchTo(a *Agent, j *state.Journal, id string, rec releases.Record, effect string, emit progressFunc) (*protocol.ActivateResult, error)
 	// landed reports whether an interrupted activation got to its end.
 	landed(a *Agent, j *state.Journal) bool
+	// neverCreated reports whether a new resource whose activation failed
+	// left nothing on the host to stop.
+	neverCreated(a *Agent, name string) bool
 	// remove deletes the resource and what gsd keeps of it, and reports
 	// whether there was anything to delete.
 	remove(a *Agent, name string, timeoutMS int64, emit progressFunc) (bool, error)
@@ -137,6 +140,12 @@ func (a *Agent) opActivate(ctx context.Context, req protocol.Request, emit progr
 	if rec.Kind != args.Kind || rec.Name != args.Name {
 		return nil, failf(protocol.CodeBadRequest, "activate: release %s is one of %s %s, not of %s %s", args.Release, rec.Kind, rec.Name, args.Kind, args.Name)
 	}
+	// The bytes to run are checked whole before anything is touched.
+	for sha := range a.releaseArtifacts(args.Release) {
+		if _, err := a.verifiedArtifact(args.Name, sha); err != nil {
+			return nil, err
+		}
+	}
 	st, err := a.loadState()
 	if err != nil {
 		return nil, err
@@ -174,8 +183,15 @@ func (a *Agent) revert(j *state.Journal, k resourceKind, cause error, emit progr
 	}
 	target, effect := j.From, protocol.EffectRestart
 	if target == "" || target == j.To {
-		// Nothing else to return to: the new release stays, stopped.
+		// Nothing else to return to: the new release stays, stopped; or,
+		// if the service was never created, there is nothing to stop.
 		target, effect = j.To, protocol.EffectStop
+		if k.neverCreated(a, j.Name) {
+			if err := state.FinishJournal(a.layout); err != nil {
+				return errors.Join(cause, err)
+			}
+			return &opError{code: protocol.CodeActivationFailed, err: fmt.Errorf("%s %s: activating %s failed: %w; the service was not created", j.Kind, j.Name, j.To, cause)}
+		}
 	}
 	emit(fmt.Sprintf("%s %s: activating %s failed (%v); returning to %s", j.Kind, j.Name, j.To, cause, target), nil)
 	rec, err := a.releases.Get(target)
@@ -193,6 +209,27 @@ func (a *Agent) revert(j *state.Journal, k resourceKind, cause error, emit progr
 		what = "is stopped (it had no release before)"
 	}
 	return &opError{code: protocol.CodeActivationFailed, err: fmt.Errorf("%s %s: activating %s failed: %w; it %s", j.Kind, j.Name, j.To, cause, what)}
+}
+
+// goingAway reports whether a service is marked for deletion: Windows
+// says so, or the agent deleted it and it is still there.
+func (a *Agent) goingAway(name string, obs Observed) bool {
+	if obs.MarkedForDelete {
+		return true
+	}
+	st, err := a.loadState()
+	return err == nil && obs.Installed && st.Deleting[strings.ToLower(name)]
+}
+
+// neverCreated: the service manager has no such service (or one going
+// away) and gsd holds no release of it.
+func (serviceKind) neverCreated(a *Agent, name string) bool {
+	obs, err := a.opts.Services.Query(name)
+	if err != nil || (obs.Installed && !a.goingAway(name, obs)) {
+		return false
+	}
+	st, err := a.loadState()
+	return err == nil && !managesService(st, name)
 }
 
 // operator is who the lock was taken for, recorded with each activation.
@@ -323,6 +360,9 @@ func (serviceKind) check(a *Agent, name string, raw json.RawMessage, secrets map
 	if _, err := a.store.Find(full.Artifact); err != nil {
 		return releases.Record{}, failf(protocol.CodeNotFound, "service %s: %v; stage it first", name, err)
 	}
+	if err := a.checkManagedAccount(name, full.Account.Name); err != nil {
+		return releases.Record{}, err
+	}
 	rec := releases.Record{Kind: protocol.KindService, Name: name, Files: map[string][]byte{}, Secrets: full.Secrets()}
 	for _, f := range full.Files {
 		if !f.Sensitive {
@@ -400,6 +440,14 @@ func (a *Agent) switchService(j *state.Journal, id string, spec protocol.Service
 	if err != nil {
 		return nil, err
 	}
+	if a.goingAway(name, obs) {
+		// Going away: what is created next is new (configureService
+		// waits for it to go).
+		obs = Observed{}
+	}
+	if st.Deleting[strings.ToLower(name)] {
+		delete(st.Deleting, strings.ToLower(name))
+	}
 	if obs.Installed && !managesService(st, name) && !spec.Adopt {
 		return nil, failf(protocol.CodeUnmanaged, "service %s exists on this host and was not created by gsd; gsd leaves it alone unless its service block says adopt = true", name)
 	}
@@ -427,16 +475,20 @@ func (a *Agent) switchService(j *state.Journal, id string, spec protocol.Service
 	if err != nil {
 		return nil, err
 	}
-	var gaps map[string]string
-	if obs.Installed {
-		gaps, err = a.opts.Services.Reconfigure(name, cfg)
-	} else {
-		gaps, err = a.opts.Services.Install(name, cfg)
+	if gap, err := a.ensureLogonRight(st, spec.Account.Name); err != nil {
+		return nil, fmt.Errorf("service %s: %w", name, err)
+	} else if gap != "" {
+		emit(fmt.Sprintf("%s: the right of %s to log on as a service cannot be checked on this host: %s", name, spec.Account.Name, gap), nil)
 	}
+	gaps, err := a.configureService(name, spec, cfg, obs.Installed, emit)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", name, err)
 	}
-	for _, gap := range a.grantAccess(spec) {
+	accessGaps, err := a.grantAccess(spec, binary)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", name, err)
+	}
+	for _, gap := range accessGaps {
 		emit(fmt.Sprintf("%s: %s", name, gap), nil)
 	}
 	recovery := spec.Recovery
@@ -447,7 +499,15 @@ func (a *Agent) switchService(j *state.Journal, id string, spec protocol.Service
 		recovery = &protocol.Recovery{}
 	}
 	if recovery != nil {
-		rgaps, err := a.opts.Services.SetRecovery(name, *recovery)
+		written := *recovery
+		if reboots(written) {
+			written.RebootMessage = rebootMessage(name)
+		}
+		var rgaps map[string]string
+		err := a.withRecoveryPrivileges(written, func() (err error) {
+			rgaps, err = a.opts.Services.SetRecovery(name, written)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("service %s: recovery: %w", name, err)
 		}
@@ -481,6 +541,7 @@ func (a *Agent) switchService(j *state.Journal, id string, spec protocol.Service
 		defer a.prune(dropped, emit)
 	}
 	svc.Spec = stored
+	a.releaseLogonRights(st, emit)
 	if err := st.Save(a.layout); err != nil {
 		return nil, err
 	}
@@ -492,7 +553,7 @@ func (a *Agent) switchService(j *state.Journal, id string, spec protocol.Service
 	case start && !running:
 		emit(fmt.Sprintf("starting %s", name), nil)
 		if err := a.opts.Services.Start(name, a.startTimeout()); err != nil {
-			return nil, fmt.Errorf("service %s: start: %w", name, err)
+			return nil, fmt.Errorf("service %s: start: %w", name, explainSCM(name, spec, err))
 		}
 		running = true
 	case effect == protocol.EffectReload && running:
@@ -567,40 +628,6 @@ func (a *Agent) writeFiles(svc *state.Service, spec protocol.ServiceSpec, emit p
 		svc.Files = nil
 	}
 	return nil
-}
-
-// grantAccess lets the service's account read its files and write its
-// logs, wherever the release puts them; it returns what this host could
-// not put in place.
-func (a *Agent) grantAccess(spec protocol.ServiceSpec) []string {
-	var gaps []string
-	note := func(gap string, err error) {
-		if err != nil {
-			gap = err.Error()
-		}
-		if gap != "" && !contains(gaps, gap) {
-			gaps = append(gaps, gap)
-		}
-	}
-	note(state.GrantServiceAccess(a.layout, spec.Name, spec.Account.Name))
-	for _, f := range spec.Files {
-		if f.Path != "" {
-			note(state.GrantFolderAccess(filepath.Dir(a.hostPath(f.Path)), spec.Account.Name, false))
-		}
-	}
-	if w := spec.Wrapper; w != nil && w.LogDir != "" {
-		note(state.GrantFolderAccess(a.hostPath(w.LogDir), spec.Account.Name, true))
-	}
-	return gaps
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // logDir is where a wrapped service's output goes: its log block's

@@ -252,6 +252,9 @@ func (c *fakeConn) Close() error {
 type recorder struct {
 	NilHooks
 	events []string
+	// progress is the last upload progress per host and file, as
+	// "sent/size".
+	progress map[string]string
 	// on, if set, sees each event as it is recorded.
 	on func(event string)
 }
@@ -274,6 +277,12 @@ func errOr(err error) string {
 func (r *recorder) HostStart(h string)                { r.add("hoststart %s", h) }
 func (r *recorder) Uploading(h string, u plan.Upload) { r.add("uploading %s %s", h, u.Name) }
 func (r *recorder) Uploaded(h string, u plan.Upload)  { r.add("uploaded %s %s", h, u.Name) }
+func (r *recorder) UploadProgress(h string, u plan.Upload, sent int64) {
+	if r.progress == nil {
+		r.progress = map[string]string{}
+	}
+	r.progress[h+" "+u.Name] = fmt.Sprintf("%d/%d", sent, u.Size)
+}
 func (r *recorder) Staged(h string, s *plan.Step, id string) {
 	r.add("staged %s %s %s", h, s.Address, id)
 }
@@ -826,6 +835,10 @@ func TestHooks(t *testing.T) {
 		}
 		if done != 1 {
 			t.Errorf("%s: HostDone %d times: %v", h, done, ev)
+		}
+		// Upload progress reaches the whole artifact.
+		if p := rec.progress[h+" app.exe"]; p == "" || !strings.HasPrefix(p, strings.Split(p, "/")[1]+"/") || p == "0/0" {
+			t.Errorf("%s: last upload progress %q, want size/size", h, p)
 		}
 	}
 	// A host that fails is done too, with its error.

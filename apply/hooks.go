@@ -15,6 +15,9 @@ type Hooks interface {
 	HostStart(host string)
 	// Uploading and Uploaded bracket one artifact's upload.
 	Uploading(host string, u plan.Upload)
+	// UploadProgress: sent bytes of the artifact have been read for the
+	// host so far (an upload that is retried starts again from 0).
+	UploadProgress(host string, u plan.Upload, sent int64)
 	Uploaded(host string, u plan.Upload)
 	// Staged: a step's release is on the host, before anything stops.
 	Staged(host string, s *plan.Step, release string)
@@ -46,6 +49,7 @@ var _ Hooks = NilHooks{}
 
 func (NilHooks) HostStart(string)                                            {}
 func (NilHooks) Uploading(string, plan.Upload)                               {}
+func (NilHooks) UploadProgress(string, plan.Upload, int64)                   {}
 func (NilHooks) Uploaded(string, plan.Upload)                                {}
 func (NilHooks) Staged(string, *plan.Step, string)                           {}
 func (NilHooks) Message(string, string)                                      {}
@@ -76,6 +80,9 @@ func (s *serialHooks) do(f func(Hooks)) {
 func (s *serialHooks) HostStart(host string) { s.do(func(h Hooks) { h.HostStart(host) }) }
 func (s *serialHooks) Uploading(host string, u plan.Upload) {
 	s.do(func(h Hooks) { h.Uploading(host, u) })
+}
+func (s *serialHooks) UploadProgress(host string, u plan.Upload, sent int64) {
+	s.do(func(h Hooks) { h.UploadProgress(host, u, sent) })
 }
 func (s *serialHooks) Uploaded(host string, u plan.Upload) {
 	s.do(func(h Hooks) { h.Uploaded(host, u) })

@@ -233,8 +233,14 @@ func (r *runner) prepare(hp *plan.HostPlan, dial Dialer, res *Result) (Conn, err
 			return fail(fmt.Errorf("host %s: the plan names no file for artifact %s", hp.Host, plan.ShortHash(u.SHA256)))
 		}
 		r.hooks.Uploading(hp.Host, u)
-		path := art.Path
-		open := func() (io.ReadCloser, error) { return os.Open(path) }
+		path, u := art.Path, u
+		open := func() (io.ReadCloser, error) {
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, err
+			}
+			return &progressReader{ReadCloser: f, report: func(n int64) { r.hooks.UploadProgress(hp.Host, u, n) }}, nil
+		}
 		if err := conn.Stage(r.ctx, u.SHA256, u.Size, u.Name, open); err != nil {
 			return fail(fmt.Errorf("host %s: uploading %s: %w", hp.Host, u.Name, err))
 		}
@@ -602,3 +608,20 @@ func hasWork(hp *plan.HostPlan) bool {
 
 // ErrStopped is the error of hosts left alone after a graceful stop.
 var ErrStopped = errors.New("stopped by request")
+
+// progressReader reports how much of an artifact has been read, which is
+// what has been sent but for what the transport buffers.
+type progressReader struct {
+	io.ReadCloser
+	n      int64
+	report func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.ReadCloser.Read(b)
+	if n > 0 {
+		p.n += int64(n)
+		p.report(p.n)
+	}
+	return n, err
+}

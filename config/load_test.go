@@ -277,7 +277,7 @@ service "db" {
 	}
 	web := cfg.Service("web")
 	if web.Start != StartAuto || web.Mode != ModeNative || web.StopTimeout != DefaultStopTimeout ||
-		web.Account.Name != "LocalSystem" || web.DisplayName != "web" || !web.Rollout.AutoRollback ||
+		web.Account.Name != `NT SERVICE\web` || web.DisplayName != "web" || !web.Rollout.AutoRollback ||
 		web.Rollout.MaxParallel != 1 || web.Rollout.RollbackScope != "batch" || web.Log != nil {
 		t.Errorf("defaults not applied: %+v", web)
 	}

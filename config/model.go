@@ -275,6 +275,9 @@ type Service struct {
 	Health      *Health   // nil: healthy means running
 	Log         *Log      // only for wrapped services
 	Firewall    *Firewall // nil: no firewall rule
+	// WorkDir is a wrapped program's working directory; empty: a folder
+	// of its own under C:\ProgramData\gsd\services\<name>.
+	WorkDir     string
 	StopTimeout time.Duration
 	Rollout     Rollout
 	Adopt       bool
@@ -310,7 +313,7 @@ type Binary struct {
 
 // Account is the identity the service runs as.
 type Account struct {
-	Name     string // "LocalSystem" when not set
+	Name     string // NT SERVICE\<service>, its virtual account, when not set
 	Password Text   // only for domain or local user accounts
 }
 

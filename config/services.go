@@ -178,6 +178,7 @@ func (l *loader) serviceBody(ev *evaluator, d *serviceDecl) *Service {
 	svc.Health = l.serviceHealth(ev, s)
 	svc.Log = l.serviceLog(ev, s, svc.Mode)
 	svc.Firewall = firewallBlock(ev, s.Firewall, fmt.Sprintf("service %q", s.Name))
+	svc.WorkDir = l.serviceWorkDir(ev, s, svc.Mode)
 	return svc
 }
 
@@ -658,15 +659,19 @@ func envOf(ev *evaluator, expr hcl.Expression, owner string) map[string]Text {
 	return env
 }
 
+// serviceAccount is the service's account block, or by default its
+// virtual account, NT SERVICE\<name> (a for_each instance's own name): an
+// identity of its own with no more rights than it is given, where
+// LocalSystem, Windows' own default, may do anything on the host.
 func (l *loader) serviceAccount(ev *evaluator, s *serviceShape) Account {
-	return accountOf(ev, s.Account, fmt.Sprintf("service %q", s.Name), s.Name)
+	return accountOf(ev, s.Account, fmt.Sprintf("service %q", s.Name), s.Name, `NT SERVICE\`+s.Name)
 }
 
 // accountOf evaluates the account block of a service or task (owner, as
-// `service "api"`): LocalSystem without one. virtual is the name whose
+// `service "api"`): byDefault without one. virtual is the name whose
 // virtual account (NT SERVICE\NAME) it may run as, or "" for none.
-func accountOf(ev *evaluator, blocks []*accountShape, owner, virtual string) Account {
-	acc := Account{Name: "LocalSystem"}
+func accountOf(ev *evaluator, blocks []*accountShape, owner, virtual, byDefault string) Account {
+	acc := Account{Name: byDefault}
 	a, ok := onlyOne(ev, blocks, func(a *accountShape) hcl.Range { return a.DefRange }, owner, "account")
 	if !ok {
 		return acc
@@ -939,6 +944,24 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is larger than 1 TiB", s)
 	}
 	return n * mult, nil
+}
+
+// serviceWorkDir is a wrapped program's working directory, which its
+// account may modify; a native service's is the one the service manager
+// gives every service (System32), which gsd cannot change.
+func (l *loader) serviceWorkDir(ev *evaluator, s *serviceShape, mode string) string {
+	v, ok := ev.str(s.WorkDir, fmt.Sprintf("service %q work_dir", s.Name))
+	if !ok {
+		return ""
+	}
+	if mode != ModeWrapped {
+		ev.errorf(s.WorkDir.Range(), "work_dir needs wrapped mode", "Service %q sets work_dir, but the service manager starts every native service in System32; only a mode = \"wrapped\" service runs in a working directory gsd chooses. Remove work_dir, or have the program change directory itself.", s.Name)
+		return ""
+	}
+	if err := validWindowsPath(v); err != nil {
+		ev.errorf(s.WorkDir.Range(), "Invalid working directory", "Service %q work_dir %s.", s.Name, err)
+	}
+	return v
 }
 
 func (l *loader) serviceLog(ev *evaluator, s *serviceShape, mode string) *Log {

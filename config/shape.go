@@ -112,6 +112,7 @@ type serviceShape struct {
 	Env         hcl.Expression   `hcl:"env,optional"`
 	StopTimeout hcl.Expression   `hcl:"stop_timeout,optional"`
 	Adopt       hcl.Expression   `hcl:"adopt,optional"`
+	WorkDir     hcl.Expression   `hcl:"work_dir,optional"`
 	Account     []*accountShape  `hcl:"account,block"`
 	Files       []*fileBlock     `hcl:"file,block"`
 	Recovery    []*recoveryShape `hcl:"recovery,block"`

@@ -170,11 +170,13 @@ func (l *loader) decodeTask(cfg *Config, d *taskDecl) *Task {
 	}
 	t := &Task{
 		Name: s.Name, Hosts: hosts, DeclRange: s.DefRange,
-		Binary:    binaryOf(ev, cfg, s.Binary, d.file.dir, owner),
-		Version:   versionOf(ev, s.Version, what("version")),
-		Args:      ev.texts(s.Args, what("args")),
-		Env:       envOf(ev, s.Env, owner),
-		Account:   accountOf(ev, s.Account, owner, ""),
+		Binary:  binaryOf(ev, cfg, s.Binary, d.file.dir, owner),
+		Version: versionOf(ev, s.Version, what("version")),
+		Args:    ev.texts(s.Args, what("args")),
+		Env:     envOf(ev, s.Env, owner),
+		// LocalSystem by default, not a virtual account as for a service:
+		// the Task Scheduler cannot run a task as NT SERVICE\NAME.
+		Account:   accountOf(ev, s.Account, owner, "", "LocalSystem"),
 		TimeLimit: ev.duration(s.TimeLimit, what("time_limit"), DefaultTaskTimeLimit),
 		IfRunning: ev.oneOf(s.IfRunning, what("if_running"), IfRunningIgnore, IfRunningIgnore, IfRunningQueue, IfRunningParallel, IfRunningStop),
 		Enabled:   ev.boolean(s.Enabled, what("enabled"), true),

@@ -37,7 +37,7 @@ var serviceBase = map[string]string{
 	"health.http": `"http://localhost:8080/healthz"`, "health.body_match": `"ok"`, "health.timeout": `"30s"`, "health.interval": `"1s"`, "health.healthy_after": `"2s"`,
 	"rollout.max_parallel": `1`, "rollout.canary": `0`, "rollout.canary_pause": `false`, "rollout.pause": `"0s"`, "rollout.max_failures": `0`,
 	"rollout.auto_rollback": `true`, "rollout.rollback_scope": `"batch"`,
-	"log.max_size": `"10MB"`, "log.keep": `5`,
+	"log.max_size": `"10MB"`, "log.keep": `5`, "work_dir": `"D:\\data\\api"`,
 	"firewall.ports": `[8080]`, "firewall.protocol": `"tcp"`, "firewall.profiles": `["domain"]`, "firewall.remote_addresses": `["10.0.0.0/8"]`,
 }
 
@@ -48,7 +48,7 @@ var serviceVariants = map[string]map[string]string{
 	"hosts":                     {"hosts": `["web1", "web2"]`},
 	"binary":                    {"binary": `build.db`},
 	"version":                   {"version": `"2.0.0"`},
-	"mode":                      {"mode": `"native"`, "log.max_size": "", "log.keep": ""},
+	"mode":                      {"mode": `"native"`, "log.max_size": "", "log.keep": "", "work_dir": ""},
 	"display_name":              {"display_name": `"API 2"`},
 	"description":               {"description": `"Serves more"`},
 	"args":                      {"args": `["-b"]`},
@@ -84,6 +84,7 @@ var serviceVariants = map[string]map[string]string{
 	"log.dir":                   {"log.dir": `"D:\\logs\\api"`},
 	"log.max_size":              {"log.max_size": `"20MB"`},
 	"log.keep":                  {"log.keep": `7`},
+	"work_dir":                  {"work_dir": `"D:\\data\\api2"`},
 	"firewall.ports":            {"firewall.ports": `[8080, "9000-9010"]`},
 	"firewall.protocol":         {"firewall.protocol": `"udp"`},
 	"firewall.profiles":         {"firewall.profiles": `["domain", "public"]`},

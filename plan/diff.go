@@ -64,6 +64,7 @@ func diffService(svc *config.Service, want protocol.ServiceSpec, have *protocol.
 	// Account names are case-insensitive to Windows.
 	if !strings.EqualFold(canonicalAccount(scm.Account), canonicalAccount(want.Account.Name)) {
 		d.change("account", canonicalAccount(scm.Account), canonicalAccount(want.Account.Name), false, true, "account changed")
+		d.note(AccountPrivilege(want.Account.Name))
 	}
 	d.password(have.Password, want.Account.Password)
 
@@ -89,6 +90,7 @@ func diffService(svc *config.Service, want protocol.ServiceSpec, have *protocol.
 	}
 	if want.Wrapper != nil && last.Wrapper != nil {
 		d.change("log", wrapperString(last.Wrapper), wrapperString(want.Wrapper), false, true, "log settings changed")
+		d.change("work_dir", pathOrDefault(last.Wrapper.WorkDir), pathOrDefault(want.Wrapper.WorkDir), false, true, "working directory changed")
 	}
 	d.files(have.Files, want.Files)
 
@@ -137,6 +139,13 @@ func (d *differ) change(attr, old, new string, sensitive, restart bool, reason s
 	d.step.Changes = append(d.step.Changes, c)
 	if restart {
 		d.restart(reason)
+	}
+}
+
+// note qualifies the change just recorded.
+func (d *differ) note(n string) {
+	if len(d.step.Changes) > 0 {
+		d.step.Changes[len(d.step.Changes)-1].Note = n
 	}
 }
 
@@ -295,6 +304,7 @@ func creationChanges(svc *config.Service, want protocol.ServiceSpec) []Change {
 	add("description", want.Description, false)
 	add("start", want.Start, false)
 	add("account", want.Account.Name, false)
+	out[len(out)-1].Note = AccountPrivilege(want.Account.Name)
 	add("account.password", want.Account.Password, true)
 	if len(want.Args) > 0 {
 		add("args", listString(want.Args), anySensitive(svc.Args))
@@ -322,7 +332,53 @@ func creationChanges(svc *config.Service, want protocol.ServiceSpec) []Change {
 	if want.Wrapper != nil && want.Wrapper.LogDir != "" {
 		add("log", wrapperString(want.Wrapper), false)
 	}
+	if want.Wrapper != nil {
+		add("work_dir", want.Wrapper.WorkDir, false)
+	}
 	return out
+}
+
+// AccountPrivilege says how much an account may do on the host, for the
+// plan to show beside it.
+func AccountPrivilege(account string) string {
+	switch canonicalAccount(account) {
+	case "LocalSystem":
+		return "highest privilege"
+	case `NT AUTHORITY\LocalService`:
+		return "low privilege, anonymous on the network"
+	case `NT AUTHORITY\NetworkService`:
+		return "low privilege, the computer's identity on the network"
+	}
+	switch protocol.AccountKind(account) {
+	case protocol.AccountVirtual:
+		return "virtual account, least privilege"
+	case protocol.AccountManaged:
+		return `group managed service account; gsd grants it "Log on as a service"`
+	}
+	return `user account; gsd grants it "Log on as a service"`
+}
+
+// accountProblems are what a host said about a service's account when
+// asked (see FactsArgs).
+func accountProblems(host, account string, checked []protocol.AccountFacts) []string {
+	for _, af := range checked {
+		if strings.EqualFold(af.Name, account) && af.Problem != "" {
+			return []string{fmt.Sprintf("host %s cannot run the service as %s: %s", host, account, af.Problem)}
+		}
+	}
+	return nil
+}
+
+// FactsArgs are what planning asks a host besides its facts: whether it
+// can use the group managed service accounts its services are to run as.
+func FactsArgs(cfg *config.Config, host string) protocol.FactsArgs {
+	var args protocol.FactsArgs
+	for _, svc := range cfg.Services {
+		if contains(svc.Hosts, host) && protocol.AccountKind(svc.Account.Name) == protocol.AccountManaged && !contains(args.Accounts, svc.Account.Name) {
+			args.Accounts = append(args.Accounts, svc.Account.Name)
+		}
+	}
+	return args
 }
 
 func shown(t config.Text) string {

@@ -45,6 +45,15 @@ type Plan struct {
 	Artifacts    map[string]ArtifactFile `json:"artifacts,omitempty"`
 	Summary      Summary                 `json:"summary"`
 	Fingerprints Fingerprints            `json:"fingerprints"`
+	// Skipped are hosts left out because they could not be reached
+	// (-skip-unreachable): nothing is planned or applied there.
+	Skipped []SkippedHost `json:"skipped,omitempty"`
+}
+
+// SkippedHost is a host left out of a plan, and why.
+type SkippedHost struct {
+	Host  string `json:"host"`
+	Error string `json:"error"`
 }
 
 // ArtifactFile is where an artifact was built or found.
@@ -89,6 +98,9 @@ type HostPlan struct {
 	// Interrupted is an activation a dead agent left unfinished; gsd
 	// apply finishes it (or returns to the release before) first.
 	Interrupted *protocol.JournalSummary `json:"interrupted,omitempty"`
+	// Repairs are what gsd found wrong with its own files on the host
+	// and put right while reading it (see protocol.HostFacts.Repairs).
+	Repairs []string `json:"repairs,omitempty"`
 }
 
 // Upload is an artifact the host does not hold yet. Uploads happen before
@@ -139,6 +151,9 @@ type Step struct {
 	Reload bool `json:"reload,omitempty"`
 	// Start says a stopped service that should run is started.
 	Start bool `json:"start,omitempty"`
+	// Problems are what the host says will make the step fail, with how
+	// to fix it (a group managed service account it cannot use).
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Change is one attribute's difference. Old is nil for a new attribute,
@@ -150,6 +165,8 @@ type Change struct {
 	Sensitive bool    `json:"sensitive,omitempty"`
 	// Restart says this change alone needs a restart to take effect.
 	Restart bool `json:"restart,omitempty"`
+	// Note qualifies the new value, such as the privilege of an account.
+	Note string `json:"note,omitempty"`
 }
 
 // HostFacts is what was read from one host: its facts, or why they could
@@ -202,6 +219,7 @@ func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[st
 		}
 		p.Fingerprints.Facts[h.Name] = fingerprintFacts(hf.Facts)
 		hp.Interrupted = hf.Facts.Journal
+		hp.Repairs = hf.Facts.Host.Repairs
 		planHost(p, hp, cfg, desired, artifacts, hf.Facts)
 		count(&p.Summary, hp)
 	}
@@ -278,7 +296,7 @@ func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
 		}
 	}
 	if svc.Log != nil {
-		s.Wrapper = &protocol.WrapperSpec{LogDir: svc.Log.Dir, LogMaxBytes: svc.Log.MaxSize, LogKeep: svc.Log.Keep}
+		s.Wrapper = &protocol.WrapperSpec{LogDir: svc.Log.Dir, LogMaxBytes: svc.Log.MaxSize, LogKeep: svc.Log.Keep, WorkDir: svc.WorkDir}
 	}
 	for _, f := range svc.Files {
 		fs := protocol.FileSpec{Name: f.Name, OnChange: f.OnChange, Sensitive: f.Content.Sensitive, Content: []byte(f.Content.Value)}
@@ -390,6 +408,9 @@ func SecretsFingerprint(salt string, desired map[string]map[string]Desired) stri
 func fingerprintFacts(f *protocol.Facts) string {
 	c := *f
 	c.Lock, c.LockError = nil, ""
+	// What gsd put right while reading the host, and the accounts it was
+	// asked to check, are not the host's state.
+	c.Host.Repairs, c.Accounts = nil, nil
 	c.Services = make([]protocol.ServiceFacts, len(f.Services))
 	for i, s := range f.Services {
 		// Whether a service runs stays in: it decides between a restart

@@ -245,7 +245,7 @@ func TestDiffRules(t *testing.T) {
 			f.Config.Account = `NT AUTHORITY\LocalService`
 		}, action: ActionUpdate, changes: "account", restart: "account changed"},
 		{name: "account spelled differently is the same", mutate: func(f *protocol.ServiceFacts, _ *protocol.Facts) {
-			f.Config.Account = "localsystem"
+			f.Config.Account = strings.ToUpper(f.Config.Account)
 		}, action: ActionNoOp},
 		{name: "dependencies in another order and case are the same", mutate: func(f *protocol.ServiceFacts, _ *protocol.Facts) {
 			f.Config.Dependencies = []string{"TCPIP", "db"}

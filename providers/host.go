@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,10 +22,14 @@ import (
 	"github.com/gsd-deploy/gsd/providers/transport"
 )
 
+// AgentRoot is gsd's folder on a host; the bootstrap keeps it owned by
+// Administrators and closed to everyone else before it writes there.
+const AgentRoot = `C:\ProgramData\gsd`
+
 // AgentDir is where agents live on a host, one directory per build named
 // by its SHA-256, so a host can hold several and a new build never
 // overwrites one that runs.
-const AgentDir = `C:\ProgramData\gsd\bin`
+const AgentDir = AgentRoot + `\bin`
 
 // Agent is the gsd-agent.exe build gsd installs and talks to.
 type Agent struct {
@@ -77,6 +82,33 @@ type Options struct {
 	// hears nothing for protocol.HeartbeatMisses of them finishes what it
 	// does, releases the host's lock and exits.
 	Heartbeat time.Duration
+	// FactsArgs go with every facts request (the accounts to check).
+	FactsArgs protocol.FactsArgs
+	// Checked, when set, remembers the hosts whose agent binary was
+	// checked (see Checked); nil checks before every session.
+	Checked *Checked
+}
+
+// Checked remembers, for one run of gsd, the hosts on which the bootstrap
+// has secured the root and checked the agent binary. Later sessions of
+// the same run start the agent without checking again: once the root is
+// secured, only an administrator can change the binary.
+type Checked struct{ m sync.Map }
+
+func (c *Checked) key(host, sha string) string { return host + "\x00" + sha }
+
+func (c *Checked) has(host, sha string) bool {
+	if c == nil {
+		return false
+	}
+	_, ok := c.m.Load(c.key(host, sha))
+	return ok
+}
+
+func (c *Checked) add(host, sha string) {
+	if c != nil {
+		c.m.Store(c.key(host, sha), true)
+	}
 }
 
 // DefaultHeartbeat is the heartbeat interval of agent sessions: an agent
@@ -131,36 +163,93 @@ type Host struct {
 	held  map[string]bool // artifacts the host holds, from facts and stages
 	// installed is set when Connect uploaded the agent.
 	installed bool
-	sent      atomic.Int64
+	// repairs are what the bootstrap found wrong and put right, for
+	// facts (protocol.HostFacts.Repairs).
+	repairs []string
+	sent    atomic.Int64
 }
 
 // missingMarker is what the start command prints when the agent build is
 // not on the host, in place of the agent's hello.
 const missingMarker = "gsd-agent-missing"
 
-// Connect reaches the agent on the host behind t, installing it first
-// when the host does not hold this build (a new host, or one with an
-// older agent). The Host owns t from then on.
+// Connect reaches the agent on the host behind t. The agent binary is
+// checked against its SHA-256 before it runs, by the bootstrap (which
+// secures gsd's root folder first), and installed when the host lacks it
+// or holds other bytes under its name. The Host owns t from then on.
 func Connect(ctx context.Context, name string, t transport.Transport, opts Options) (*Host, error) {
 	if !shaRE.MatchString(opts.Agent.SHA256) || opts.Agent.Open == nil {
 		return nil, fmt.Errorf("host %s: no usable agent build (SHA-256 %q)", name, opts.Agent.SHA256)
 	}
 	h := &Host{name: name, t: t, opts: opts}
-	missing, err := h.startAgent(ctx)
-	if err == nil && missing {
-		if err = h.install(ctx); err == nil {
-			h.installed = true
-			missing, err = h.startAgent(ctx)
-			if err == nil && missing {
-				err = &Error{Host: name, Step: "starting the agent", Err: fmt.Errorf("%s is still missing after a verified upload", opts.Agent.Path())}
-			}
-		}
-	}
-	if err != nil {
+	if err := h.startChecked(ctx); err != nil {
 		t.Close()
 		return nil, err
 	}
 	return h, nil
+}
+
+// startChecked checks the agent binary, installs it when it is missing
+// or not what its name promises, and starts it.
+func (h *Host) startChecked(ctx context.Context) error {
+	if !h.opts.Checked.has(h.name, h.opts.Agent.SHA256) {
+		ok, err := h.checkAgent(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := h.install(ctx); err != nil {
+				return err
+			}
+			h.installed = true
+		}
+		h.opts.Checked.add(h.name, h.opts.Agent.SHA256)
+	}
+	missing, err := h.startAgent(ctx)
+	if err == nil && missing {
+		err = h.fail("starting the agent", fmt.Errorf("%s is missing right after the bootstrap checked it", h.opts.Agent.Path()))
+	}
+	return err
+}
+
+func (h *Host) bootstrapParams() bootstrap.Params {
+	return bootstrap.Params{Root: AgentRoot, Path: h.opts.Agent.Path(), SHA256: h.opts.Agent.SHA256}
+}
+
+// checkAgent runs the bootstrap with nothing to write: it secures the
+// root, and succeeds only if the agent binary is there with its SHA-256.
+func (h *Host) checkAgent(ctx context.Context) (ok bool, err error) {
+	err = h.retry(ctx, func() error {
+		notes, err := runBootstrap(ctx, h.t, h.bootstrapParams(), func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("")), nil })
+		h.noteRepairs(notes, false)
+		var nip *notInPlaceError
+		ok = err == nil
+		if errors.As(err, &nip) {
+			err = nil
+		}
+		return err
+	})
+	if err != nil {
+		return false, h.fail("checking the agent", err)
+	}
+	return ok, nil
+}
+
+// noteRepairs keeps what the bootstrap said it found wrong; installed
+// says the right agent is in place now.
+func (h *Host) noteRepairs(notes []string, installed bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range notes {
+		if installed && strings.Contains(n, " had SHA-256 ") {
+			n += "; gsd installed its own build there again"
+		} else if !installed && strings.Contains(n, " had SHA-256 ") {
+			continue // said again, with the outcome, by the install
+		}
+		if !slices.Contains(h.repairs, n) {
+			h.repairs = append(h.repairs, n)
+		}
+	}
 }
 
 // Installed reports whether Connect had to upload the agent.
@@ -275,7 +364,13 @@ func stderrNote(b []byte) string {
 func (h *Host) install(ctx context.Context) error {
 	a := h.opts.Agent
 	step := "installing the agent (" + a.SHA256[:12] + ")"
-	err := h.retry(ctx, func() error { return Upload(ctx, h.t, a.Path(), a.SHA256, a.Open) })
+	err := h.retry(ctx, func() error {
+		notes, err := Upload(ctx, h.t, h.bootstrapParams(), a.Open)
+		if err == nil {
+			h.noteRepairs(notes, true)
+		}
+		return err
+	})
 	if err != nil {
 		return h.fail(step, err)
 	}
@@ -298,39 +393,70 @@ func retryable(err error) bool {
 	return errors.Is(err, transport.ErrBroken) || errors.Is(err, transport.ErrTimeout)
 }
 
-// Upload streams a file to path on the host through the bootstrap, which
-// writes it beside path, checks sha, and only then renames it into place.
-func Upload(ctx context.Context, t transport.Transport, path, sha string, open func() (io.ReadCloser, error)) error {
-	line, err := bootstrap.CommandLine(bootstrap.Params{Path: path, SHA256: sha})
+// Upload streams a file to p.Path on the host through the bootstrap,
+// which secures p.Root, writes the file beside its place, checks its
+// SHA-256, and only then renames it into place. notes are what the
+// bootstrap found wrong and put right.
+func Upload(ctx context.Context, t transport.Transport, p bootstrap.Params, open func() (io.ReadCloser, error)) (notes []string, err error) {
+	notes, err = runBootstrap(ctx, t, p, open)
+	var nip *notInPlaceError
+	if errors.As(err, &nip) {
+		err = fmt.Errorf("the host received bytes with a different SHA-256 than %s, so nothing was installed%s", p.SHA256, nip.stderr)
+	}
+	return notes, err
+}
+
+// notInPlaceError is the bootstrap's exit code 3: the bytes it read did
+// not have the SHA-256, so nothing was written.
+type notInPlaceError struct{ stderr string }
+
+func (e *notInPlaceError) Error() string { return "the file is not in place" + e.stderr }
+
+// runBootstrap runs the bootstrap for p with open's bytes as its input.
+// A *notInPlaceError says the file did not end up with its SHA-256
+// (nothing was written then); notes are the bootstrap's other lines.
+func runBootstrap(ctx context.Context, t transport.Transport, p bootstrap.Params, open func() (io.ReadCloser, error)) (notes []string, err error) {
+	line, err := bootstrap.CommandLine(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r, err := open()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer r.Close()
 	res, err := transport.Run(ctx, t, line, r, 4096)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	for _, l := range strings.Split(string(res.Stdout), "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, bootstrap.NotePrefix) && !strings.HasPrefix(l, bootstrap.OKPrefix) {
+			notes = append(notes, strings.TrimPrefix(l, bootstrap.NotePrefix))
+		}
 	}
 	switch {
 	case res.ExitCode == bootstrap.ExitHashMismatch:
-		return fmt.Errorf("the host received bytes with a different SHA-256 than %s, so nothing was installed%s", sha, stderrNote(res.Stderr))
+		return notes, &notInPlaceError{stderr: stderrNote(res.Stderr)}
 	case res.ExitCode != bootstrap.ExitOK:
-		return fmt.Errorf("the bootstrap failed with exit code %d%s", res.ExitCode, stderrNote(res.Stderr))
-	case !strings.Contains(string(res.Stdout), bootstrap.OKPrefix+sha):
-		return fmt.Errorf("the bootstrap did not confirm SHA-256 %s (output %q)", sha, strings.TrimSpace(string(res.Stdout)))
+		return notes, fmt.Errorf("the bootstrap failed with exit code %d%s", res.ExitCode, stderrNote(res.Stderr))
+	case !strings.Contains(string(res.Stdout), bootstrap.OKPrefix+p.SHA256):
+		return notes, fmt.Errorf("the bootstrap did not confirm SHA-256 %s (output %q)", p.SHA256, strings.TrimSpace(string(res.Stdout)))
 	}
-	return nil
+	return notes, nil
 }
 
 // Facts gathers the host's facts in one round trip.
 func (h *Host) Facts(ctx context.Context) (protocol.Facts, error) {
 	var f protocol.Facts
-	err := h.call(ctx, "gathering facts", protocol.OpFacts, nil, &f)
+	var args any
+	if len(h.opts.FactsArgs.Accounts) > 0 {
+		args = h.opts.FactsArgs
+	}
+	err := h.call(ctx, "gathering facts", protocol.OpFacts, args, &f)
 	if err == nil {
 		h.mu.Lock()
+		f.Host.Repairs = append(slices.Clone(h.repairs), f.Host.Repairs...)
 		h.held = map[string]bool{}
 		for _, a := range f.Artifacts {
 			h.held[a] = true
@@ -401,11 +527,8 @@ func (h *Host) session(ctx context.Context) (*client.Client, error) {
 	if c != nil {
 		return c, nil
 	}
-	missing, err := h.startAgent(ctx)
-	if err == nil && missing {
-		err = h.fail("starting the agent", fmt.Errorf("%s has disappeared from the host", h.opts.Agent.Path()))
-	}
-	if err != nil {
+	// The binary is checked again before it runs again.
+	if err := h.startChecked(ctx); err != nil {
 		return nil, err
 	}
 	h.mu.Lock()

@@ -23,7 +23,8 @@ import (
 
 // fakeHost is a Transport that understands exactly the two command lines
 // Host sends: the agent start (served by an in-process agent) and the
-// bootstrap (performed in memory, with its hash check).
+// bootstrap (performed in memory, with its checks: a file already in
+// place with its SHA-256 is kept and stdin dropped).
 type fakeHost struct {
 	t     *testing.T
 	root  string
@@ -37,6 +38,7 @@ type fakeHost struct {
 	mute    bool
 	uploads int
 	starts  int // agent start commands
+	boots   int // bootstrap commands, checks included
 }
 
 var startRE = regexp.MustCompile(`^if exist "([^"]+)" \("([^"]+)" serve\) else \(echo ` + missingMarker + `\)$`)
@@ -44,11 +46,27 @@ var startRE = regexp.MustCompile(`^if exist "([^"]+)" \("([^"]+)" serve\) else \
 func (f *fakeHost) Start(ctx context.Context, line string) (transport.Process, error) {
 	p := newFakeProcess()
 	if params, err := bootstrap.Parse(line); err == nil {
+		f.mu.Lock()
+		f.boots++
+		f.mu.Unlock()
 		go func() {
+			f.mu.Lock()
+			have, exists := f.files[params.Path]
+			f.mu.Unlock()
+			if sum := sha256.Sum256(have); exists && hex.EncodeToString(sum[:]) == params.SHA256 {
+				io.Copy(io.Discard, p.inR)
+				fmt.Fprintf(p.outW, "%s%s\r\n", bootstrap.OKPrefix, params.SHA256)
+				p.exit(0)
+				return
+			} else if exists {
+				fmt.Fprintf(p.outW, "%s%s had SHA-256 %s, not %s\r\n", bootstrap.NotePrefix, params.Path, hex.EncodeToString(sum[:]), params.SHA256)
+			}
 			b, _ := io.ReadAll(p.inR)
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			f.uploads++
+			if len(b) > 0 {
+				f.uploads++
+			}
 			if f.corrupt && len(b) > 0 {
 				b[0] ^= 1
 			}
@@ -139,7 +157,10 @@ func newFakeHost(t *testing.T) *fakeHost {
 	return &fakeHost{t: t, root: t.TempDir(), files: map[string][]byte{}}
 }
 
-var testAgent = AgentFromBytes([]byte("MZ this stands for gsd-agent.exe"))
+var (
+	agentBytes = []byte("MZ this stands for gsd-agent.exe")
+	testAgent  = AgentFromBytes(agentBytes)
+)
 
 func TestConnectInstallsOnceThenFinds(t *testing.T) {
 	f := newFakeHost(t)
@@ -182,6 +203,49 @@ func TestConnectInstallsOnceThenFinds(t *testing.T) {
 	}
 }
 
+// A binary with the agent's name but other bytes (planted, or damaged) is
+// never run: it is installed again, and facts say so.
+func TestPlantedAgentIsReplacedBeforeItRuns(t *testing.T) {
+	f := newFakeHost(t)
+	f.files[testAgent.Path()] = []byte("MZ something else entirely")
+	h, err := Connect(context.Background(), "web1", f, Options{Agent: testAgent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if !h.Installed() || f.uploads != 1 || !bytes.Equal(f.files[testAgent.Path()], agentBytes) {
+		t.Fatalf("installed %v, %d uploads, file %q", h.Installed(), f.uploads, f.files[testAgent.Path()])
+	}
+	facts, err := h.Facts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(facts.Host.Repairs) == 0 || !strings.Contains(facts.Host.Repairs[0], testAgent.Path()+" had SHA-256 ") || !strings.Contains(facts.Host.Repairs[0], "installed its own build there again") {
+		t.Fatalf("repairs %q", facts.Host.Repairs)
+	}
+}
+
+// Within one run the agent binary is checked once per host: later
+// sessions trust that check, which secured the root.
+func TestAgentCheckedOncePerRun(t *testing.T) {
+	f := newFakeHost(t)
+	var checked Checked
+	for i, want := range []int{2, 2, 3} {
+		opts := Options{Agent: testAgent, Checked: &checked}
+		if i == 2 {
+			opts.Checked = nil // another run
+		}
+		h, err := Connect(context.Background(), "web1", f, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+		if f.boots != want {
+			t.Fatalf("connection %d: %d bootstrap runs, want %d", i+1, f.boots, want)
+		}
+	}
+}
+
 func TestConnectCorruptUpload(t *testing.T) {
 	f := newFakeHost(t)
 	f.corrupt = true
@@ -205,7 +269,7 @@ func TestConnectCorruptUpload(t *testing.T) {
 
 func TestAgentThatDoesNotStart(t *testing.T) {
 	f := newFakeHost(t)
-	f.files[testAgent.Path()] = []byte("present")
+	f.files[testAgent.Path()] = agentBytes
 	f.noHello = true
 	_, err := Connect(context.Background(), "web1", f, Options{Agent: testAgent})
 	if err == nil {
@@ -226,7 +290,7 @@ func TestAgentThatDoesNotStart(t *testing.T) {
 // its context ends, and says so.
 func TestCallGivesUpWithContext(t *testing.T) {
 	f := newFakeHost(t)
-	f.files[testAgent.Path()] = []byte("installed")
+	f.files[testAgent.Path()] = agentBytes
 	f.mute = true
 	h, err := Connect(context.Background(), "web1", f, Options{Agent: testAgent})
 	if err != nil {

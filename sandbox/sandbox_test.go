@@ -214,12 +214,12 @@ func TestAgentThroughBootstrap(t *testing.T) {
 	defer shell.Close()
 
 	dest := `C:\ProgramData\gsd\bin\` + sha + `\gsd-agent.exe`
-	line, err := bootstrap.CommandLine(bootstrap.Params{Path: dest, SHA256: sha})
+	line, err := bootstrap.CommandLine(bootstrap.Params{Root: `C:\ProgramData\gsd`, Path: dest, SHA256: sha})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A wrong hash first: refused, and nothing is left at the destination.
-	bad, _ := bootstrap.CommandLine(bootstrap.Params{Path: dest, SHA256: strings.Repeat("0", 64)})
+	bad, _ := bootstrap.CommandLine(bootstrap.Params{Root: `C:\ProgramData\gsd`, Path: dest, SHA256: strings.Repeat("0", 64)})
 	if r := execute(t, shell, agentBytes[:1000], bad); r.code != bootstrap.ExitHashMismatch || !strings.Contains(r.stderr, "mismatch") {
 		t.Fatalf("wrong hash: %+v", r)
 	}

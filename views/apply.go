@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/apply"
@@ -18,10 +19,22 @@ type ApplyHooks struct {
 	apply.NilHooks
 	w     io.Writer
 	color bool
+	now   func() time.Time
+	// uploads holds when each upload (host and SHA-256) started, for its
+	// rate.
+	uploads map[[2]string]time.Time
 }
 
 // NewApplyHooks renders an apply's progress to w.
-func NewApplyHooks(w io.Writer, color bool) *ApplyHooks { return &ApplyHooks{w: w, color: color} }
+func NewApplyHooks(w io.Writer, color bool) *ApplyHooks {
+	return &ApplyHooks{w: w, color: color, now: time.Now, uploads: map[[2]string]time.Time{}}
+}
+
+// WithClock makes the view read the time from now (tests pin rates).
+func (v *ApplyHooks) WithClock(now func() time.Time) *ApplyHooks {
+	v.now = now
+	return v
+}
 
 func (v *ApplyHooks) paint(c pterm.Color, s string) string {
 	if !v.color {
@@ -31,7 +44,25 @@ func (v *ApplyHooks) paint(c pterm.Color, s string) string {
 }
 
 func (v *ApplyHooks) Uploading(host string, u plan.Upload) {
+	v.uploads[[2]string{host, u.SHA256}] = v.now()
 	fmt.Fprintf(v.w, "host.%s: uploading %s (%s)\n", host, u.Name, humanBytes(u.Size))
+}
+
+func (v *ApplyHooks) Uploaded(host string, u plan.Upload) {
+	took := v.now().Sub(v.uploads[[2]string{host, u.SHA256}])
+	fmt.Fprintf(v.w, "host.%s: uploaded %s (%s in %s%s)\n", host, u.Name, humanBytes(u.Size), took.Round(time.Millisecond), rateText(u.Size, took))
+}
+
+// rateText is ", 12.0 MiB/s", or nothing for an instant.
+func rateText(n int64, took time.Duration) string {
+	if took <= 0 {
+		return ""
+	}
+	return ", " + humanBytes(int64(float64(n)/took.Seconds())) + "/s"
+}
+
+func (v *ApplyHooks) Health(host string, s *plan.Step) {
+	fmt.Fprintf(v.w, "host.%s: %s: checking health\n", host, s.Address)
 }
 
 func (v *ApplyHooks) Staged(host string, s *plan.Step, release string) {
@@ -78,6 +109,14 @@ func (v *ApplyHooks) Unhealthy(host string, s *plan.Step, _ *protocol.HealthResu
 
 func (v *ApplyHooks) RollingBack(host string, s *plan.Step) {
 	fmt.Fprintf(v.w, "host.%s: %s: rolling back\n", host, s.Address)
+}
+
+func (v *ApplyHooks) RolledBack(host string, s *plan.Step, err error) {
+	if err != nil {
+		fmt.Fprintf(v.w, "host.%s: %s: %s: %v\n", host, s.Address, v.paint(pterm.FgRed, "rollback failed"), err)
+		return
+	}
+	fmt.Fprintf(v.w, "host.%s: %s: rolled back\n", host, s.Address)
 }
 
 func (v *ApplyHooks) Paused(r *plan.Rollout, hosts []string) {

@@ -224,24 +224,30 @@ func ValidationJSON(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnosti
 	errs, warns := count(diags)
 	out := JSONValidation{FormatVersion: "1.0", Valid: errs == 0, ErrorCount: errs, WarningCount: warns, Diagnostics: []JSONDiagnostic{}}
 	for _, d := range diags {
-		jd := JSONDiagnostic{Severity: "error", Summary: d.Summary, Detail: d.Detail}
-		if d.Severity == hcl.DiagWarning {
-			jd.Severity = "warning"
-		}
-		if d.Subject != nil {
-			r := *d.Subject
-			jd.Range = &JSONRange{
-				Filename: r.Filename,
-				Start:    JSONPos{r.Start.Line, r.Start.Column, r.Start.Byte},
-				End:      JSONPos{r.End.Line, r.End.Column, r.End.Byte},
-			}
-			if f := files[r.Filename]; f != nil && !hidesSnippet(d) {
-				jd.Snippet = snippet(f, r)
-			}
-		}
-		out.Diagnostics = append(out.Diagnostics, jd)
+		out.Diagnostics = append(out.Diagnostics, jsonDiagnostic(files, d))
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// jsonDiagnostic is d's machine-readable form, with its source line
+// unless the diagnostic is about a secret.
+func jsonDiagnostic(files map[string]*hcl.File, d *hcl.Diagnostic) JSONDiagnostic {
+	jd := JSONDiagnostic{Severity: "error", Summary: d.Summary, Detail: d.Detail}
+	if d.Severity == hcl.DiagWarning {
+		jd.Severity = "warning"
+	}
+	if d.Subject != nil {
+		r := *d.Subject
+		jd.Range = &JSONRange{
+			Filename: r.Filename,
+			Start:    JSONPos{r.Start.Line, r.Start.Column, r.Start.Byte},
+			End:      JSONPos{r.End.Line, r.End.Column, r.End.Byte},
+		}
+		if f := files[r.Filename]; f != nil && !hidesSnippet(d) {
+			jd.Snippet = snippet(f, r)
+		}
+	}
+	return jd
 }

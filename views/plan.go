@@ -34,18 +34,23 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 		fmt.Fprintf(&b, "%s %s\n\n", paint(pterm.Bold, "Environment:"), p.Environment)
 	}
 	if !p.Summary.HasChanges() && p.Summary.FailedHosts == 0 {
+		writeRepairs(&b, p.Hosts, paint)
 		b.WriteString("No changes. The hosts match the configuration.\n")
+		writeSkipped(&b, p.Skipped, paint)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
 	for _, h := range p.Hosts {
-		if h.Error == "" && !hostChanges(h) {
+		if h.Error == "" && !hostChanges(h) && len(h.Repairs) == 0 {
 			continue
 		}
 		fmt.Fprintf(&b, "%s (%s, %s)\n", paint(pterm.Bold, "host."+h.Host), h.Address, h.Transport)
 		if h.Error != "" {
 			fmt.Fprintf(&b, "  %s %s\n\n", paint(pterm.FgRed, "error:"), h.Error)
 			continue
+		}
+		for _, r := range h.Repairs {
+			fmt.Fprintf(&b, "  %s repaired: %s\n", paint(pterm.FgYellow, "!"), r)
 		}
 		if j := h.Interrupted; j != nil {
 			fmt.Fprintf(&b, "  %s an activation of %s.%s (%s → %s) was interrupted; gsd apply finishes it, or returns to the release before, first\n",
@@ -68,8 +73,23 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 	if s.FailedHosts > 0 {
 		fmt.Fprintf(&b, "%s %s could not be planned; see the errors above.\n", paint(pterm.FgRed, "Error:"), plural(s.FailedHosts, "host"))
 	}
+	writeSkipped(&b, p.Skipped, paint)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeRepairs lists, by host, what gsd put right while reading hosts.
+func writeRepairs(b *strings.Builder, hosts []*plan.HostPlan, paint func(pterm.Color, string) string) {
+	for _, h := range hosts {
+		if len(h.Repairs) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "%s (%s, %s)\n", paint(pterm.Bold, "host."+h.Host), h.Address, h.Transport)
+		for _, r := range h.Repairs {
+			fmt.Fprintf(b, "  %s repaired: %s\n", paint(pterm.FgYellow, "!"), r)
+		}
+		b.WriteByte('\n')
+	}
 }
 
 func hostChanges(h *plan.HostPlan) bool {
@@ -146,7 +166,13 @@ func writeStep(b *strings.Builder, s *plan.Step, paint func(pterm.Color, string)
 				val = "(sensitive value)"
 			}
 		}
+		if ch.Note != "" {
+			val += " (" + ch.Note + ")"
+		}
 		fmt.Fprintf(b, "      %s %-*s  %s\n", mark, width, ch.Attribute, val)
+	}
+	for _, p := range s.Problems {
+		fmt.Fprintf(b, "      %s %s\n", paint(pterm.FgRed, "!"), p)
 	}
 }
 
@@ -249,4 +275,29 @@ func removal(p *plan.Plan, address string) bool {
 		}
 	}
 	return false
+}
+
+// writeSkipped lists the hosts -skip-unreachable left out.
+func writeSkipped(b *strings.Builder, skipped []plan.SkippedHost, paint func(pterm.Color, string) string) {
+	if len(skipped) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "%s %s could not be reached and %s skipped:\n", paint(pterm.FgYellow, "Skipped:"), plural(len(skipped), "host"),
+		map[bool]string{true: "is", false: "are"}[len(skipped) == 1])
+	for _, sk := range skipped {
+		fmt.Fprintf(b, "  host.%s: %s\n", sk.Host, sk.Error)
+	}
+}
+
+// Skipped lists, after an apply's summary, the hosts it left out as
+// unreachable.
+func Skipped(w io.Writer, skipped []plan.SkippedHost, color bool) {
+	var b strings.Builder
+	writeSkipped(&b, skipped, func(c pterm.Color, s string) string {
+		if !color {
+			return s
+		}
+		return c.Sprint(s)
+	})
+	io.WriteString(w, b.String())
 }

@@ -43,15 +43,20 @@ func samplePlan() *plan.Plan {
 		Hosts: []*plan.HostPlan{
 			{
 				Host: "web1", Address: "web1.example.internal", Transport: "winrm",
+				Repairs: []string{`C:\ProgramData\gsd\bin\` + sha("b") + `\gsd-agent.exe had SHA-256 ` + sha("e") + `; reinstalled`},
 				Uploads: []plan.Upload{{SHA256: sha("a"), Size: 9 << 20, Name: "api.exe", For: []string{"api"}}},
 				Steps: []*plan.Step{
 					{Address: "service.db", Kind: "service", Service: "db", Action: plan.ActionCreate, Effect: "start", Secrets: []string{"env.DB_PASSWORD"}, Version: "dddddddddddd", Start: true,
-						Changes: []plan.Change{{Attribute: "binary", New: s("dddddddddddd")}, {Attribute: "start", New: s("auto")}, {Attribute: "args", New: s(`["-listen",":8080"]`)}, {Attribute: "env.DB_PASSWORD", New: s("(sensitive)"), Sensitive: true}}},
+						Changes: []plan.Change{{Attribute: "binary", New: s("dddddddddddd")}, {Attribute: "start", New: s("auto")},
+							{Attribute: "account", New: s(`CORP\db$`), Note: `group managed service account; gsd grants it "Log on as a service"`},
+							{Attribute: "args", New: s(`["-listen",":8080"]`)}, {Attribute: "env.DB_PASSWORD", New: s("(sensitive)"), Sensitive: true}},
+						Problems: []string{`host web1 cannot run the service as CORP\db$: this computer may not retrieve the account's password`}},
 					{Address: "service.api", Kind: "service", Service: "api", Action: plan.ActionReplace, Effect: "restart", From: "r-0123456789abcdef0123", OldVersion: "1.0.0", Version: "1.1.0", Restart: true,
 						RestartReasons: []string{"binary changed", "environment changed"},
 						Changes: []plan.Change{{Attribute: "binary", Old: s("000000000000"), New: s("aaaaaaaaaaaa"), Restart: true},
 							{Attribute: "env.MODE", Old: s("(changed)"), New: s("prod"), Restart: true},
-							{Attribute: "display_name", Old: s("Old name"), New: s("Orders API")}}},
+							{Attribute: "display_name", Old: s("Old name"), New: s("Orders API")},
+							{Attribute: "account", Old: s(`NT SERVICE\api`), New: s("LocalSystem"), Restart: true, Note: "highest privilege"}}},
 					{Address: "service.cache", Kind: "service", Service: "cache", Action: plan.ActionUpdate, Effect: "reload", From: "r-aaaabbbbccccddddeeee", Reload: true,
 						Changes: []plan.Change{{Attribute: "file.config.yaml", Old: s("111111111111"), New: s("222222222222")},
 							{Attribute: "account.password", Old: s("(sensitive)"), New: s("(sensitive)"), Sensitive: true},

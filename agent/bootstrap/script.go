@@ -20,9 +20,14 @@ const (
 	ExitHashMismatch = 3
 )
 
-// OKPrefix starts the one line the script prints on success, followed by
-// the lowercase hex SHA-256 of what it wrote.
+// OKPrefix starts the line the script prints on success, followed by the
+// lowercase hex SHA-256 of the file now in place.
 const OKPrefix = "gsd-bootstrap: ok "
+
+// NotePrefix starts the other lines the script prints: what it found wrong
+// and put right (a root folder someone else owned, moved aside; a file
+// with other bytes than it should have).
+const NotePrefix = "gsd-bootstrap: "
 
 // Exe is the program the bootstrap runs as.
 const Exe = "powershell.exe"
@@ -32,58 +37,102 @@ const Exe = "powershell.exe"
 // which is why it is passed encoded instead of through stdin.
 var flags = []string{"-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand"}
 
-// Params are the two values substituted into the script.
+// Params are the values substituted into the script.
 type Params struct {
+	// Root is the folder the script secures before it writes anything,
+	// C:\ProgramData\gsd; Path must lie below it.
+	Root string
 	// Path is the absolute Windows path the file ends up at, such as
 	// C:\ProgramData\gsd\bin\<sha256>\gsd-agent.exe.
 	Path string
-	// SHA256 is the lowercase hex digest stdin must have.
+	// SHA256 is the lowercase hex digest the file must have.
 	SHA256 string
 }
 
-// template is the script. @PATH@ and @SHA256@ are replaced; everything
-// else is fixed, which is what lets a receiver recognise it exactly.
+// template is the script. @ROOT@, @PATH@ and @SHA256@ are replaced;
+// everything else is fixed, which is what lets a receiver recognise it
+// exactly.
 //
-// The contract: stdin is the file's raw bytes, to end of stream. They go
-// to a temporary file beside the destination (never the destination
-// itself), are hashed on the way, and only a matching hash renames the
-// temporary file over the destination; any failure removes it.
+// The contract: first the root. One that someone other than
+// Administrators or SYSTEM owns (made before gsd, by a user who may have
+// planted files in it) is moved aside whole and never used; then the root
+// is created, or kept, owned by Administrators with only SYSTEM and
+// Administrators allowed, protected from C:\ProgramData's permissive
+// access list. Then the file: if it is there with the right SHA-256,
+// stdin is read and dropped and nothing is written, so an empty stdin
+// checks a file before it is run. Otherwise stdin is the file's raw bytes,
+// to end of stream. They go to a temporary file beside the destination
+// (never the destination itself), are hashed on the way, and only a
+// matching hash renames the temporary file over the destination; any
+// failure removes it.
 const template = `$ErrorActionPreference = 'Stop'
+$root = '@ROOT@'
 $dest = '@PATH@'
 $want = '@SHA256@'
 $dir = [IO.Path]::GetDirectoryName($dest)
 $tmp = Join-Path $dir ('.' + [IO.Path]::GetFileName($dest) + '.' + [Guid]::NewGuid().ToString('N') + '.partial')
+$in = [Console]::OpenStandardInput()
+$buf = New-Object byte[] 65536
 try {
-    [void][IO.Directory]::CreateDirectory($dir)
-    $sha = [Security.Cryptography.SHA256]::Create()
-    $in = [Console]::OpenStandardInput()
-    $out = [IO.File]::Open($tmp, [IO.FileMode]::CreateNew, [IO.FileAccess]::Write, [IO.FileShare]::None)
-    try {
-        $buf = New-Object byte[] 65536
-        while (($n = $in.Read($buf, 0, $buf.Length)) -gt 0) {
-            [void]$sha.TransformBlock($buf, 0, $n, $null, 0)
-            $out.Write($buf, 0, $n)
-        }
-        [void]$sha.TransformFinalBlock($buf, 0, 0)
-        $out.Flush($true)
-    } finally {
-        $out.Dispose()
-    }
-    $got = -join ($sha.Hash | ForEach-Object { $_.ToString('x2') })
-    if ($got -ne $want) {
-        Remove-Item -LiteralPath $tmp -Force
-        [Console]::Error.WriteLine("gsd-bootstrap: sha256 mismatch: want $want, got $got")
-        exit 3
-    }
-    if (Test-Path -LiteralPath $dest) {
-        [IO.File]::Replace($tmp, $dest, $null)
-    } else {
-        [IO.File]::Move($tmp, $dest)
-    }
+	$sddl = 'O:BAD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'
+	if ([IO.Directory]::Exists($root)) {
+		$owner = 'unknown'
+		try { $owner = [IO.Directory]::GetAccessControl($root, 'Owner').GetOwner([Security.Principal.SecurityIdentifier]).Value } catch { }
+		if ($owner -ne 'S-1-5-32-544' -and $owner -ne 'S-1-5-18') {
+			$aside = $root + '.untrusted-' + [Guid]::NewGuid().ToString('N')
+			[IO.Directory]::Move($root, $aside)
+			[Console]::Out.WriteLine("gsd-bootstrap: moved $root aside to $aside, unused: its owner $owner could have put anything in it")
+		}
+	}
+	$acl = New-Object Security.AccessControl.DirectorySecurity
+	$acl.SetSecurityDescriptorSddlForm($sddl, 'Owner, Access')
+	if (-not [IO.Directory]::Exists($root)) {
+		[void][IO.Directory]::CreateDirectory($root, $acl)
+	} elseif (([IO.Directory]::GetAccessControl($root, 'Owner, Access').GetSecurityDescriptorSddlForm('Owner, Access') -replace 'D:PAI', 'D:P') -ne ($sddl -replace 'D:PAI', 'D:P')) {
+		[IO.Directory]::SetAccessControl($root, $acl)
+	}
+	[void][IO.Directory]::CreateDirectory($dir)
+	if ([IO.File]::Exists($dest)) {
+		$f = [IO.File]::OpenRead($dest)
+		try {
+			$have = -join ([Security.Cryptography.SHA256]::Create().ComputeHash($f) | ForEach-Object { $_.ToString('x2') })
+		} finally {
+			$f.Dispose()
+		}
+		if ($have -eq $want) {
+			while ($in.Read($buf, 0, $buf.Length) -gt 0) { }
+			[Console]::Out.WriteLine("gsd-bootstrap: ok $want")
+			exit 0
+		}
+		[Console]::Out.WriteLine("gsd-bootstrap: $dest had SHA-256 $have, not $want")
+	}
+	$sha = [Security.Cryptography.SHA256]::Create()
+	$out = [IO.File]::Open($tmp, [IO.FileMode]::CreateNew, [IO.FileAccess]::Write, [IO.FileShare]::None)
+	try {
+		while (($n = $in.Read($buf, 0, $buf.Length)) -gt 0) {
+			[void]$sha.TransformBlock($buf, 0, $n, $null, 0)
+			$out.Write($buf, 0, $n)
+		}
+		[void]$sha.TransformFinalBlock($buf, 0, 0)
+		$out.Flush($true)
+	} finally {
+		$out.Dispose()
+	}
+	$got = -join ($sha.Hash | ForEach-Object { $_.ToString('x2') })
+	if ($got -ne $want) {
+		Remove-Item -LiteralPath $tmp -Force
+		[Console]::Error.WriteLine("gsd-bootstrap: sha256 mismatch: want $want, got $got")
+		exit 3
+	}
+	if (Test-Path -LiteralPath $dest) {
+		[IO.File]::Replace($tmp, $dest, $null)
+	} else {
+		[IO.File]::Move($tmp, $dest)
+	}
 } catch {
-    if (Test-Path -LiteralPath $tmp) { Remove-Item -LiteralPath $tmp -Force }
-    [Console]::Error.WriteLine("gsd-bootstrap: " + $_)
-    exit 1
+	if (Test-Path -LiteralPath $tmp) { Remove-Item -LiteralPath $tmp -Force }
+	[Console]::Error.WriteLine("gsd-bootstrap: " + $_)
+	exit 1
 }
 [Console]::Out.WriteLine("gsd-bootstrap: ok $got")
 exit 0
@@ -92,9 +141,11 @@ exit 0
 var (
 	shaRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	pathRE = regexp.MustCompile(`^[A-Za-z]:\\[^\x00-\x1f"*?<>|]*$`)
-	// scriptRE matches the template with its two values captured. A path
-	// in a single-quoted PowerShell string has each ' doubled.
+	// scriptRE matches the template with its values captured, in the
+	// order they appear: root, path, SHA-256. A path in a single-quoted
+	// PowerShell string has each ' doubled.
 	scriptRE = regexp.MustCompile(`^` + strings.NewReplacer(
+		regexp.QuoteMeta("@ROOT@"), `((?:[^'\r\n]|'')*)`,
 		regexp.QuoteMeta("@PATH@"), `((?:[^'\r\n]|'')*)`,
 		regexp.QuoteMeta("@SHA256@"), `([0-9a-f]{64})`,
 	).Replace(regexp.QuoteMeta(template)) + `$`)
@@ -108,6 +159,12 @@ func (p Params) Validate() error {
 	if !pathRE.MatchString(p.Path) || strings.HasSuffix(p.Path, `\`) {
 		return fmt.Errorf("bootstrap: %q is not an absolute Windows file path", p.Path)
 	}
+	if !pathRE.MatchString(p.Root) || strings.HasSuffix(p.Root, `\`) || len(p.Root) < 4 {
+		return fmt.Errorf("bootstrap: %q is not an absolute Windows folder below a drive's root", p.Root)
+	}
+	if !strings.HasPrefix(strings.ToLower(p.Path), strings.ToLower(p.Root)+`\`) {
+		return fmt.Errorf("bootstrap: %q is not below the folder it secures, %q", p.Path, p.Root)
+	}
 	return nil
 }
 
@@ -116,7 +173,8 @@ func Script(p Params) (string, error) {
 	if err := p.Validate(); err != nil {
 		return "", err
 	}
-	return strings.NewReplacer("@PATH@", strings.ReplaceAll(p.Path, "'", "''"), "@SHA256@", p.SHA256).Replace(template), nil
+	quote := func(s string) string { return strings.ReplaceAll(s, "'", "''") }
+	return strings.NewReplacer("@ROOT@", quote(p.Root), "@PATH@", quote(p.Path), "@SHA256@", p.SHA256).Replace(template), nil
 }
 
 // Args returns the arguments for Exe that run the script for p.
@@ -161,7 +219,7 @@ func Parse(commandLine string) (Params, error) {
 	if m == nil {
 		return Params{}, ErrNotBootstrap
 	}
-	p := Params{Path: strings.ReplaceAll(m[1], "''", "'"), SHA256: m[2]}
+	p := Params{Root: strings.ReplaceAll(m[1], "''", "'"), Path: strings.ReplaceAll(m[2], "''", "'"), SHA256: m[3]}
 	if p.Validate() != nil {
 		return Params{}, ErrNotBootstrap
 	}

@@ -8,11 +8,10 @@ import (
 const sum = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 func TestRoundTrip(t *testing.T) {
-	for _, path := range []string{
-		`C:\ProgramData\gsd\bin\` + sum + `\gsd-agent.exe`,
-		`D:\it's here\a.exe`,
+	for _, p := range []Params{
+		{Root: `C:\ProgramData\gsd`, Path: `C:\ProgramData\gsd\bin\` + sum + `\gsd-agent.exe`, SHA256: sum},
+		{Root: `D:\it's`, Path: `D:\it's\here\a.exe`, SHA256: sum},
 	} {
-		p := Params{Path: path, SHA256: sum}
 		line, err := CommandLine(p)
 		if err != nil {
 			t.Fatal(err)
@@ -33,7 +32,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestParseRejectsOtherPowerShell(t *testing.T) {
-	good, _ := Script(Params{Path: `C:\a.exe`, SHA256: sum})
+	good, _ := Script(Params{Root: `C:\gsd`, Path: `C:\gsd\a.exe`, SHA256: sum})
 	for name, line := range map[string]string{
 		"plain":        "powershell.exe -Command Get-Process",
 		"other script": Exe + " " + strings.Join(flags, " ") + " " + encode("Write-Host hi"),
@@ -50,11 +49,15 @@ func TestParseRejectsOtherPowerShell(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for _, p := range []Params{
-		{Path: `relative\a.exe`, SHA256: sum},
-		{Path: `C:\dir\`, SHA256: sum},
-		{Path: "C:\\a\nb", SHA256: sum},
-		{Path: `C:\a.exe`, SHA256: strings.ToUpper(sum)},
-		{Path: `C:\a.exe`, SHA256: "abc"},
+		{Root: `C:\gsd`, Path: `relative\a.exe`, SHA256: sum},
+		{Root: `C:\gsd`, Path: `C:\gsd\dir\`, SHA256: sum},
+		{Root: `C:\gsd`, Path: "C:\\gsd\\a\nb", SHA256: sum},
+		{Root: `C:\gsd`, Path: `C:\gsd\a.exe`, SHA256: strings.ToUpper(sum)},
+		{Root: `C:\gsd`, Path: `C:\gsd\a.exe`, SHA256: "abc"},
+		{Root: `C:\gsd`, Path: `C:\other\a.exe`, SHA256: sum},
+		{Root: `C:\gsd`, Path: `C:\gsdx\a.exe`, SHA256: sum},
+		{Root: `C:`, Path: `C:\a.exe`, SHA256: sum},
+		{Path: `C:\gsd\a.exe`, SHA256: sum},
 	} {
 		if _, err := Script(p); err == nil {
 			t.Errorf("%+v accepted", p)

@@ -57,7 +57,8 @@
 // start, stop, reload (SERVICE_CONTROL_PARAMCHANGE), apply (journaled list
 // of the mutating ops, with rollback steps), recover_journal and
 // break_lock. Mutating ops take the host lock for the rest of the session;
-// the read-only ones never do: facts, health (probes a service on the host
+// the read-only ones never do: facts (which FactsArgs may ask to check
+// the group managed service accounts services are to run as), health (probes a service on the host
 // until it has passed for healthy_after, and always answers with a
 // HealthResult) and logs (a wrapped service's log files: a tail, or what
 // followed a cursor; native services answer unsupported).

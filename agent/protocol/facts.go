@@ -30,6 +30,27 @@ type Facts struct {
 	LockError string `json:"lock_error,omitempty"`
 	// Journal is set when an interrupted apply awaits recovery.
 	Journal *JournalSummary `json:"journal,omitempty"`
+	// Accounts answers FactsArgs.Accounts.
+	Accounts []AccountFacts `json:"accounts,omitempty"`
+}
+
+// FactsArgs are the optional arguments of the facts op.
+type FactsArgs struct {
+	// Accounts are group managed service accounts that services are to
+	// run as on this host: the agent checks the host can use each.
+	Accounts []string `json:"accounts,omitempty"`
+}
+
+// AccountFacts is what a host says about an account a service is to run
+// as.
+type AccountFacts struct {
+	Name string `json:"name"`
+	// Problem says why the host cannot run a service as the account, and
+	// how to fix that; empty when it can.
+	Problem string `json:"problem,omitempty"`
+	// Unchecked says why the host could not tell (a Windows or a Wine
+	// without NetQueryServiceAccount).
+	Unchecked string `json:"unchecked,omitempty"`
 }
 
 // HostFacts describes the machine and the agent on it.
@@ -43,6 +64,10 @@ type HostFacts struct {
 	// ("root_acl": the protected DACL on its root) to why, e.g. a Wine
 	// host without working ACLs. Empty means all are in place.
 	Gaps map[string]string `json:"gaps,omitempty"`
+	// Repairs say what gsd found wrong with its own files on the host and
+	// put right while reading it: a root folder someone else owned, an
+	// agent binary with other bytes than its name promises.
+	Repairs []string `json:"repairs,omitempty"`
 }
 
 // JournalSummary describes an activation that a dead agent left
@@ -119,7 +144,18 @@ type ServiceFacts struct {
 	// current account. LastApplied never holds the password itself.
 	Password *PasswordHash  `json:"password,omitempty"`
 	Wrapper  *WrapperStatus `json:"wrapper,omitempty"`
+	// LogonRight is, for a user or managed account, whether its "Log on
+	// as a service" right was granted by gsd (LogonRightGranted; gsd takes
+	// it away with the last service that runs as the account) or held
+	// before (LogonRightHeld; never taken away).
+	LogonRight string `json:"logon_right,omitempty"`
 }
+
+// Values of ServiceFacts.LogonRight.
+const (
+	LogonRightGranted = "granted by gsd"
+	LogonRightHeld    = "held before gsd"
+)
 
 // WrapperStatus is what the service-host wrapper last recorded about its
 // child, so exit codes and restarts survive the wrapper itself.

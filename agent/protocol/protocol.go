@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -199,6 +200,37 @@ type Account struct {
 	PasswordSet bool `json:"password_set,omitempty"`
 }
 
+// Account kinds: built-in accounts (LocalSystem, LocalService,
+// NetworkService) and virtual accounts (NT SERVICE\<service>) need no
+// password and no right; users need a password and, like group managed
+// service accounts (DOMAIN\name$), the "Log on as a service" right.
+const (
+	AccountBuiltin = "builtin"
+	AccountVirtual = "virtual"
+	AccountManaged = "managed"
+	AccountUser    = "user"
+)
+
+// AccountKind says which kind of account a service account name is.
+func AccountKind(name string) string {
+	switch strings.ToLower(name) {
+	case "", "localsystem", `nt authority\system`, `.\localsystem`, "localservice", `nt authority\localservice`,
+		"networkservice", `nt authority\networkservice`:
+		return AccountBuiltin
+	}
+	domain, user, found := strings.Cut(name, `\`)
+	if found && strings.EqualFold(domain, "NT SERVICE") {
+		return AccountVirtual
+	}
+	if !found {
+		user, _, _ = strings.Cut(name, "@")
+	}
+	if strings.HasSuffix(user, "$") {
+		return AccountManaged
+	}
+	return AccountUser
+}
+
 // RecoveryAction is one SCM failure action.
 type RecoveryAction struct {
 	Type    string `json:"type"` // restart | reboot | run | none
@@ -212,13 +244,21 @@ type Recovery struct {
 	ResetAfterMS int64            `json:"reset_after_ms"`
 	OnNonCrash   bool             `json:"on_non_crash"`
 	Command      string           `json:"command,omitempty"`
+	// RebootMessage is what Windows broadcasts before a reboot action
+	// restarts the computer. The agent writes one naming the service
+	// whenever an action reboots; it is not part of a release.
+	RebootMessage string `json:"reboot_message,omitempty"`
 }
 
 // WrapperSpec tunes the service-host wrapper of a wrapped service. LogDir
 // is an absolute Windows path; empty means the service's own log folder
 // under the agent's root.
 type WrapperSpec struct {
-	LogDir           string `json:"log_dir,omitempty"`
+	LogDir string `json:"log_dir,omitempty"`
+	// WorkDir is the program's working directory, an absolute Windows
+	// path; empty means a folder of its own under the agent's root. The
+	// service's account may modify it.
+	WorkDir          string `json:"work_dir,omitempty"`
 	LogMaxBytes      int64  `json:"log_max_bytes,omitempty"`
 	LogKeep          int    `json:"log_keep,omitempty"`
 	BackoffInitialMS int64  `json:"backoff_initial_ms,omitempty"`

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/gsd-deploy/gsd/agent"
 	"github.com/gsd-deploy/gsd/agent/protocol"
@@ -174,5 +177,44 @@ func TestAccountsAndDependenciesOnRealSCM(t *testing.T) {
 		if strings.Contains(b, secret) {
 			t.Fatalf("password reached %s", file)
 		}
+	}
+}
+
+// A service deleted while another program holds it open stays, marked
+// for deletion (Wine's service manager does this too): the delete says
+// so, a new release of it waits for it to go and then names the holder's
+// kind, and once the holder lets go the same release goes through.
+func TestMarkedForDeleteOnRealSCM(t *testing.T) {
+	root := testfs.TempDir(t)
+	c := newClientWith(t, agent.Options{Root: root, MarkedForDeleteWait: 300 * time.Millisecond})
+	var progress []string
+	c.Progress = func(ev protocol.Event) { progress = append(progress, ev.Message) }
+	r, err := c.StageBytes("nativesvc.exe", readFixture(t, "nativesvc.exe"))
+	must(t, err)
+	name := serviceName("marked")
+	spec := protocol.ServiceSpec{Name: name, Mode: protocol.ModeNative, Artifact: r.SHA256, Version: "1", Start: protocol.StartManual}
+	deploy(t, c, spec, protocol.EffectNone)
+	t.Cleanup(func() { c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: name}, nil) })
+
+	m, err := mgr.Connect()
+	must(t, err)
+	defer m.Disconnect()
+	holder, err := m.OpenService(name)
+	must(t, err)
+	must(t, c.Call(protocol.OpDeleteService, protocol.ServiceRef{Service: name}, nil))
+	if !strings.Contains(strings.Join(progress, "\n"), "marked for deletion") {
+		t.Errorf("the delete did not say the service is only marked: %q", progress)
+	}
+	spec.Version = "2"
+	var staged protocol.StageReleaseResult
+	must(t, c.Call(protocol.OpStageRelease, protocol.StageReleaseArgs{Kind: protocol.KindService, Name: name, Spec: protocol.MustArgs(spec)}, &staged))
+	err = c.Call(protocol.OpActivate, protocol.ActivateArgs{Kind: protocol.KindService, Name: name, Release: staged.ID, Effect: protocol.EffectNone}, nil)
+	if err == nil || !strings.Contains(err.Error(), "1072") || !strings.Contains(err.Error(), "services.msc") {
+		t.Fatalf("activation while marked: %v", err)
+	}
+	holder.Close()
+	activate(t, c, name, staged.ID, protocol.EffectNone, 0)
+	if f := facts(t, c, name); !f.Installed || f.Current == nil || f.Current.Version != "2" {
+		t.Fatalf("after the holder let go: %+v", f)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -123,6 +124,7 @@ func (c *Control) Query(name string) (agent.Observed, error) {
 			return fmt.Errorf("query status: %w", err)
 		}
 		obs.Status = protocol.ServiceStatus{State: stateName(st.State), PID: st.ProcessId, ExitCode: st.Win32ExitCode}
+		obs.MarkedForDelete = markedForDelete(name)
 		if len(obs.Unreadable) == 0 {
 			obs.Unreadable = nil
 		}
@@ -151,7 +153,11 @@ func queryRecovery(s *mgr.Service) (*protocol.Recovery, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &protocol.Recovery{ResetAfterMS: int64(reset) * 1000, OnNonCrash: nonCrash, Command: cmd, Actions: []protocol.RecoveryAction{}}
+	msg, err := s.RebootMessage()
+	if err != nil {
+		return nil, err
+	}
+	r := &protocol.Recovery{ResetAfterMS: int64(reset) * 1000, OnNonCrash: nonCrash, Command: cmd, RebootMessage: msg, Actions: []protocol.RecoveryAction{}}
 	for _, a := range acts {
 		r.Actions = append(r.Actions, protocol.RecoveryAction{Type: actionName(a.Type), DelayMS: a.Delay.Milliseconds()})
 	}
@@ -390,6 +396,43 @@ func registryDependencies(name string) []string {
 	return deps
 }
 
+// markedForDelete reads the DeleteFlag value Windows sets on a service
+// deleted while programs still hold it open. (Wine keeps such a service
+// too, but sets no flag; the agent remembers what it deleted.)
+func markedForDelete(name string) bool {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, serviceKey(name), registry.QUERY_VALUE)
+	if err != nil {
+		return false
+	}
+	defer k.Close()
+	v, _, err := k.GetIntegerValue("DeleteFlag")
+	return err == nil && v != 0
+}
+
+// handleHolders are programs known to keep service handles open while
+// they run.
+var handleHolders = map[string]bool{"mmc.exe": true, "taskmgr.exe": true, "procexp.exe": true, "procexp64.exe": true, "perfmon.exe": true, "resmon.exe": true, "servicesmanager.exe": true}
+
+// ServiceHandleHolders lists the running programs known to keep service
+// handles open (the Services console is mmc.exe), with their ids.
+func (c *Control) ServiceHandleHolders() []string {
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0)
+	if err != nil {
+		return nil
+	}
+	defer windows.CloseHandle(snap)
+	var e windows.ProcessEntry32
+	e.Size = uint32(unsafe.Sizeof(e))
+	var out []string
+	for err := windows.Process32First(snap, &e); err == nil; err = windows.Process32Next(snap, &e) {
+		exe := windows.UTF16ToString(e.ExeFile[:])
+		if handleHolders[strings.ToLower(exe)] {
+			out = append(out, fmt.Sprintf("%s (pid %d)", exe, e.ProcessID))
+		}
+	}
+	return out
+}
+
 func readEnv(name string) (map[string]string, error) {
 	k, err := registry.OpenKey(registry.LOCAL_MACHINE, serviceKey(name), registry.QUERY_VALUE)
 	if err != nil {
@@ -437,11 +480,17 @@ func (c *Control) SetRecovery(name string, r protocol.Recovery) (map[string]stri
 			return fmt.Errorf("set recovery actions: %w", err)
 		}
 		if err == nil || errors.Is(err, windows.ERROR_INVALID_LEVEL) {
-			// The program a "run" action starts; empty clears it.
+			// The program a "run" action starts, and what a "reboot"
+			// action broadcasts first; empty clears each.
 			if cerr := s.SetRecoveryCommand(r.Command); cerr != nil && !errors.Is(cerr, windows.ERROR_INVALID_LEVEL) {
 				return fmt.Errorf("set recovery command: %w", cerr)
 			} else if err == nil {
 				err = cerr
+			}
+			if merr := s.SetRebootMessage(r.RebootMessage); merr != nil && !errors.Is(merr, windows.ERROR_INVALID_LEVEL) {
+				return fmt.Errorf("set reboot message: %w", merr)
+			} else if err == nil {
+				err = merr
 			}
 		}
 		if err2 := s.SetRecoveryActionsOnNonCrashFailures(r.OnNonCrash); err2 != nil && !errors.Is(err2, windows.ERROR_INVALID_LEVEL) {
@@ -549,7 +598,9 @@ func waitFor(s *mgr.Service, want svc.State, timeout time.Duration) error {
 			return nil
 		}
 		if want == svc.Running && st.State == svc.Stopped {
-			return fmt.Errorf("service stopped while starting (exit code %d, service exit code %d)", st.Win32ExitCode, st.ServiceSpecificExitCode)
+			// The exit code is a Windows error (1069, 1053...), kept so
+			// the agent can explain it.
+			return fmt.Errorf("service stopped while starting (exit code %d, service exit code %d): %w", st.Win32ExitCode, st.ServiceSpecificExitCode, syscall.Errno(st.Win32ExitCode))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("still %s after %s, wanted %s", stateName(st.State), timeout, stateName(want))

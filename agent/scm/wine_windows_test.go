@@ -43,9 +43,17 @@ func readFixture(t testing.TB, name string) []byte {
 // newClient serves a real agent on the real SCM in-process.
 func newClient(t testing.TB, root string) *client.Client {
 	t.Helper()
+	return newClientWith(t, agent.Options{Root: root})
+}
+
+// newClientWith is newClient with other options; the service manager and
+// the service host are always the real ones.
+func newClientWith(t testing.TB, opts agent.Options) *client.Client {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	a := agent.New(agent.Options{Root: root, Services: scm.New(), ServiceHost: filepath.Join(fixtureDir(t), "gsd-agent.exe")})
+	opts.Services, opts.ServiceHost = scm.New(), filepath.Join(fixtureDir(t), "gsd-agent.exe")
+	a := agent.New(opts)
 	done := make(chan struct{})
 	go func() { a.Serve(context.Background(), inR, outW); outW.Close(); close(done) }()
 	t.Cleanup(func() { inW.Close(); <-done })

@@ -57,7 +57,8 @@ func TestWrappedConsoleProgramOnRealSCM(t *testing.T) {
 	if !strings.Contains(lines[0], "env=from-wrapper") {
 		t.Fatalf("wrapper did not inject the environment: %q", lines[0])
 	}
-	wantDir := filepath.Join(root, "services", name, "files")
+	// Its own working folder, which its account may write to.
+	wantDir := filepath.Join(root, "services", name, "work")
 	if !strings.Contains(strings.ToLower(lines[0]), strings.ToLower("dir="+wantDir)) {
 		t.Fatalf("working directory: %q, want %s", lines[0], wantDir)
 	}

@@ -49,6 +49,12 @@ func (l Layout) WrapperStatus(service string) string {
 	return filepath.Join(l.LogDir(service), "wrapper-status.json")
 }
 
+// WorkDir is a wrapped program's working directory, unless the service
+// names another; the service's account may modify it.
+func (l Layout) WorkDir(service string) string {
+	return filepath.Join(l.ServiceDir(service), "work")
+}
+
 // LogDir holds the wrapped program's rotated stdout/stderr logs, unless
 // the service's log block names another folder.
 func (l Layout) LogDir(service string) string {

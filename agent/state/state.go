@@ -37,6 +37,26 @@ type State struct {
 	// finishes); keeping the list here lets an agent killed in between
 	// hand that duty to the next one.
 	StoppedDependents map[string][]string `json:"stopped_dependents,omitempty"`
+	// LogonRights are the accounts of managed services that need "Log on
+	// as a service", by lower-case account name.
+	LogonRights map[string]*LogonRight `json:"logon_rights,omitempty"`
+	// Deleting are services the agent deleted that Windows still keeps,
+	// marked for deletion, because programs hold them open.
+	Deleting map[string]bool `json:"deleting,omitempty"`
+}
+
+// LogonRight is an account's "Log on as a service" right as the agent
+// found it or gave it.
+type LogonRight struct {
+	Account string `json:"account"`
+	SID     string `json:"sid,omitempty"`
+	// Added says the agent gave the right, so it takes it away again when
+	// no managed service runs as the account any more. A right the account
+	// held before is never taken away.
+	Added bool `json:"added"`
+	// Gap says why the host could not show the right (Wine keeps no
+	// account rights).
+	Gap string `json:"gap,omitempty"`
 }
 
 // Service is what the agent remembers about one managed service.

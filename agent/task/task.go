@@ -17,6 +17,7 @@ import (
 	"github.com/gsd-deploy/gsd/agent/releases"
 	"github.com/gsd-deploy/gsd/agent/servicehost"
 	"github.com/gsd-deploy/gsd/agent/state"
+	"github.com/gsd-deploy/gsd/agent/winsec"
 )
 
 // Scheduler is the host's Task Scheduler, in gsd's folder (Folder).
@@ -192,9 +193,9 @@ func (h *Handler) Apply(name string, rec releases.Record, effect string, prev *s
 	}
 	for _, g := range []struct {
 		dir    string
-		modify bool
-	}{{h.dir(name), false}, {workDir, false}, {cfg.LogDir, true}} {
-		if gap, err := state.GrantFolderAccess(g.dir, full.Account.Name, g.modify); err != nil {
+		access winsec.Access
+	}{{h.dir(name), winsec.Read}, {workDir, winsec.Read}, {cfg.LogDir, winsec.Modify}} {
+		if gap, err := h.Host.Grant(g.dir, full.Account.Name, g.access); err != nil {
 			return nil, nil, err
 		} else if gap != "" {
 			emit(fmt.Sprintf("task %s: %s", name, gap))

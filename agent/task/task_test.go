@@ -17,6 +17,8 @@ import (
 	"github.com/gsd-deploy/gsd/agent/internal/testfs"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/agent/state"
+	"github.com/gsd-deploy/gsd/agent/winsec"
+	"github.com/gsd-deploy/gsd/agent/winsec/winsectest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -138,11 +140,22 @@ func (f *fakeScheduler) Delete(name string) error {
 	return nil
 }
 
-func newHandler(t *testing.T) (*Handler, *fakeScheduler, string) {
+// newHandler is a task handler on a fake Task Scheduler and a fake host
+// security that knows the account nightly runs as.
+func newHandler(t *testing.T) (*Handler, *fakeScheduler, *winsectest.Fake, string) {
 	root := testfs.TempDir(t)
 	sched := &fakeScheduler{tasks: map[string]*Observed{}, users: map[string]principal{}}
+	sec := winsectest.New()
+	sec.AddAccount(`CORP\reports`, winsectest.Account{SID: reportsSID, Password: "hunter2"})
 	exe, _ := os.Executable()
 	h := &Handler{Scheduler: sched, Host: agent.Host{Layout: state.Layout{Root: root}, Self: `C:\gsd\gsd-agent.exe`,
+		Grant: func(dir, account string, access winsec.Access) (string, error) {
+			sid, err := sec.SID(account)
+			if err != nil {
+				return "", err
+			}
+			return "", winsec.Grant(sec, dir, sid, access)
+		},
 		Artifact: func(sha string) (string, error) {
 			if sha != strings.Repeat("a", 64) {
 				return "", errors.New("not staged")
@@ -152,8 +165,10 @@ func newHandler(t *testing.T) (*Handler, *fakeScheduler, string) {
 		HostPath: func(p string) string {
 			return filepath.Join(root, "drive_c", filepath.FromSlash(strings.ReplaceAll(p[3:], `\`, "/")))
 		}}}
-	return h, sched, root
+	return h, sched, sec, root
 }
+
+const reportsSID = "S-1-5-21-1-2-3-1104"
 
 // stage checks a release as the agent does at stage_release: the spec
 // without secrets, which travel apart.
@@ -170,7 +185,7 @@ func stage(t *testing.T, h *Handler, s protocol.TaskSpec) (json.RawMessage, map[
 }
 
 func TestTaskLifecycle(t *testing.T) {
-	h, sched, root := newHandler(t)
+	h, sched, sec, root := newHandler(t)
 	spec := nightly()
 	raw, secrets := stage(t, h, spec)
 	rec, err := h.Check(spec.Name, raw, secrets)
@@ -193,6 +208,13 @@ func TestTaskLifecycle(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "tasks", "nightly", "task.json")); !strings.Contains(string(b), `"REPORT_MODE": "nightly"`) {
 		t.Errorf("task.json: %s", b)
+	}
+	// Its account reads its folder (task.json) and writes its logs, which
+	// the root keeps from every other account.
+	for dir, access := range map[string]winsec.Access{filepath.Join(root, "tasks", "nightly"): winsec.Read, filepath.Join(root, "tasks", "nightly", "logs"): winsec.Modify} {
+		if f, _ := sec.Folder(dir); !winsec.Grants(f, reportsSID, access) {
+			t.Errorf("%s: %s", dir, sec.Entries())
+		}
 	}
 	f := h.Observe("nightly", r)
 	if !f.Installed || len(f.Drift) != 0 || f.Status.State != "ready" || f.Status.Details[0].Value != "never" {
@@ -242,7 +264,7 @@ func TestTaskLifecycle(t *testing.T) {
 }
 
 func TestTaskCheckRefuses(t *testing.T) {
-	h, _, _ := newHandler(t)
+	h, _, _, _ := newHandler(t)
 	for what, change := range map[string]func(*protocol.TaskSpec){
 		"name":           func(s *protocol.TaskSpec) { s.Name = "other" },
 		"artifact":       func(s *protocol.TaskSpec) { s.Artifact = strings.Repeat("b", 64) },
@@ -275,7 +297,7 @@ func TestTaskCheckRefuses(t *testing.T) {
 // gsd-agent task-host: its environment, working folder and arguments,
 // its output in the task's logs, its exit code as the run's result.
 func TestRunHost(t *testing.T) {
-	h, _, root := newHandler(t)
+	h, _, _, root := newHandler(t)
 	spec := nightly()
 	spec.Args = []string{"-test.run=^$", "--", "one"}
 	raw, secrets := stage(t, h, spec)

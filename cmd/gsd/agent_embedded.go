@@ -4,8 +4,9 @@ package main
 
 import _ "embed"
 
-// A release build embeds the agent: make release-build puts
-// gsd-agent.exe here first.
+// make build and make release put gsd-agent.exe here (built for
+// windows/amd64 as agentBuild builds it) before building gsd with
+// -tags embedagent; it is never committed.
 //
 //go:embed gsd-agent.exe
 var embeddedAgentFile []byte

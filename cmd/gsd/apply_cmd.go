@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"os/user"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/apply"
@@ -19,7 +19,6 @@ import (
 	"github.com/gsd-deploy/gsd/plan"
 	"github.com/gsd-deploy/gsd/providers"
 	"github.com/gsd-deploy/gsd/views"
-	"golang.org/x/term"
 )
 
 func init() {
@@ -40,98 +39,224 @@ func applyOrDestroy(env *cliEnv, mode string, args []string) error {
 	cf.register(fs)
 	var sel selectFlags
 	sel.register(fs)
-	autoApprove := fs.Bool("auto-approve", false, "apply without asking for confirmation")
-	lockTimeout := fs.Duration("lock-timeout", 0, "how long to wait for a host another apply holds (0: fail at once)")
-	cont := fs.Bool("continue", false, "go on past canary batches that pause (rollout canary_pause)")
+	sel.registerSkip(fs)
+	a := applyArgs{mode: mode, cf: &cf, sel: &sel}
+	fs.BoolVar(&a.autoApprove, "auto-approve", false, mode+" without asking for confirmation")
+	fs.DurationVar(&a.lockTimeout, "lock-timeout", 0, "how long to wait for a host another apply holds (0: fail at once)")
+	if mode == "apply" {
+		// A destroy removes a service from all its hosts in one batch.
+		fs.BoolVar(&a.cont, "continue", false, "go on past canary batches that pause (rollout canary_pause)")
+	}
+	asJSON := fs.Bool("json", false, "stream one JSON object per event instead of text (README: Machine-readable runs)")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when changes were made, 0 when there were none")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	a.paths = fs.Args()
+	if *asJSON {
+		a.events = views.NewApplyEvents(env.stdout, versionName(), nil)
+	}
+	res, err := a.run(env)
+	code := applyExitCode(res, err, *detailed)
+	if a.events == nil {
+		if err == nil && code != 0 {
+			return &exitError{code: code}
+		}
+		return err
+	}
+	// In a JSON stream every problem is an event, and the summary ends it.
+	var ee *exitError
+	if errors.As(err, &ee) {
+		err = ee.err
+	}
+	if err != nil {
+		a.events.Error(err)
+	}
+	a.events.Summary(views.RunSummary{Operation: mode, Plan: res.plan, Outcome: res.outcome, Applied: res.applied, ExitCode: code, Err: err})
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// applyArgs are gsd apply's and gsd destroy's command line.
+type applyArgs struct {
+	mode        string
+	cf          *configFlags
+	sel         *selectFlags
+	paths       []string
+	autoApprove bool
+	lockTimeout time.Duration
+	cont        bool
+	// events is the JSON stream, or nil for text.
+	events *views.ApplyEvents
+}
+
+// applyResult is what an apply got to: its plan, and what carrying it
+// out did (applied is false when it was not carried out).
+type applyResult struct {
+	plan    *plan.Plan
+	outcome apply.Outcome
+	applied bool
+}
+
+// exitSkipped is the exit code of a run that skipped unreachable hosts
+// (-skip-unreachable) and succeeded on the others.
+const exitSkipped = 3
+
+// applyExitCode is the exit code of apply and destroy: 1 on error, 3
+// when hosts were skipped, 2 with -detailed-exitcode when changes were
+// made, else 0.
+func applyExitCode(res applyResult, err error, detailed bool) int {
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case err != nil:
+		return 1
+	case res.plan != nil && len(res.plan.Skipped) > 0:
+		return exitSkipped
+	case detailed && res.applied:
+		return 2
+	}
+	return 0
+}
+
+func (a *applyArgs) run(env *cliEnv) (applyResult, error) {
+	var res applyResult
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stop := interrupts(env, cancel)
 
-	paths := fs.Args()
+	paths := a.paths
 	var saved *plan.Plan
-	if len(paths) == 1 && isPlanFile(paths[0]) && mode == "apply" {
+	if len(paths) == 1 && isPlanFile(paths[0]) && a.mode == "apply" {
 		f, err := os.Open(paths[0])
 		if err != nil {
-			return err
+			return res, err
 		}
 		saved, err = plan.Read(f)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", paths[0], err)
+			return res, fmt.Errorf("%s: %w", paths[0], err)
 		}
 		paths = nil
 		// A saved plan is applied in the environment it was made for.
 		switch {
-		case cf.env == "":
-			cf.env = saved.Environment
-		case cf.env != saved.Environment:
-			return fmt.Errorf("the saved plan was made for the environment %q, not %q; apply it without -env, or run gsd plan -env %s again", saved.Environment, cf.env, cf.env)
+		case a.cf.env == "":
+			a.cf.env = saved.Environment
+		case a.cf.env != saved.Environment:
+			return res, fmt.Errorf("the saved plan was made for the environment %q, not %q; apply it without -env, or run gsd plan -env %s again", saved.Environment, a.cf.env, a.cf.env)
 		}
+	}
+	if a.events != nil && saved == nil && !a.autoApprove {
+		return res, errors.New("-json cannot ask for confirmation: pass -auto-approve, or apply a plan saved with gsd plan -out")
 	}
 	// The configuration gives how to reach the hosts and the secret
 	// values; a saved plan gives everything else, and is refused if the
 	// configuration changed since.
-	cfg, err := loadStrict(env, &cf, paths)
+	cfg, err := a.load(env, paths)
 	if err != nil {
-		return err
+		return res, err
 	}
 	agent, err := agentBinary(ctx, env)
 	if err != nil {
-		return err
+		return res, err
 	}
 	var p *plan.Plan
 	if saved != nil {
 		p = saved
-		if err := checkSaved(ctx, cfg, saved, agent, sel.parallelism); err != nil {
-			return err
+		if err := checkSaved(ctx, cfg, saved, agent, a.sel.parallelism); err != nil {
+			return res, err
 		}
-	} else if p, err = planFor(ctx, env, cfg, &sel, agent, mode); err != nil {
-		return err
+	} else if p, err = planFor(ctx, env, cfg, a.sel, agent, a.mode); err != nil {
+		return res, err
 	}
-	color := useColor(env.isTerminal, cf.noColor, env)
-	if saved == nil || !p.Summary.HasChanges() {
+	res.plan = p
+	color := useColor(env.isTerminal, a.cf.noColor, env)
+	switch {
+	case a.events != nil:
+		a.events.Plan(p)
+	case saved == nil || !p.Summary.HasChanges():
 		if err := views.Plan(env.stdout, p, color); err != nil {
-			return err
+			return res, err
 		}
 	}
 	if p.Summary.FailedHosts > 0 {
-		return &exitError{code: 1, err: errors.New("some hosts could not be planned; nothing was applied")}
+		return res, &exitError{code: 1, err: errors.New("some hosts could not be planned; nothing was applied")}
 	}
 	if !p.Summary.HasChanges() {
-		return nil
+		return res, nil
 	}
-	if saved == nil && !*autoApprove {
+	if saved == nil && !a.autoApprove {
 		if err := confirm(env); err != nil {
-			return err
+			return res, err
 		}
 	}
-	return execute(ctx, env, p, cfg, agent, color, "a rollout failed", apply.Options{
-		Parallelism: sel.parallelism,
-		LockTimeout: *lockTimeout,
+	opts := apply.Options{
+		Parallelism: a.sel.parallelism,
+		LockTimeout: a.lockTimeout,
 		Stop:        stop,
-		Continue:    *cont,
+		Continue:    a.cont,
 		Secrets:     configSecrets(cfg),
-	})
+	}
+	if a.events != nil {
+		opts.Hooks = a.events
+	}
+	res.applied = true
+	res.outcome, err = execute(ctx, env, p, cfg, agent, color, "a rollout failed", opts)
+	return res, err
 }
 
-// execute carries out p on the configuration's hosts, printing progress,
+// load reads the configuration as apply needs it; in a JSON run its
+// diagnostics are events.
+func (a *applyArgs) load(env *cliEnv, paths []string) (*config.Config, error) {
+	if a.events == nil {
+		return loadStrict(env, a.cf, paths)
+	}
+	cfg, diags := config.Load(a.cf.options(paths))
+	a.events.Diagnostics(cfg.Files, diags)
+	if diags.HasErrors() {
+		return nil, errReported
+	}
+	return cfg, nil
+}
+
+// execute carries out p on the configuration's hosts, showing progress
+// (opts.Hooks when set, else live on a terminal, plain lines otherwise),
 // the rollout report and the summary; failed is the error when a rollout
 // failed.
-func execute(ctx context.Context, env *cliEnv, p *plan.Plan, cfg *config.Config, agent providers.Agent, color bool, failed string, opts apply.Options) error {
+func execute(ctx context.Context, env *cliEnv, p *plan.Plan, cfg *config.Config, agent providers.Agent, color bool, failed string, opts apply.Options) (apply.Outcome, error) {
 	opts.Operator = operator()
-	opts.Hooks = views.NewApplyHooks(env.stdout, color)
+	text := opts.Hooks == nil
+	finish := func() {}
+	if text {
+		opts.Hooks, finish = progressView(env, color)
+	}
 	out := apply.Execute(ctx, p, hostDialer(cfg, agent), opts)
-	views.RolloutReport(env.stdout, out, color)
-	if err := views.ApplySummary(env.stdout, out.Results, color); err != nil {
-		return err
+	finish()
+	if text {
+		views.RolloutReport(env.stdout, out, color)
+		if err := views.ApplySummary(env.stdout, out.Results, color); err != nil {
+			return out, err
+		}
+		views.Skipped(env.stdout, p.Skipped, color)
 	}
 	if out.Failed() {
-		return errors.New(failed)
+		return out, errors.New(failed)
 	}
-	return nil
+	return out, nil
+}
+
+// progressView is how progress is shown as text: a live area on a
+// terminal, plain lines when not a terminal, in CI (CI set, as CI systems
+// do) or without colour (-no-color, NO_COLOR, TERM=dumb). finish ends it.
+func progressView(env *cliEnv, color bool) (hooks apply.Hooks, finish func()) {
+	if f, ok := env.stdout.(*os.File); ok && color && env.getenv("CI") == "" {
+		live := views.NewLiveApply(f)
+		return live, live.Close
+	}
+	return views.NewApplyHooks(env.stdout, color), func() {}
 }
 
 // planFor makes the plan of gsd plan, apply or destroy (mode): builds,
@@ -163,7 +288,11 @@ func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFl
 			}
 		}
 	}
-	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
+	results := readHosts(ctx, hosts, dialFactsToPlan(agent, desiredCfg), sel.parallelism)
+	var skipped []plan.SkippedHost
+	if sel.skipUnreachable {
+		results, skipped = dropUnreachable(results)
+	}
 	if mode != "plan" {
 		results = recoverHosts(ctx, hosts, results, agent, sel.parallelism)
 	}
@@ -171,6 +300,7 @@ func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFl
 	if err != nil {
 		return nil, err
 	}
+	p.Skipped = skipped
 	if targets != nil {
 		plan.Target(p, targets)
 	}
@@ -262,18 +392,9 @@ func isPlanFile(path string) bool {
 	return strings.Contains(string(head[:n]), `"magic": "gsd-plan"`)
 }
 
-// confirm asks for "yes" on the terminal. Without one (CI, a pipe) it
-// refuses rather than hang or guess.
+// confirm asks for "yes" on the terminal before changing hosts.
 func confirm(env *cliEnv) error {
-	if f, ok := env.stdin.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
-		return errors.New("no terminal to confirm on: pass -auto-approve, or apply a plan saved with gsd plan -out")
-	}
-	fmt.Fprint(env.stdout, "\nDo you want to apply these changes? Only 'yes' will be accepted: ")
-	line, _ := bufio.NewReader(env.stdin).ReadString('\n')
-	if strings.TrimSpace(line) != "yes" {
-		return &exitError{code: 1, err: errors.New("apply cancelled")}
-	}
-	return nil
+	return askYes(env, "Do you want to apply these changes? Only 'yes' will be accepted: ", "pass -auto-approve, or apply a plan saved with gsd plan -out")
 }
 
 // interrupts turns the first Ctrl-C (or SIGTERM, as CI systems send when

@@ -32,7 +32,7 @@ func (v varFlag) Set(s string) error {
 func (c *configFlags) register(fs *flag.FlagSet) {
 	fs.Var(varFlag{&c.vars, false}, "var", "set a variable: -var NAME=VALUE (repeatable)")
 	fs.Var(varFlag{&c.vars, true}, "var-file", "read variable values from a file (repeatable)")
-	fs.StringVar(&c.env, "env", "", "the environment whose hosts and NAME.gsdvars to use (default $"+config.EnvironmentVar+")")
+	fs.StringVar(&c.env, "env", "", "the environment whose hosts and NAME.gsdvars to use")
 	fs.BoolVar(&c.noColor, "no-color", false, "plain output without colours")
 }
 

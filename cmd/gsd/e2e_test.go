@@ -23,6 +23,8 @@ type e2e struct {
 	dir    string
 	env    []string
 	secret string
+	// agent is the gsd-agent.exe gsd installs.
+	agent string
 }
 
 func (e *e2e) run(wantCode int, args ...string) string {
@@ -73,10 +75,10 @@ func runGsd(gsd, dir string, env []string, args ...string) (string, error) {
 	return string(out), err
 }
 
-func TestEndToEnd(t *testing.T) {
-	if os.Getenv("GSD_E2E") != "1" {
-		t.Skip("set GSD_E2E=1 (make test-e2e) to run against a sandbox host")
-	}
+// startE2E builds gsd and the agent, starts one sandbox host (removed
+// when the test ends), and returns the runner and the repository's root.
+func startE2E(t *testing.T) (*e2e, string) {
+	t.Helper()
 	sandboxtest.RequireWine(t)
 	repo, err := filepath.Abs("../..")
 	if err != nil {
@@ -85,9 +87,8 @@ func TestEndToEnd(t *testing.T) {
 	bin := t.TempDir()
 	goBuild(t, filepath.Join(bin, "gsd"), nil, ".")
 	goBuild(t, filepath.Join(bin, "gsd-agent.exe"), []string{"GOOS=windows", "GOARCH=amd64"}, "../gsd-agent")
-	e := &e2e{t: t, gsd: filepath.Join(bin, "gsd"), dir: t.TempDir()}
-	e.env = append(os.Environ(), "GSD_AGENT_EXE="+filepath.Join(bin, "gsd-agent.exe"), "GSD_CACHE_DIR="+filepath.Join(bin, "cache"), "NO_COLOR=1")
-
+	e := &e2e{t: t, gsd: filepath.Join(bin, "gsd"), dir: t.TempDir(), agent: filepath.Join(bin, "gsd-agent.exe")}
+	e.env = append(os.Environ(), "GSD_AGENT_EXE="+e.agent, "GSD_CACHE_DIR="+filepath.Join(bin, "cache"), "NO_COLOR=1")
 	e.run(0, "sandbox", "up", "-n", "1")
 	t.Cleanup(func() { e.run(0, "sandbox", "down") })
 	vars, err := os.ReadFile(filepath.Join(e.dir, "sandbox.auto.gsdvars"))
@@ -95,6 +96,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.secret = strings.Trim(strings.TrimSpace(strings.SplitN(string(vars), "=", 2)[1]), `"`)
+	return e, repo
+}
+
+func TestEndToEnd(t *testing.T) {
+	if os.Getenv("GSD_E2E") != "1" {
+		t.Skip("set GSD_E2E=1 (make test-e2e) to run against a sandbox host")
+	}
+	e, repo := startE2E(t)
 
 	write := func(version, greeting, config string) {
 		src := `

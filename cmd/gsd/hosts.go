@@ -45,7 +45,7 @@ const hostReadTimeout = 5 * time.Minute
 func dialHost[C any](agent providers.Agent, progress func(protocol.Event)) func(context.Context, *config.Host) (C, error) {
 	return func(ctx context.Context, h *config.Host) (C, error) {
 		var none C
-		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent, Progress: progress})
+		conn, err := providers.Dial(ctx, h, providers.Options{Agent: agent, Progress: progress, Checked: &agentChecked})
 		if err != nil {
 			return none, err
 		}
@@ -58,9 +58,22 @@ func dialHost[C any](agent providers.Agent, progress func(protocol.Event)) func(
 	}
 }
 
+// agentChecked spares later sessions of this run the bootstrap's check of
+// a host's agent binary (see providers.Checked).
+var agentChecked providers.Checked
+
 // dialFacts reaches a host to read its facts.
 func dialFacts(agent providers.Agent) func(context.Context, *config.Host) (factsConn, error) {
 	return dialHost[factsConn](agent, nil)
+}
+
+// dialFactsToPlan is dialFacts for planning: each host is also asked
+// whether it can use the group managed service accounts its services are
+// to run as (plan.FactsArgs).
+func dialFactsToPlan(agent providers.Agent, cfg *config.Config) func(context.Context, *config.Host) (factsConn, error) {
+	return func(ctx context.Context, h *config.Host) (factsConn, error) {
+		return providers.Dial(ctx, h, providers.Options{Agent: agent, FactsArgs: plan.FactsArgs(cfg, h.Name), Checked: &agentChecked})
+	}
 }
 
 // readHosts reaches every host, at most parallelism at a time, and reads
@@ -114,13 +127,14 @@ func hostFacts(results map[string]hostResult) map[string]plan.HostFacts {
 
 func runHosts(env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] != "check" {
-		return fmt.Errorf("usage: gsd hosts check [options] [PATH...]")
+		return groupHelp(env, "hosts", args)
 	}
 	fs := newFlagSet(env, "hosts check", "[PATH...]")
 	var cf configFlags
 	cf.register(fs)
 	var sel selectFlags
-	sel.register(fs)
+	sel.registerHosts(fs)
+	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -138,6 +152,9 @@ func runHosts(env *cliEnv, args []string) error {
 		return err
 	}
 	results := readHosts(ctx, hosts, dialFacts(agent), sel.parallelism)
+	if *asJSON {
+		return hostsCheckJSON(env, cfg, results)
+	}
 	names := make([]string, 0, len(results))
 	for n := range results {
 		names = append(names, n)

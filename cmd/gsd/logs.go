@@ -89,21 +89,10 @@ func runLogs(env *cliEnv, args []string) error {
 // parseInterspersed parses flags that may come before or after the
 // positional arguments (gsd logs api -f), returning the positional ones.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
+	return fs.Args(), nil
 }
 
 // findService looks a service up as Windows does, without regard to case,

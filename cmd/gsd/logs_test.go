@@ -223,7 +223,7 @@ func TestLogsArgumentErrors(t *testing.T) {
 			t.Errorf("%v: %+v, want exit 1 and %q", c.args, r, c.want)
 		}
 	}
-	if r := gsd(t, "", "logs", "-h"); r.code != 0 || !strings.Contains(r.stderr, "-f") || !strings.Contains(r.stderr, "SERVICE") {
+	if r := gsd(t, "", "logs", "-h"); r.code != 0 || !strings.Contains(r.stdout, "-f") || !strings.Contains(r.stdout, "SERVICE") {
 		t.Errorf("logs -h: %+v", r)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
-	"sort"
 	"strings"
 )
 
@@ -18,6 +17,8 @@ type command struct {
 	name    string
 	summary string
 	run     func(env *cliEnv, args []string) error
+	// hidden commands are not listed: what the completion scripts call.
+	hidden bool
 }
 
 var commands = map[string]command{}
@@ -40,6 +41,9 @@ type cliEnv struct {
 	// interactive terminals; colour is decided per stream.
 	isTerminal    bool
 	errIsTerminal bool
+	// onFlagSet, when set, sees every flag set a command makes: how help
+	// and shell completion learn a command's options without running it.
+	onFlagSet func(name string, fs *flag.FlagSet)
 }
 
 // exitError carries a specific exit code up to main. Commands return it
@@ -141,7 +145,7 @@ func run(env *cliEnv, args []string) int {
 }
 
 func dispatch(env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		usage(env.stdout)
 		return nil
 	}
@@ -157,19 +161,17 @@ func dispatch(env *cliEnv, args []string) error {
 }
 
 func usage(w io.Writer) {
-	names := make([]string, 0, len(commands))
+	names := commandNames()
 	width := 0
-	for n := range commands {
-		names = append(names, n)
+	for _, n := range names {
 		width = max(width, len(n))
 	}
-	sort.Strings(names)
 	var b strings.Builder
-	b.WriteString("Usage: gsd <command> [options]\n\ngsd deploys Go services to Windows hosts from HCL files.\n\nCommands:\n")
+	b.WriteString("Usage: gsd <command> [options] [arguments]\n\ngsd deploys Go services to Windows hosts from HCL files.\n\nCommands:\n")
 	for _, n := range names {
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, n, commands[n].summary)
 	}
-	b.WriteString("\nRun 'gsd <command> -h' for a command's options.\n")
+	b.WriteString("\nRun 'gsd help <command>' (or 'gsd <command> -h') for what a command does, its options and examples.\n")
 	io.WriteString(w, b.String())
 }
 

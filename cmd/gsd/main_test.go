@@ -187,7 +187,7 @@ func TestCommandErrors(t *testing.T) {
 	if r := gsd(t, "", "validate", "-bogus"); r.code != 1 {
 		t.Errorf("unknown flag: %+v", r)
 	}
-	if r := gsd(t, "", "validate", "-h"); r.code != 0 || !strings.Contains(r.stderr, "-var-file") {
+	if r := gsd(t, "", "validate", "-h"); r.code != 0 || !strings.Contains(r.stdout, "-var-file") {
 		t.Errorf("help: %+v", r)
 	}
 	if r := gsd(t, "", "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "gsd ") {

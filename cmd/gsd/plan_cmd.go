@@ -24,6 +24,9 @@ type selectFlags struct {
 	targets     multiFlag
 	hostNames   multiFlag
 	parallelism int
+	// skipUnreachable leaves hosts that cannot be reached out of the
+	// plan instead of failing it (skip.go).
+	skipUnreachable bool
 }
 
 type multiFlag []string
@@ -42,8 +45,19 @@ const defaultParallelism = 50
 
 func (s *selectFlags) register(fs *flag.FlagSet) {
 	fs.Var(&s.targets, "target", "only this service or task, as service.NAME or task.NAME (repeatable); a service's dependencies come along")
+	s.registerHosts(fs)
+}
+
+// registerHosts registers -host and -parallelism alone, for commands
+// that work on hosts, not services.
+func (s *selectFlags) registerHosts(fs *flag.FlagSet) {
 	fs.Var(&s.hostNames, "host", "only this host (repeatable)")
 	fs.IntVar(&s.parallelism, "parallelism", defaultParallelism, "hosts worked on at once")
+}
+
+// registerSkip registers -skip-unreachable, for the commands that plan.
+func (s *selectFlags) registerSkip(fs *flag.FlagSet) {
+	fs.BoolVar(&s.skipUnreachable, "skip-unreachable", false, "plan and apply the hosts that can be reached, list the others, and exit 3")
 }
 
 // hosts returns the selected hosts, refusing names that do not exist.
@@ -165,6 +179,7 @@ func runPlan(env *cliEnv, args []string) error {
 	cf.register(fs)
 	var sel selectFlags
 	sel.register(fs)
+	sel.registerSkip(fs)
 	out := fs.String("out", "", "save the plan to this file for gsd apply")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
@@ -193,6 +208,8 @@ func runPlan(env *cliEnv, args []string) error {
 	switch {
 	case p.Summary.FailedHosts > 0:
 		return errReported
+	case len(p.Skipped) > 0:
+		return &exitError{code: exitSkipped}
 	case *detailed && p.Summary.HasChanges():
 		return &exitError{code: 2}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"sort"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
-	"github.com/gsd-deploy/gsd/apply"
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/plan"
 	"github.com/gsd-deploy/gsd/views"
@@ -128,53 +126,11 @@ func serviceOn(f *protocol.Facts, name string) *protocol.ServiceFacts {
 }
 
 func runRollback(env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "rollback", "service.NAME [PATH...]")
-	var cf configFlags
-	cf.register(fs)
-	host := fs.String("host", "", "only this host")
-	to := fs.String("to", "", "the version (or release id) to return to; default: the release before the active one")
-	autoApprove := fs.Bool("auto-approve", false, "roll back without asking for confirmation")
-	lockTimeout := fs.Duration("lock-timeout", 0, "how long to wait for a host another apply holds (0: fail at once)")
-	parallelism := fs.Int("parallelism", defaultParallelism, "hosts worked on at once")
-	cfg, svc, err := serviceArgs(env, "rollback", fs, &cf, args)
-	if err != nil {
-		return err
-	}
-	hosts, err := logHosts(cfg, svc, *host)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop := interrupts(env, cancel)
-	agent, err := agentBinary(ctx, env)
-	if err != nil {
-		return err
-	}
-	p, err := rollbackPlan(svc, hosts, readHosts(ctx, hosts, dialFacts(agent), *parallelism), *to)
-	if err != nil {
-		return err
-	}
-	color := useColor(env.isTerminal, cf.noColor, env)
-	if err := views.Plan(env.stdout, p, color); err != nil {
-		return err
-	}
-	if p.Summary.FailedHosts > 0 {
-		return &exitError{code: 1, err: errors.New("some hosts could not be read; nothing was rolled back")}
-	}
-	if !p.Summary.HasChanges() {
-		return nil
-	}
-	if !*autoApprove {
-		if err := confirm(env); err != nil {
-			return err
-		}
-	}
-	return execute(ctx, env, p, cfg, agent, color, "the rollback failed", apply.Options{
-		Parallelism: *parallelism,
-		LockTimeout: *lockTimeout,
-		Stop:        stop,
-	})
+	r := newServiceRun(env, "rollback", "roll back")
+	to := r.fs.String("to", "", "the version (or release id) to return to; default: the release before the active one")
+	return r.run(args, func(svc *config.Service, hosts []*config.Host, results map[string]hostResult) (*plan.Plan, error) {
+		return rollbackPlan(svc, hosts, results, *to)
+	}, views.Plan, "was not rolled back anywhere")
 }
 
 // rollbackPlan is a plan that activates, on each host, a release it keeps
@@ -183,27 +139,13 @@ func runRollback(env *cliEnv, args []string) error {
 // check, and needs no build: the releases are on the hosts. A host where
 // the service already runs that release has nothing to do.
 func rollbackPlan(svc *config.Service, hosts []*config.Host, results map[string]hostResult, to string) (*plan.Plan, error) {
-	p := &plan.Plan{FormatVersion: plan.FormatVersion, Hosts: []*plan.HostPlan{}}
-	var work []string
-	var missing []string
-	for _, h := range hosts {
-		hp := &plan.HostPlan{Host: h.Name, Address: h.Address, Transport: h.Transport(), Steps: []*plan.Step{}}
-		p.Hosts = append(p.Hosts, hp)
-		res := results[h.Name]
-		if res.err != nil || res.facts == nil {
-			hp.Error = errText(res.err, "facts could not be read")
-			p.Summary.FailedHosts++
-			continue
-		}
-		sf := serviceOn(res.facts, svc.Name)
+	p, missing := servicePlan(svc, hosts, results, func(hp *plan.HostPlan, sf *protocol.ServiceFacts) (*plan.Step, string) {
 		if sf == nil || sf.Current == nil {
-			missing = append(missing, h.Name+" (not deployed)")
-			continue
+			return nil, hp.Host + " (not deployed)"
 		}
 		target := pickRelease(sf.Releases, to)
 		if target == nil {
-			missing = append(missing, fmt.Sprintf("%s (keeps %s)", h.Name, keptList(sf.Releases)))
-			continue
+			return nil, fmt.Sprintf("%s (keeps %s)", hp.Host, keptList(sf.Releases))
 		}
 		step := &plan.Step{Address: "service." + svc.Name, Kind: protocol.KindService, Service: svc.Name,
 			Action: plan.ActionNoOp, Release: target.ID, From: sf.Current.ID, OldVersion: sf.Current.Version, Version: target.Version,
@@ -215,11 +157,9 @@ func rollbackPlan(svc *config.Service, hosts []*config.Host, results map[string]
 				// A stopped service is switched, and left as it was.
 				step.Effect, step.Restart, step.RestartReasons = protocol.EffectNone, false, nil
 			}
-			p.Summary.Change++
-			work = append(work, h.Name)
 		}
-		hp.Steps = append(hp.Steps, step)
-	}
+		return step, ""
+	})
 	if len(missing) > 0 {
 		what := "the release before the active one"
 		if to != "" {
@@ -227,11 +167,44 @@ func rollbackPlan(svc *config.Service, hosts []*config.Host, results map[string]
 		}
 		return nil, fmt.Errorf("service.%s: no %s to roll back to on %s", svc.Name, what, strings.Join(missing, ", "))
 	}
+	return p, nil
+}
+
+// servicePlan makes the plan of a command that works on one deployed
+// service without building (rollback, restart, stop, start): a host that
+// could not be read fails; for every other one, step gets the service's
+// facts there (nil when it has none) and returns the host's step, or why
+// the host cannot take part. Hosts whose step does something are rolled
+// out as the service's rollout block says.
+func servicePlan(svc *config.Service, hosts []*config.Host, results map[string]hostResult,
+	step func(hp *plan.HostPlan, sf *protocol.ServiceFacts) (*plan.Step, string)) (p *plan.Plan, missing []string) {
+	p = &plan.Plan{FormatVersion: plan.FormatVersion, Hosts: []*plan.HostPlan{}}
+	var work []string
+	for _, h := range hosts {
+		hp := &plan.HostPlan{Host: h.Name, Address: h.Address, Transport: h.Transport(), Steps: []*plan.Step{}}
+		p.Hosts = append(p.Hosts, hp)
+		res := results[h.Name]
+		if res.err != nil || res.facts == nil {
+			hp.Error = errText(res.err, "facts could not be read")
+			p.Summary.FailedHosts++
+			continue
+		}
+		s, why := step(hp, serviceOn(res.facts, svc.Name))
+		if why != "" {
+			missing = append(missing, why)
+			continue
+		}
+		if s.Action != plan.ActionNoOp {
+			p.Summary.Change++
+			work = append(work, h.Name)
+		}
+		hp.Steps = append(hp.Steps, s)
+	}
 	if len(work) > 0 {
 		sort.Strings(work)
 		p.Rollouts = []*plan.Rollout{plan.RolloutOf(svc, work)}
 	}
-	return p, nil
+	return p, missing
 }
 
 // pickRelease is the kept release named by to (version or id), or the

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 
@@ -15,20 +14,9 @@ func init() {
 	register(command{name: "sandbox", summary: "Start, inspect or remove local Windows test hosts (Wine)", run: runSandbox})
 }
 
-const sandboxUsage = `Usage: gsd sandbox <up|down|status|fault> [options]
-
-  up      start hosts in the background and write sandbox.hcl
-  down    stop them and remove everything 'up' made
-  status  show the hosts and whether they answer
-  fault   switch fault injection on a running host (for transport tests)
-
-Run 'gsd sandbox <command> -h' for its options.
-`
-
 func runSandbox(env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		io.WriteString(env.stdout, sandboxUsage)
-		return nil
+	if len(args) == 0 || isHelpArg(args[0]) {
+		return groupHelp(env, "sandbox", args)
 	}
 	switch args[0] {
 	case "up":
@@ -47,8 +35,7 @@ func runSandbox(env *cliEnv, args []string) error {
 		}
 		return nil
 	}
-	io.WriteString(env.stderr, sandboxUsage)
-	return fmt.Errorf("unknown sandbox command %q", args[0])
+	return groupHelp(env, "sandbox", args)
 }
 
 func sandboxUp(env *cliEnv, args []string) error {
@@ -58,7 +45,7 @@ func sandboxUp(env *cliEnv, args []string) error {
 	dir := fs.String("dir", sandbox.DefaultDir, "sandbox directory (state, prefixes, keys, logs)")
 	loopback := fs.Bool("loopback", false, "use 127.x addresses even as root, instead of network namespaces")
 	maxEnv := fs.Int("max-envelope-size", winrs.DefaultMaxEnvelopeSize, "WinRM MaxEnvelopeSize the hosts enforce, in bytes")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -79,7 +66,7 @@ func sandboxUp(env *cliEnv, args []string) error {
 func sandboxDown(env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "sandbox down", "")
 	dir := fs.String("dir", sandbox.DefaultDir, "sandbox directory")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	err := sandbox.Down(*dir, func(format string, a ...any) { fmt.Fprintf(env.stdout, format+"\n", a...) })
@@ -97,7 +84,7 @@ func sandboxDown(env *cliEnv, args []string) error {
 func sandboxStatus(env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "sandbox status", "")
 	dir := fs.String("dir", sandbox.DefaultDir, "sandbox directory")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	st, hosts, err := sandbox.Status(*dir)
@@ -138,7 +125,7 @@ func sandboxFault(env *cliEnv, args []string) error {
 	refuse := fs.Bool("refuse", false, "refuse connections")
 	status500 := fs.Bool("500", false, "answer every request with HTTP 500")
 	drop := fs.Bool("drop", false, "drop every connection, open and new, until faults are switched off")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"
 	"github.com/gsd-deploy/gsd/views"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -51,23 +50,7 @@ func TestStatusEndToEnd(t *testing.T) {
 	if os.Getenv("GSD_E2E") != "1" {
 		t.Skip("set GSD_E2E=1 (make test-e2e) to run against a sandbox host")
 	}
-	sandboxtest.RequireWine(t)
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	goBuild(t, filepath.Join(bin, "gsd"), nil, ".")
-	goBuild(t, filepath.Join(bin, "gsd-agent.exe"), []string{"GOOS=windows", "GOARCH=amd64"}, "../gsd-agent")
-	e := &e2e{t: t, gsd: filepath.Join(bin, "gsd"), dir: t.TempDir()}
-	e.env = append(os.Environ(), "GSD_AGENT_EXE="+filepath.Join(bin, "gsd-agent.exe"), "GSD_CACHE_DIR="+filepath.Join(bin, "cache"), "NO_COLOR=1")
-	e.run(0, "sandbox", "up", "-n", "1")
-	t.Cleanup(func() { e.run(0, "sandbox", "down") })
-	vars, err := os.ReadFile(filepath.Join(e.dir, "sandbox.auto.gsdvars"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.secret = strings.Trim(strings.TrimSpace(strings.SplitN(string(vars), "=", 2)[1]), `"`)
+	e, repo := startE2E(t)
 	write := func(greeting string) {
 		if err := os.WriteFile(filepath.Join(e.dir, "hello.hcl"), helloWithEnv(t, repo, greeting), 0o644); err != nil {
 			t.Fatal(err)

@@ -362,7 +362,7 @@ func TestStatusArgumentErrors(t *testing.T) {
 			t.Errorf("%v: %+v, want exit 1 and %q", c.args, r, c.want)
 		}
 	}
-	if r := gsd(t, "", "status", "-h"); r.code != 0 || !strings.Contains(r.stderr, "-json") || !strings.Contains(r.stderr, "-parallelism") {
+	if r := gsd(t, "", "status", "-h"); r.code != 0 || !strings.Contains(r.stdout, "-json") || !strings.Contains(r.stdout, "-parallelism") {
 		t.Errorf("status -h: %+v", r)
 	}
 }

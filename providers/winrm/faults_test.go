@@ -173,21 +173,20 @@ func TestUploadFaults(t *testing.T) {
 	t.Run("host refuses connections", func(t *testing.T) {
 		h.faults.Set(winrs.FaultSettings{Refuse: true})
 		defer h.faults.Set(winrs.FaultSettings{})
-		// The listener closes its socket within a poll interval.
-		tr := h.transport(t, s, winrm.Options{})
+		// The listener closes its socket within a poll interval; until
+		// then a connection may still get in, or be cut another way. A
+		// failed Connect closes its transport, so each try has its own.
 		var err error
 		for i := 0; i < 50; i++ {
 			var host *providers.Host
-			host, err = providers.Connect(ctx, "web1", tr, providers.Options{Agent: agent, Retries: -1})
+			host, err = providers.Connect(ctx, "web1", h.transport(t, s, winrm.Options{}), providers.Options{Agent: agent, Retries: -1})
 			if err == nil {
-				// Connected before the listener closed; try again.
 				host.Close()
-				tr = h.transport(t, s, winrm.Options{})
 			} else if strings.Contains(err.Error(), "refused") {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		wantError(t, err, transport.ErrUnreachable, "host web1: starting the agent:", "connection refused by "+h.httpsAddr)
+		wantError(t, err, transport.ErrUnreachable, "host web1: checking the agent:", "connection refused by "+h.httpsAddr)
 	})
 }

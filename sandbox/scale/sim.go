@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent"
+	"github.com/gsd-deploy/gsd/agent/bootstrap"
 	"github.com/gsd-deploy/gsd/agent/eventlog"
 	"github.com/gsd-deploy/gsd/agent/eventlog/eventlogtest"
 	"github.com/gsd-deploy/gsd/agent/protocol"
@@ -169,8 +170,9 @@ func (f *Fleet) HCL() string {
 }
 
 // runner runs what gsd sends a host: the agent, in-process over the
-// in-memory service manager, in place of "gsd-agent.exe serve"; any other
-// command does nothing and succeeds.
+// in-memory service manager, in place of "gsd-agent.exe serve"; the
+// bootstrap, which finds the agent in place (it drops its input and
+// confirms the SHA-256); any other command does nothing and succeeds.
 type runner struct {
 	root     string
 	services *services
@@ -184,8 +186,17 @@ func (r *runner) Start(c winecmd.Command) (winecmd.Process, error) {
 	inR, inW := io.Pipe()
 	p.stdin = inW
 	if !strings.Contains(c.Line, " serve)") {
-		go func() { io.Copy(io.Discard, inR); p.finish(0) }()
-		inW.Close()
+		params, err := bootstrap.Parse(c.Line)
+		go func() {
+			io.Copy(io.Discard, inR)
+			if err == nil {
+				fmt.Fprintf(c.Stdout, "%s%s\r\n", bootstrap.OKPrefix, params.SHA256)
+			}
+			p.finish(0)
+		}()
+		if err != nil {
+			inW.Close()
+		}
 		return p, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,12 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/gsd-deploy/gsd/agent/artifacts"
 	"github.com/gsd-deploy/gsd/agent/bootstrap"
 )
 
 // bootstrapProcess performs bootstrap.Script natively: the same contract,
-// the same output and exit codes, without PowerShell.
+// the same output and exit codes, without PowerShell. Wine keeps no
+// access lists, so the root's owner is its Unix owner, as Wine reports
+// it: a root another Unix user owns is moved aside, as the script moves
+// aside one that neither Administrators nor SYSTEM own.
 type bootstrapProcess struct {
 	stdin *io.PipeWriter
 	done  chan struct{}
@@ -26,7 +31,7 @@ func (h *Host) startBootstrap(p bootstrap.Params, c Command) (Process, error) {
 	stdout, stderr := orDiscard(c.Stdout), orDiscard(c.Stderr)
 	go func() {
 		defer close(bp.done)
-		sum, err := h.receiveFile(p, r)
+		sum, err := h.receiveFile(p, r, stdout)
 		switch {
 		case err == errMismatch:
 			fmt.Fprintf(stderr, "gsd-bootstrap: sha256 mismatch: want %s, got %s\r\n", p.SHA256, sum)
@@ -47,7 +52,10 @@ func (h *Host) startBootstrap(p bootstrap.Params, c Command) (Process, error) {
 
 var errMismatch = fmt.Errorf("sha256 mismatch")
 
-func (h *Host) receiveFile(p bootstrap.Params, in io.Reader) (string, error) {
+func (h *Host) receiveFile(p bootstrap.Params, in io.Reader, notes io.Writer) (string, error) {
+	if err := h.secureRoot(p, notes); err != nil {
+		return "", err
+	}
 	dest, err := h.UnixPath(p.Path)
 	if err != nil {
 		return "", err
@@ -55,6 +63,13 @@ func (h *Host) receiveFile(p bootstrap.Params, in io.Reader) (string, error) {
 	dir := filepath.Dir(dest)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
+	}
+	if have, err := artifacts.FileSHA256(dest); err == nil {
+		if have == p.SHA256 {
+			_, err := io.Copy(io.Discard, in)
+			return have, err
+		}
+		fmt.Fprintf(notes, "%s%s had SHA-256 %s, not %s\r\n", bootstrap.NotePrefix, p.Path, have, p.SHA256)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".*.partial")
 	if err != nil {
@@ -78,6 +93,27 @@ func (h *Host) receiveFile(p bootstrap.Params, in io.Reader) (string, error) {
 		return sum, errMismatch
 	}
 	return sum, os.Rename(tmp.Name(), dest)
+}
+
+// secureRoot moves aside a root that another user owns, and makes sure
+// the root exists.
+func (h *Host) secureRoot(p bootstrap.Params, notes io.Writer) error {
+	root, err := h.UnixPath(p.Root)
+	if err != nil {
+		return err
+	}
+	if uid, ok := ownerUID(root); ok && uid != os.Geteuid() {
+		aside := fmt.Sprintf("%s.untrusted-%d", p.Root, time.Now().UnixNano())
+		unixAside, err := h.UnixPath(aside)
+		if err != nil {
+			return err
+		}
+		if err := os.Rename(root, unixAside); err != nil {
+			return err
+		}
+		fmt.Fprintf(notes, "%smoved %s aside to %s, unused: its owner unix user %d could have put anything in it\r\n", bootstrap.NotePrefix, p.Root, aside, uid)
+	}
+	return os.MkdirAll(root, 0o755)
 }
 
 func (b *bootstrapProcess) Stdin() io.WriteCloser { return b.stdin }

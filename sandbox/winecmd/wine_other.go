@@ -10,3 +10,6 @@ func (h *Host) startWine(line string, c Command) (Process, error) {
 
 // Warm is unavailable without Wine.
 func (h *Host) Warm() error { return errors.New("no Wine on this system") }
+
+// ownerUID: there is no Unix owner without Unix.
+func ownerUID(string) (int, bool) { return 0, false }

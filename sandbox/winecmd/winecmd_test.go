@@ -74,10 +74,11 @@ func TestEmulatedBootstrap(t *testing.T) {
 	data := bytes.Repeat([]byte("gsd-agent "), 5000)
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
-	dest := `C:\ProgramData\gsd\bin\` + sha + `\gsd-agent.exe`
+	const root = `C:\ProgramData\gsd`
+	dest := root + `\bin\` + sha + `\gsd-agent.exe`
 	destUnix, _ := h.UnixPath(dest)
 
-	_, stderr, code := runBootstrap(t, h, bootstrap.Params{Path: dest, SHA256: strings.Repeat("a", 64)}, data)
+	_, stderr, code := runBootstrap(t, h, bootstrap.Params{Root: root, Path: dest, SHA256: strings.Repeat("a", 64)}, data)
 	if code != bootstrap.ExitHashMismatch || !strings.Contains(stderr, "mismatch") {
 		t.Fatalf("wrong hash: exit %d, %q", code, stderr)
 	}
@@ -89,7 +90,7 @@ func TestEmulatedBootstrap(t *testing.T) {
 		t.Fatalf("partial files left: %v", entries)
 	}
 
-	stdout, _, code := runBootstrap(t, h, bootstrap.Params{Path: dest, SHA256: sha}, data)
+	stdout, _, code := runBootstrap(t, h, bootstrap.Params{Root: root, Path: dest, SHA256: sha}, data)
 	if code != 0 || strings.TrimSpace(stdout) != bootstrap.OKPrefix+sha {
 		t.Fatalf("exit %d, stdout %q", code, stdout)
 	}
@@ -97,9 +98,62 @@ func TestEmulatedBootstrap(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("destination: %v", err)
 	}
-	// Again over an existing file: replaced, still exit 0.
-	if _, _, code := runBootstrap(t, h, bootstrap.Params{Path: dest, SHA256: sha}, data); code != 0 {
-		t.Fatalf("second run: exit %d", code)
+	// Again over the same file: kept, its input dropped, still exit 0;
+	// with nothing to write, that is how a file is checked before it runs.
+	for _, in := range [][]byte{data, nil} {
+		if stdout, _, code := runBootstrap(t, h, bootstrap.Params{Root: root, Path: dest, SHA256: sha}, in); code != 0 || strings.TrimSpace(stdout) != bootstrap.OKPrefix+sha {
+			t.Fatalf("run over the file in place: exit %d, %q", code, stdout)
+		}
+	}
+	// Other bytes under its name: said, and with nothing to write, refused.
+	if err := os.WriteFile(destUnix, []byte("planted"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, code = runBootstrap(t, h, bootstrap.Params{Root: root, Path: dest, SHA256: sha}, nil)
+	if code != bootstrap.ExitHashMismatch || !strings.Contains(stdout, dest+" had SHA-256 ") {
+		t.Fatalf("check of a planted file: exit %d, %q", code, stdout)
+	}
+	if stdout, _, code = runBootstrap(t, h, bootstrap.Params{Root: root, Path: dest, SHA256: sha}, data); code != 0 || !strings.Contains(stdout, bootstrap.OKPrefix+sha) {
+		t.Fatalf("install over a planted file: exit %d, %q", code, stdout)
+	}
+	if got, _ := os.ReadFile(destUnix); !bytes.Equal(got, data) {
+		t.Fatal("the planted file was not replaced")
+	}
+}
+
+// A root another user owns (Wine shows a file's Unix owner as its owner)
+// is moved aside whole before anything is written, and the bootstrap says
+// so; the new root holds only what it wrote.
+func TestEmulatedBootstrapMovesForeignRootAside(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a folder to another user needs root")
+	}
+	h := fakePrefix(t)
+	const root = `C:\ProgramData\gsd`
+	rootUnix, _ := h.UnixPath(root)
+	data := []byte("gsd-agent")
+	sum := sha256.Sum256(data)
+	sha := hex.EncodeToString(sum[:])
+	dest := root + `\bin\` + sha + `\gsd-agent.exe`
+	destUnix, _ := h.UnixPath(dest)
+	if err := os.MkdirAll(filepath.Dir(destUnix), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(destUnix, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(rootUnix, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, code := runBootstrap(t, h, bootstrap.Params{Root: root, Path: dest, SHA256: sha}, nil)
+	if code != bootstrap.ExitHashMismatch || !strings.Contains(stdout, "moved "+root+" aside") || !strings.Contains(stdout, "unix user 65534") {
+		t.Fatalf("exit %d, %q", code, stdout)
+	}
+	if _, err := os.Stat(destUnix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the binary in the foreign root is still where it would run")
+	}
+	if uid, _ := ownerUID(rootUnix); uid != os.Geteuid() {
+		t.Fatalf("the new root is owned by %d", uid)
 	}
 }
 
@@ -147,7 +201,7 @@ func TestUnixPathStaysInPrefix(t *testing.T) {
 	sum := sha256.Sum256([]byte("x"))
 	sha := hex.EncodeToString(sum[:])
 	for _, bad := range []string{
-		`Z:\x`,
+		`Z:\dir\x`,
 		`z:\` + strings.TrimPrefix(filepath.ToSlash(outside), "/") + `\x`,
 		`C:\users\root\Desktop\x`,
 		`C:\users\root\Desktop\new\dir\x`,
@@ -157,7 +211,7 @@ func TestUnixPathStaysInPrefix(t *testing.T) {
 		if p, err := h.UnixPath(bad); err == nil {
 			t.Errorf("%s accepted as %s", bad, p)
 		}
-		line, err := bootstrap.CommandLine(bootstrap.Params{Path: bad, SHA256: sha})
+		line, err := bootstrap.CommandLine(bootstrap.Params{Root: bad[:strings.LastIndex(bad, `\`)], Path: bad, SHA256: sha})
 		if err != nil {
 			t.Fatal(err)
 		}
