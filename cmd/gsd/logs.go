@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{name: "logs", summary: "Print (and with -f follow) a service's log from its hosts: a wrapped service's output, a native one's event log entries", run: runLogs})
+	register(command{name: "logs", summary: "Print (and with -f follow) a service's output or event log entries from its hosts", run: runLogs})
 }
 
 // logsPollInterval is how often -f asks each host for new lines;
