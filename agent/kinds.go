@@ -58,6 +58,9 @@ type Host struct {
 	// with access, besides what the root's access list gives SYSTEM and
 	// Administrators alone; gap is what this host could not put in place.
 	Grant func(dir, account string, access winsec.Access) (gap string, err error)
+	// CheckAccount refuses a group managed service account this host
+	// cannot use, naming owner ("task report"); other accounts pass.
+	CheckAccount func(owner, account string) error
 }
 
 var (
@@ -85,11 +88,12 @@ func Errorf(code, format string, args ...any) error { return failf(code, format,
 // the registered ones otherwise.
 func (a *Agent) newHandlers() map[string]Handler {
 	host := Host{
-		Layout:   a.layout,
-		Artifact: a.store.Find,
-		Self:     a.opts.ServiceHost,
-		HostPath: a.hostPath,
-		Grant:    a.grantFolder,
+		Layout:       a.layout,
+		Artifact:     a.store.Find,
+		Self:         a.opts.ServiceHost,
+		HostPath:     a.hostPath,
+		Grant:        a.grantFolder,
+		CheckAccount: a.checkManagedAccount,
 	}
 	out := map[string]Handler{}
 	registryMu.Lock()

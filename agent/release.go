@@ -360,7 +360,7 @@ func (serviceKind) check(a *Agent, name string, raw json.RawMessage, secrets map
 	if _, err := a.store.Find(full.Artifact); err != nil {
 		return releases.Record{}, failf(protocol.CodeNotFound, "service %s: %v; stage it first", name, err)
 	}
-	if err := a.checkManagedAccount(name, full.Account.Name); err != nil {
+	if err := a.checkManagedAccount("service "+name, full.Account.Name); err != nil {
 		return releases.Record{}, err
 	}
 	rec := releases.Record{Kind: protocol.KindService, Name: name, Files: map[string][]byte{}, Secrets: full.Secrets()}

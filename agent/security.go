@@ -259,12 +259,13 @@ func logonRightFact(st *state.State, account string) (fact, unreadable string) {
 // checkManagedAccount refuses a release whose group managed service
 // account this host cannot use, before anything is stopped; a host that
 // cannot tell lets it through (the start then says).
-func (a *Agent) checkManagedAccount(service, account string) error {
+// owner names what runs as the account: "service api", "task report".
+func (a *Agent) checkManagedAccount(owner, account string) error {
 	if protocol.AccountKind(account) != protocol.AccountManaged {
 		return nil
 	}
 	if p := a.accountFacts(account); p.Problem != "" {
-		return failf(protocol.CodeBadRequest, "service %s: host %s cannot run it as %s: %s", service, hostname(), account, p.Problem)
+		return failf(protocol.CodeBadRequest, "%s: host %s cannot run it as %s: %s", owner, hostname(), account, p.Problem)
 	}
 	return nil
 }

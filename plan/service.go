@@ -66,7 +66,7 @@ func (serviceKind) PlanHost(w *HostWork) {
 		spec := w.Desired[specKey(svc, w.Host.Host)].Spec.(protocol.ServiceSpec)
 		have := actual[strings.ToLower(svc.Name)]
 		step := diffService(svc.On(w.Host.Host), spec, have)
-		step.Problems = accountProblems(w.Host.Host, spec.Account.Name, w.Facts.Accounts)
+		step.Problems = AccountProblems(w.Host.Host, "service", spec.Account.Name, w.Facts.Accounts)
 		delete(actual, strings.ToLower(svc.Name))
 		w.Host.Steps = append(w.Host.Steps, step)
 		if step.Action != ActionNoOp {

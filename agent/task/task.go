@@ -94,6 +94,9 @@ func (h *Handler) Check(name string, raw json.RawMessage, secrets map[string]str
 	if _, err := h.Host.Artifact(full.Artifact); err != nil {
 		return releases.Record{}, agent.Errorf(protocol.CodeNotFound, "task %s: %v; stage it first", name, err)
 	}
+	if err := h.Host.CheckAccount("task "+name, full.Account.Name); err != nil {
+		return releases.Record{}, err
+	}
 	if full.Dir != "" {
 		if err := protocol.ValidateWindowsPath(full.Dir); err != nil {
 			return releases.Record{}, bad("working folder: %v", err)

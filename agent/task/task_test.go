@@ -156,6 +156,12 @@ func newHandler(t *testing.T) (*Handler, *fakeScheduler, *winsectest.Fake, strin
 			}
 			return "", winsec.Grant(sec, dir, sid, access)
 		},
+		CheckAccount: func(owner, account string) error {
+			if account == `CORP\gone$` {
+				return fmt.Errorf("%s: host web1 cannot run it as %s: the domain has no such managed service account", owner, account)
+			}
+			return nil
+		},
 		Artifact: func(sha string) (string, error) {
 			if sha != strings.Repeat("a", 64) {
 				return "", errors.New("not staged")
@@ -290,6 +296,12 @@ func TestTaskCheckRefuses(t *testing.T) {
 	s := nightly()
 	if _, err := h.Check("nightly", protocol.MustArgs(s.WithoutSecrets()), map[string]string{}); err == nil {
 		t.Error("missing secrets accepted")
+	}
+	// A group managed service account the host cannot use is refused at
+	// staging, before anything changes, as for a service.
+	s.Account = protocol.Account{Name: `CORP\gone$`}
+	if _, err := h.Check("nightly", protocol.MustArgs(s.WithoutSecrets()), s.Secrets()); err == nil || !strings.Contains(err.Error(), `task nightly: host web1 cannot run it as CORP\gone$`) {
+		t.Errorf("an unusable gMSA: %v", err)
 	}
 }
 

@@ -153,6 +153,9 @@ func (kind) PlanHost(w *plan.HostWork) {
 	}
 	steps := plan.PlanResources(w, protocol.KindTask, wanted, func(name string, s protocol.TaskSpec) []plan.Attr { return attrs(s, sensitive[name]) })
 	for _, step := range steps {
+		if step.Action != plan.ActionDelete {
+			step.Problems = plan.AccountProblems(w.Host.Host, "task", w.Config.Task(step.Service).Account.Name, w.Facts.Accounts)
+		}
 		if step.Action == plan.ActionCreate || changed(step, "binary") {
 			w.Upload(w.Config.Task(step.Service).Binary, step.Service)
 		}
