@@ -181,6 +181,7 @@ bench-scale:
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./config
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./agent/protocol
+	$(GO) test -run='^$$' -fuzz=FuzzParseRecords -fuzztime=$(FUZZTIME) ./agent/eventlog
 
 # Benchmarks print as a table: one row per benchmark, its metrics beside
 # it. Ratios are measured inside one run, so shared-machine noise cancels.

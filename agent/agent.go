@@ -46,6 +46,9 @@ type Options struct {
 	Sealer seal.Sealer
 	// WatchTick is how often the watchdog looks (one second if zero).
 	WatchTick time.Duration
+	// Kinds are handlers of resource kinds other than services, by kind,
+	// in place of the registered ones (see RegisterKind).
+	Kinds map[string]Handler
 	// MarkedForDeleteWait bounds the wait for a same-named service that
 	// Windows has marked for deletion (DefaultMarkedForDeleteWait if zero).
 	MarkedForDeleteWait time.Duration
@@ -79,6 +82,8 @@ type Agent struct {
 	// recovering is set while ensureLocked replays a journal, whose steps
 	// run under the lock being taken.
 	recovering bool
+	// handlers apply the kinds of resource other than services.
+	handlers map[string]Handler
 }
 
 // New returns an agent for opts.
@@ -89,8 +94,10 @@ func New(opts Options) *Agent {
 	if sealer == nil {
 		sealer = seal.ForMachine(opts.Root)
 	}
-	return &Agent{opts: opts, layout: l, hashes: h, store: artifacts.Store{Dir: l.ArtifactDir(), Hashes: h},
+	a := &Agent{opts: opts, layout: l, hashes: h, store: artifacts.Store{Dir: l.ArtifactDir(), Hashes: h},
 		releases: releases.Store{Dir: l.ReleaseDir(), Sealer: sealer, KeyFile: l.ReleaseKey()}}
+	a.handlers = a.newHandlers()
+	return a
 }
 
 // handler runs one op and returns its result payload.
@@ -114,6 +121,7 @@ func (a *Agent) ops() map[string]opInfo {
 		protocol.OpStageRelease:   {run: a.opStageRelease},
 		protocol.OpActivate:       {run: a.opActivate},
 		protocol.OpDeleteService:  {run: a.opDeleteService},
+		protocol.OpDelete:         {run: a.opDelete},
 		protocol.OpRecoverJournal: {run: a.opRecoverJournal},
 		protocol.OpBreakLock:      {run: a.opBreakLock},
 		protocol.OpHealth:         {run: a.opHealth},

@@ -42,9 +42,9 @@ func BenchmarkFacts50(b *testing.B) {
 		spec := nativeSpec(name, sha, "1.0")
 		fake.Install(name, InstallConfig{BinaryPath: path, Start: protocol.StartAuto})
 		st.Services[name] = &state.Service{
-			Spec:     spec,
-			Releases: []protocol.Release{{Artifact: sha, Path: path, Version: "1.0"}},
-			Files:    map[string]string{"config.yaml": digest([]byte("port: 1"))},
+			Spec:    spec,
+			History: state.History{Releases: []protocol.Release{{Artifact: sha, Path: path, Version: "1.0"}}},
+			Files:   map[string]string{"config.yaml": digest([]byte("port: 1"))},
 		}
 	}
 	if err := st.Save(a.layout); err != nil {

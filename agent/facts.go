@@ -2,13 +2,15 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
-	"github.com/gsd-deploy/gsd/agent/atomicfile"
 	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/servicehost"
 	"github.com/gsd-deploy/gsd/agent/state"
 )
 
@@ -75,6 +77,17 @@ func (a *Agent) Facts() (*protocol.Facts, error) {
 		}
 		f.Services = append(f.Services, sf)
 	}
+	for _, kind := range slices.Sorted(maps.Keys(st.Resources)) {
+		h, ok := a.handlers[kind]
+		if !ok {
+			for _, name := range st.ResourceNames(kind) {
+				f.Resources = append(f.Resources, protocol.ResourceFacts{Kind: kind, Name: name,
+					Unreadable: map[string]string{"kind": fmt.Sprintf("this agent (%s) has no handler for it", Version)}})
+			}
+			continue
+		}
+		f.Resources = append(f.Resources, handlerKind{kind: kind, h: h}.facts(st)...)
+	}
 	return f, nil
 }
 
@@ -125,7 +138,7 @@ func (a *Agent) serviceFacts(name string, s *state.Service) protocol.ServiceFact
 			sf.Sources = map[string]string{}
 		}
 		sf.Sources["env"] = protocol.SourceWrapper
-		sf.Wrapper = readWrapperStatus(a.layout.WrapperStatus(name))
+		sf.Wrapper = servicehost.ReadStatus(a.layout.WrapperStatus(name))
 	}
 	if s.Password != nil {
 		// Salt and salted hash only, so gsd can compare the configured
@@ -207,17 +220,4 @@ func addUnreadable(sf *protocol.ServiceFacts, setting, reason string) {
 		sf.Unreadable = map[string]string{}
 	}
 	sf.Unreadable[setting] = reason
-}
-
-func readWrapperStatus(path string) *protocol.WrapperStatus {
-	// Shared for delete: the service host replaces this file while it runs.
-	b, err := atomicfile.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var ws protocol.WrapperStatus
-	if json.Unmarshal(b, &ws) != nil {
-		return nil
-	}
-	return &ws
 }

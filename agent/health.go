@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
+	"github.com/gsd-deploy/gsd/agent/servicehost"
 	"github.com/gsd-deploy/gsd/agent/state"
 )
 
@@ -327,7 +328,7 @@ func dialFailure(err error, bound time.Duration) string {
 // the wrapper reports its program exited and is being restarted, which is
 // the usual reason and otherwise invisible (the service stays running).
 func (a *Agent) wrappedProgramDown(name string) string {
-	ws := readWrapperStatus(a.layout.WrapperStatus(name))
+	ws := servicehost.ReadStatus(a.layout.WrapperStatus(name))
 	if ws == nil || ws.ChildPID != 0 || ws.LastExitCode == nil {
 		return ""
 	}

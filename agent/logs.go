@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/agent/servicehost"
+	"github.com/gsd-deploy/gsd/agent/state"
 )
 
 // Bounds of a logs answer. An answer is one JSON line; 4 MiB of text keeps
@@ -36,10 +39,18 @@ var logStreamFiles = map[string]string{
 	protocol.StreamWrapper: "wrapper.log",
 }
 
-// opLogs reads a wrapped service's log files. It is read-only and does not
-// take the host lock, so an operator can watch a service while an apply
-// runs. Every path comes from the agent's layout; the client's cursor only
-// picks one of the names the service host writes.
+// ServiceLogReader is a kind's handler that reads a native service's
+// log, which the service writes itself (the event log source's handler
+// reads the Windows event log).
+type ServiceLogReader interface {
+	ServiceLogs(service string, args protocol.LogsArgs) (protocol.LogsResult, error)
+}
+
+// opLogs reads a service's log: a wrapped service's log files, or a
+// native service's entries through a ServiceLogReader. It is read-only
+// and does not take the host lock, so an operator can watch a service
+// while an apply runs. Every path comes from the agent's layout; the
+// client's cursor only picks one of the names the service host writes.
 func (a *Agent) opLogs(_ context.Context, req protocol.Request, _ progressFunc) (any, error) {
 	var args protocol.LogsArgs
 	if err := protocol.DecodeArgs(req, &args); err != nil {
@@ -48,10 +59,32 @@ func (a *Agent) opLogs(_ context.Context, req protocol.Request, _ progressFunc) 
 	if err := protocol.ValidateServiceName(args.Service); err != nil {
 		return nil, err
 	}
+	if args.Lines < 0 {
+		return nil, failf(protocol.CodeBadRequest, "logs: lines must not be negative")
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	svc, err := a.managedService(st, args.Service)
+	if err != nil {
+		return nil, err
+	}
+	if svc.Spec.Mode != protocol.ModeWrapped {
+		for _, kind := range slices.Sorted(maps.Keys(a.handlers)) {
+			if r, ok := a.handlers[kind].(ServiceLogReader); ok {
+				return r.ServiceLogs(args.Service, args)
+			}
+		}
+		return nil, failf(protocol.CodeUnsupported, "service %s runs in native mode: native services log to the Windows event log (or wherever they write themselves), which this agent cannot read", args.Service)
+	}
+	return a.wrappedLogs(svc, args)
+}
+
+// wrappedLogs reads a wrapped service's log files.
+func (a *Agent) wrappedLogs(svc *state.Service, args protocol.LogsArgs) (any, error) {
 	lines := args.Lines
 	switch {
-	case lines < 0:
-		return nil, failf(protocol.CodeBadRequest, "logs: lines must not be negative")
 	case lines == 0:
 		lines = defaultLogLines
 	case lines > maxLogLines:
@@ -78,17 +111,6 @@ func (a *Agent) opLogs(_ context.Context, req protocol.Request, _ progressFunc) 
 			return nil, failf(protocol.CodeBadRequest, "logs: negative cursor offset")
 		}
 		base, index = b, i
-	}
-	st, err := a.loadState()
-	if err != nil {
-		return nil, err
-	}
-	svc, err := a.managedService(st, args.Service)
-	if err != nil {
-		return nil, err
-	}
-	if svc.Spec.Mode != protocol.ModeWrapped {
-		return nil, failf(protocol.CodeUnsupported, "service %s runs in native mode: native services log to the Windows event log (or wherever they write themselves); gsd keeps log files only for wrapped services", args.Service)
 	}
 	dir := a.logDir(svc, args.Service)
 	if base == "" {

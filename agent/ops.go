@@ -52,18 +52,8 @@ func validateSpec(spec *protocol.ServiceSpec) error {
 	default:
 		return failf(protocol.CodeBadRequest, "service %s: start %q must be auto, delayed, manual or disabled", spec.Name, spec.Start)
 	}
-	if err := protocol.ValidateSHA256(spec.Artifact); err != nil {
+	if err := CheckProcess(protocol.KindService, spec.Name, spec.Process()); err != nil {
 		return err
-	}
-	for _, arg := range spec.Args {
-		if strings.ContainsRune(arg, 0) {
-			return failf(protocol.CodeBadRequest, "service %s: an argument contains NUL", spec.Name)
-		}
-	}
-	for k, v := range spec.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
-			return failf(protocol.CodeBadRequest, "service %s: environment variable %q is not valid", spec.Name, k)
-		}
 	}
 	for _, d := range spec.DependsOn {
 		if d == "" || strings.ContainsAny(d, "/\\\x00") {
@@ -111,6 +101,30 @@ func validateSpec(spec *protocol.ServiceSpec) error {
 		if protocol.SHA256Hex(f.Content) != f.SHA256 {
 			return failf(protocol.CodeHashMismatch, "service %s: file %s: its content does not match SHA-256 %s", spec.Name, f.Name, f.SHA256)
 		}
+	}
+	return nil
+}
+
+// CheckProcess refuses the process part of a release (of a service or a
+// task: kind and name say which) before anything is touched: an
+// artifact that is not a SHA-256, arguments or environment that Windows
+// cannot pass.
+func CheckProcess(kind, name string, p protocol.Process) error {
+	if err := protocol.ValidateSHA256(p.Artifact); err != nil {
+		return err
+	}
+	for _, arg := range p.Args {
+		if strings.ContainsRune(arg, 0) {
+			return failf(protocol.CodeBadRequest, "%s %s: an argument contains NUL", kind, name)
+		}
+	}
+	for k, v := range p.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return failf(protocol.CodeBadRequest, "%s %s: environment variable %q is not valid", kind, name, k)
+		}
+	}
+	if strings.ContainsRune(p.Account.Name, 0) || strings.ContainsRune(p.Account.Password, 0) {
+		return failf(protocol.CodeBadRequest, "%s %s: the account contains NUL", kind, name)
 	}
 	return nil
 }
@@ -272,7 +286,9 @@ func (a *Agent) pruneArtifacts(st *state.State, dropped []protocol.Release, emit
 	}
 	remove := map[string]bool{}
 	for _, r := range dropped {
-		remove[r.Artifact] = true
+		if r.Artifact != "" { // a firewall rule or event source runs none
+			remove[r.Artifact] = true
+		}
 	}
 	dirs, err := a.store.Dirs()
 	if err != nil {
@@ -329,65 +345,95 @@ func (a *Agent) opDeleteService(ctx context.Context, req protocol.Request, emit 
 	if err := a.ensureLocked(ctx, "", emit); err != nil {
 		return nil, err
 	}
+	existed, err := a.deleteService(args.Service, args.TimeoutMS, args.Purge, emit)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]bool{"existed": existed}, nil
+}
+
+// opDelete removes a resource of any kind.
+func (a *Agent) opDelete(ctx context.Context, req protocol.Request, emit progressFunc) (any, error) {
+	var args protocol.DeleteArgs
+	k, err := a.kindArgs(req, &args, func() (string, string) { return args.Kind, args.Name })
+	if err != nil {
+		return nil, err
+	}
+	if args.TimeoutMS < 0 {
+		return nil, failf(protocol.CodeBadRequest, "delete: negative timeout")
+	}
+	if err := a.ensureLocked(ctx, "", emit); err != nil {
+		return nil, err
+	}
+	existed, err := k.remove(a, args.Name, args.TimeoutMS, emit)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]bool{"existed": existed}, nil
+}
+
+// deleteService stops and removes a service, and with purge its files,
+// folders and releases.
+func (a *Agent) deleteService(name string, timeoutMS int64, purge bool, emit progressFunc) (bool, error) {
 	st, err := a.loadState()
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	obs, err := a.opts.Services.Query(args.Service)
+	obs, err := a.opts.Services.Query(name)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	svc := st.Services[args.Service]
+	svc := st.Services[name]
 	if obs.Installed {
 		if obs.Status.State != StateStopped {
-			if err := a.stopService(st, args.Service, a.stopTimeout(svc, args.TimeoutMS), emit); err != nil {
-				return nil, fmt.Errorf("service %s: stop before delete: %w", args.Service, err)
+			if err := a.stopService(st, name, a.stopTimeout(svc, timeoutMS), emit); err != nil {
+				return false, fmt.Errorf("service %s: stop before delete: %w", name, err)
 			}
 		}
-		if err := a.opts.Services.Remove(args.Service); err != nil {
-			return nil, fmt.Errorf("service %s: %w", args.Service, err)
+		if err := a.opts.Services.Remove(name); err != nil {
+			return false, fmt.Errorf("service %s: %w", name, err)
 		}
-		if after, err := a.opts.Services.Query(args.Service); err == nil && after.Installed {
-			emit(fmt.Sprintf("%s is marked for deletion on %s; Windows removes it once %s let go of it", args.Service, hostname(), a.handleHolders()), nil)
+		if after, err := a.opts.Services.Query(name); err == nil && after.Installed {
+			emit(fmt.Sprintf("%s is marked for deletion on %s; Windows removes it once %s let go of it", name, hostname(), a.handleHolders()), nil)
 			if st.Deleting == nil {
 				st.Deleting = map[string]bool{}
 			}
-			st.Deleting[strings.ToLower(args.Service)] = true
+			st.Deleting[strings.ToLower(name)] = true
 			if err := st.Save(a.layout); err != nil {
-				return nil, err
+				return false, err
 			}
 		}
 	}
 	// Services that depended on this one cannot start without it; they
 	// stay stopped, and are named so the user knows.
-	if deps := st.StoppedDependentsOf(args.Service); len(deps) > 0 {
-		emit(fmt.Sprintf("%s is deleted; the services that depended on it stay stopped: %s", args.Service, strings.Join(deps, ", ")), nil)
-		st.ClearStoppedDependents(args.Service)
+	if deps := st.StoppedDependentsOf(name); len(deps) > 0 {
+		emit(fmt.Sprintf("%s is deleted; the services that depended on it stay stopped: %s", name, strings.Join(deps, ", ")), nil)
+		st.ClearStoppedDependents(name)
 		if err := st.Save(a.layout); err != nil {
-			return nil, err
+			return false, err
 		}
 	}
 	if svc != nil {
-		delete(st.Services, args.Service)
+		delete(st.Services, name)
 		a.releaseLogonRights(st, emit)
 		if err := st.Save(a.layout); err != nil {
-			return nil, err
+			return false, err
 		}
-		if args.Purge {
+		if purge {
 			for _, f := range svc.Spec.Files {
 				if f.Path != "" {
-					if err := os.Remove(a.filePath(args.Service, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					if err := os.Remove(a.filePath(name, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 						emit(fmt.Sprintf("could not remove %s: %v", f.Path, err), nil)
 					}
 				}
 			}
-			if err := atomicfile.RemoveTree(a.layout.ServiceDir(args.Service)); err != nil {
-				emit(fmt.Sprintf("could not remove %s: %v", a.layout.ServiceDir(args.Service), err), nil)
+			if err := atomicfile.RemoveTree(a.layout.ServiceDir(name)); err != nil {
+				emit(fmt.Sprintf("could not remove %s: %v", a.layout.ServiceDir(name), err), nil)
 			}
 			a.prune(svc.Releases, emit)
 		}
 	}
-	return map[string]bool{"existed": obs.Installed || svc != nil}, nil
+	return obs.Installed || svc != nil, nil
 }
 
 func (a *Agent) stopTimeout(svc *state.Service, override int64) time.Duration {

@@ -19,20 +19,35 @@ import (
 )
 
 // resourceKind is what the agent knows of one kind of resource: how to
-// check a release of it and how to switch to one. The release ops and the
-// journal are the same for every kind.
+// check a release of it, switch to one and remove it. The release ops
+// and the journal are the same for every kind; services are built in,
+// other kinds are Handlers (see RegisterKind).
 type resourceKind interface {
 	// check validates a whole release (secrets filled in) and returns
 	// the record to store: its redacted spec, file contents by hash and
 	// secrets.
 	check(a *Agent, name string, spec json.RawMessage, secrets map[string]string) (releases.Record, error)
+	// current is the release the resource runs now ("" for none), and
+	// whether its process runs, which an interrupted activation restores.
+	current(a *Agent, st *state.State, name string) (id string, running bool, err error)
 	// switchTo makes the resource run release id, whole, with effect.
-	// wasRunning says the resource ran before the activation began.
 	switchTo(a *Agent, j *state.Journal, id string, rec releases.Record, effect string, emit progressFunc) (*protocol.ActivateResult, error)
+	// landed reports whether an interrupted activation got to its end.
+	landed(a *Agent, j *state.Journal) bool
+	// neverCreated reports whether a new resource whose activation failed
+	// left nothing on the host to stop.
+	neverCreated(a *Agent, name string) bool
+	// remove deletes the resource and what gsd keeps of it, and reports
+	// whether there was anything to delete.
+	remove(a *Agent, name string, timeoutMS int64, emit progressFunc) (bool, error)
 }
 
 func (a *Agent) kinds() map[string]resourceKind {
-	return map[string]resourceKind{protocol.KindService: serviceKind{}}
+	out := map[string]resourceKind{protocol.KindService: serviceKind{}}
+	for k, h := range a.handlers {
+		out[k] = handlerKind{kind: k, h: h}
+	}
+	return out
 }
 
 func (a *Agent) kind(name string) (resourceKind, error) {
@@ -135,15 +150,12 @@ func (a *Agent) opActivate(ctx context.Context, req protocol.Request, emit progr
 	if err != nil {
 		return nil, err
 	}
-	obs, err := a.opts.Services.Query(args.Name)
+	from, running, err := k.current(a, st, args.Name)
 	if err != nil {
 		return nil, err
 	}
-	j := &state.Journal{ID: req.ID, Started: time.Now().UTC(), Kind: args.Kind, Name: args.Name, To: args.Release,
-		Effect: args.Effect, OnInterrupt: args.OnInterrupt, WasRunning: obs.Installed && isUp(obs.Status.State), By: a.operator()}
-	if svc := st.Services[args.Name]; svc != nil && svc.Current() != nil {
-		j.From = svc.Current().ID
-	}
+	j := &state.Journal{ID: req.ID, Started: time.Now().UTC(), Kind: args.Kind, Name: args.Name, To: args.Release, From: from,
+		Effect: args.Effect, OnInterrupt: args.OnInterrupt, WasRunning: running, By: a.operator()}
 	if err := j.Save(a.layout); err != nil {
 		return nil, err
 	}
@@ -174,7 +186,7 @@ func (a *Agent) revert(j *state.Journal, k resourceKind, cause error, emit progr
 		// Nothing else to return to: the new release stays, stopped; or,
 		// if the service was never created, there is nothing to stop.
 		target, effect = j.To, protocol.EffectStop
-		if obs, err := a.opts.Services.Query(j.Name); err == nil && (!obs.Installed || a.goingAway(j.Name, obs)) && !a.hasRelease(j.Name) {
+		if k.neverCreated(a, j.Name) {
 			if err := state.FinishJournal(a.layout); err != nil {
 				return errors.Join(cause, err)
 			}
@@ -209,10 +221,15 @@ func (a *Agent) goingAway(name string, obs Observed) bool {
 	return err == nil && obs.Installed && st.Deleting[strings.ToLower(name)]
 }
 
-// hasRelease reports whether the state records a release of the service.
-func (a *Agent) hasRelease(name string) bool {
+// neverCreated: the service manager has no such service (or one going
+// away) and gsd holds no release of it.
+func (serviceKind) neverCreated(a *Agent, name string) bool {
+	obs, err := a.opts.Services.Query(name)
+	if err != nil || (obs.Installed && !a.goingAway(name, obs)) {
+		return false
+	}
 	st, err := a.loadState()
-	return err == nil && managesService(st, name)
+	return err == nil && !managesService(st, name)
 }
 
 // operator is who the lock was taken for, recorded with each activation.
@@ -244,7 +261,7 @@ func (a *Agent) recoverJournal(_ context.Context, emit progressFunc) (*state.Jou
 	if err != nil {
 		return nil, err
 	}
-	if a.activationLanded(j) {
+	if k.landed(a, j) {
 		// The agent died after the switch was whole and the service ran
 		// again: only the journal is left to clear.
 		emit(fmt.Sprintf("the activation of %s on %s %s had completed before its agent died", j.To, j.Kind, j.Name), nil)
@@ -276,10 +293,10 @@ func (a *Agent) recoverJournal(_ context.Context, emit progressFunc) (*state.Jou
 	return j, nil
 }
 
-// activationLanded reports whether an interrupted activation got to its
-// end: its release is current and the service runs if it ran before.
-func (a *Agent) activationLanded(j *state.Journal) bool {
-	if j.RollingBack || j.Kind != protocol.KindService {
+// landed reports whether an interrupted activation of a service got to
+// its end: its release is current and the service runs if it ran before.
+func (serviceKind) landed(a *Agent, j *state.Journal) bool {
+	if j.RollingBack {
 		return false
 	}
 	st, err := a.loadState()
@@ -343,7 +360,7 @@ func (serviceKind) check(a *Agent, name string, raw json.RawMessage, secrets map
 	if _, err := a.store.Find(full.Artifact); err != nil {
 		return releases.Record{}, failf(protocol.CodeNotFound, "service %s: %v; stage it first", name, err)
 	}
-	if err := a.checkManagedAccount(name, full.Account.Name); err != nil {
+	if err := a.checkManagedAccount("service "+name, full.Account.Name); err != nil {
 		return releases.Record{}, err
 	}
 	rec := releases.Record{Kind: protocol.KindService, Name: name, Files: map[string][]byte{}, Secrets: full.Secrets()}
@@ -379,6 +396,22 @@ func loadService(rec releases.Record) (protocol.ServiceSpec, error) {
 		}
 	}
 	return full, nil
+}
+
+func (serviceKind) current(a *Agent, st *state.State, name string) (string, bool, error) {
+	obs, err := a.opts.Services.Query(name)
+	if err != nil {
+		return "", false, err
+	}
+	var id string
+	if svc := st.Services[name]; svc != nil && svc.Current() != nil {
+		id = svc.Current().ID
+	}
+	return id, obs.Installed && isUp(obs.Status.State), nil
+}
+
+func (serviceKind) remove(a *Agent, name string, timeoutMS int64, emit progressFunc) (bool, error) {
+	return a.deleteService(name, timeoutMS, true, emit)
 }
 
 func (serviceKind) switchTo(a *Agent, j *state.Journal, id string, rec releases.Record, effect string, emit progressFunc) (*protocol.ActivateResult, error) {

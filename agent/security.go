@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -113,6 +114,27 @@ func (a *Agent) grantAccess(spec protocol.ServiceSpec, binary string) (gaps []st
 		gaps = append(gaps, fmt.Sprintf("this host keeps no access lists, so %s's access to %s is not in place", spec.Account.Name, strings.Join(notKept, ", ")))
 	}
 	return gaps, nil
+}
+
+// grantFolder lets account use dir with access (see winsec.Grant), for
+// the kinds that run programs as an account of their own, as grantAccess
+// does for a service; LocalSystem needs nothing.
+func (a *Agent) grantFolder(dir, account string, access winsec.Access) (gap string, err error) {
+	h := a.security()
+	sid, err := h.SID(account)
+	if gap, err := gapOf(err); err != nil {
+		return "", fmt.Errorf("resolving the account %s: %w", account, err)
+	} else if gap != "" {
+		return "account access to its folders not applied on this host: " + gap, nil
+	}
+	if sid == winsec.SIDSystem {
+		return "", os.MkdirAll(dir, 0o755)
+	}
+	gap, err = gapOf(winsec.Grant(h, dir, sid, access))
+	if err != nil {
+		return "", fmt.Errorf("letting %s use %s: %w", account, dir, err)
+	}
+	return gap, nil
 }
 
 // logDirOf and workDirOf are where a release's logs and working folder
@@ -237,12 +259,13 @@ func logonRightFact(st *state.State, account string) (fact, unreadable string) {
 // checkManagedAccount refuses a release whose group managed service
 // account this host cannot use, before anything is stopped; a host that
 // cannot tell lets it through (the start then says).
-func (a *Agent) checkManagedAccount(service, account string) error {
+// owner names what runs as the account: "service api", "task report".
+func (a *Agent) checkManagedAccount(owner, account string) error {
 	if protocol.AccountKind(account) != protocol.AccountManaged {
 		return nil
 	}
 	if p := a.accountFacts(account); p.Problem != "" {
-		return failf(protocol.CodeBadRequest, "service %s: host %s cannot run it as %s: %s", service, hostname(), account, p.Problem)
+		return failf(protocol.CodeBadRequest, "%s: host %s cannot run it as %s: %s", owner, hostname(), account, p.Problem)
 	}
 	return nil
 }

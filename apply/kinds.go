@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gsd-deploy/gsd/agent/protocol"
@@ -10,9 +11,11 @@ import (
 )
 
 // Kind carries out the steps of one kind of resource through a host's
-// agent. The engine knows kinds only through it: a new kind (a scheduled
-// task, a firewall rule) is a Kind here, a differ in plan and a handler
-// in the agent.
+// agent. The engine knows kinds only through it. Services have their
+// own; every other kind plan knows (see plan.Register) is carried out by
+// the agent's generic release ops, so a new kind (a scheduled task, a
+// firewall rule) needs a differ in plan and a handler in the agent, and
+// nothing here.
 type Kind interface {
 	// Stage stores the step's release, secrets filled in, on the host
 	// without touching what runs, and returns its id.
@@ -26,19 +29,48 @@ type Kind interface {
 	Health(ctx context.Context, conn Conn, s *plan.Step, check protocol.HealthCheck) (protocol.HealthResult, error)
 }
 
-// DefaultKinds are the kinds this gsd applies.
+// DefaultKinds are the kinds this gsd applies: every kind plan knows.
 func DefaultKinds() map[string]Kind {
-	return map[string]Kind{protocol.KindService: serviceKind{}}
+	out := map[string]Kind{}
+	for _, k := range plan.Kinds() {
+		out[k.Name()] = releaseKind{}
+	}
+	out[protocol.KindService] = serviceKind{}
+	return out
 }
 
-// serviceKind applies services through the agent's release ops.
-type serviceKind struct{}
+// releaseKind applies a resource through the agent's release ops alone:
+// its changes are not health-gated, and activating one stops nothing
+// that runs.
+type releaseKind struct{}
 
-func (serviceKind) Stage(ctx context.Context, conn Conn, s *plan.Step, secrets map[string]string) (string, error) {
+func (releaseKind) Stage(ctx context.Context, conn Conn, s *plan.Step, secrets map[string]string) (string, error) {
 	var res protocol.StageReleaseResult
 	err := conn.Call(ctx, protocol.OpStageRelease, protocol.StageReleaseArgs{Kind: s.Kind, Name: s.Service, Spec: s.Spec, Secrets: secrets}, &res)
 	return res.ID, err
 }
+
+// releaseActivateTimeout bounds an activation of a resource that stops
+// nothing.
+const releaseActivateTimeout = 60000
+
+func (releaseKind) Activate(ctx context.Context, conn Conn, s *plan.Step, release, effect string) error {
+	args := protocol.ActivateArgs{Kind: s.Kind, Name: s.Service, Release: release, Effect: effect,
+		OnInterrupt: protocol.OnFailureRollback, TimeoutMS: releaseActivateTimeout}
+	return conn.Call(ctx, protocol.OpActivate, args, nil)
+}
+
+func (releaseKind) Delete(ctx context.Context, conn Conn, s *plan.Step) error {
+	return conn.Call(ctx, protocol.OpDelete, protocol.DeleteArgs{Kind: s.Kind, Name: s.Service}, nil)
+}
+
+func (releaseKind) Health(context.Context, Conn, *plan.Step, protocol.HealthCheck) (protocol.HealthResult, error) {
+	return protocol.HealthResult{}, errors.New("this kind of resource has no health check")
+}
+
+// serviceKind applies services through the agent's release ops, with
+// their stop timeouts and health checks.
+type serviceKind struct{ releaseKind }
 
 // activateSlack is added to a service's stop timeout for the activation's
 // own bound: the agent waits for the stop and then for the start.

@@ -31,12 +31,17 @@ func TestExamples(t *testing.T) {
 				if len(diags) > 0 {
 					t.Fatalf("%s (environment %q): %s", f, env, diags.Error())
 				}
-				if len(cfg.Services) == 0 || len(cfg.Hosts) == 0 {
-					t.Errorf("%s (environment %q) declares no service or no host", f, env)
+				if len(cfg.Services)+len(cfg.Tasks) == 0 || len(cfg.Hosts) == 0 {
+					t.Errorf("%s (environment %q) declares no service or task, or no host", f, env)
 				}
 				for _, s := range cfg.Services {
 					if len(s.Hosts) == 0 {
 						t.Errorf("%s: service %s has no hosts", f, s.Name)
+					}
+				}
+				for _, tk := range cfg.Tasks {
+					if len(tk.Hosts) == 0 {
+						t.Errorf("%s: task %s has no hosts", f, tk.Name)
 					}
 				}
 			}

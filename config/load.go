@@ -110,6 +110,7 @@ type loader struct {
 	hosts     []*hostDecl
 	builds    []*buildDecl
 	services  []*serviceDecl
+	tasks     []*taskDecl
 	isVarFile map[string]bool
 	// serviceByKey finds a service by its case-insensitive Windows name.
 	serviceByKey map[string]*serviceDecl
@@ -184,6 +185,7 @@ func (l *loader) load() *Config {
 	cfg.Hosts = l.decodeHosts()
 	cfg.Builds = l.decodeBuilds()
 	cfg.Services = l.decodeServices(cfg)
+	cfg.Tasks = l.decodeTasks(cfg)
 	l.checkServices(cfg)
 	return cfg
 }
@@ -346,6 +348,22 @@ func (l *loader) collect() {
 			d := &serviceDecl{shape: s, file: f}
 			l.services = append(l.services, d)
 			l.serviceByKey[key] = d
+		}
+	}
+	// Tasks share the names of services: a task's firewall rule and
+	// folders are named after it as a service's are.
+	for _, f := range l.files {
+		for _, t := range f.shape.Tasks {
+			if !l.checkName(t.Name, t.NameRange, "task") {
+				continue
+			}
+			key := strings.ToLower(t.Name)
+			if prev, dup := services[key]; dup {
+				l.ev.errorf(t.DefRange, "Duplicate name", "A service or task named %q is already defined at %s; a task's firewall rule and folders are named after it, as a service's are, so the names must differ.", t.Name, shortRange(prev))
+				continue
+			}
+			services[key] = t.DefRange
+			l.tasks = append(l.tasks, &taskDecl{shape: t, file: f})
 		}
 	}
 }

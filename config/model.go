@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -15,6 +16,7 @@ type Config struct {
 	Hosts     []*Host
 	Builds    []*Build
 	Services  []*Service
+	Tasks     []*Task
 	// Environment is the environment this run selected ("" when the
 	// hosts declare none); Environments are all the hosts declare,
 	// sorted. Hosts and services of other environments are left out.
@@ -57,8 +59,71 @@ func (c *Config) Service(name string) *Service {
 // services, for planning part of it (gsd destroy). Lookups on the copy see
 // its own services.
 func (c *Config) WithServices(services []*Service) *Config {
-	return &Config{Variables: c.Variables, Hosts: c.Hosts, Builds: c.Builds, Services: services, Files: c.Files,
+	return &Config{Variables: c.Variables, Hosts: c.Hosts, Builds: c.Builds, Services: services, Tasks: c.Tasks, Files: c.Files,
 		Environment: c.Environment, Environments: c.Environments}
+}
+
+// Without returns a copy of the configuration without the resources of
+// the given names, of every kind, or without any resource when names is
+// nil: the desired state that removes them (gsd destroy).
+func (c *Config) Without(names []string) *Config {
+	drop := map[string]bool{}
+	for _, n := range names {
+		drop[strings.ToLower(n)] = true
+	}
+	var services []*Service
+	for _, s := range c.Services {
+		if names != nil && !drop[strings.ToLower(s.Name)] {
+			services = append(services, s)
+		}
+	}
+	out := c.WithServices(services)
+	out.Tasks = nil
+	for _, t := range c.Tasks {
+		if names != nil && !drop[strings.ToLower(t.Name)] {
+			out.Tasks = append(out.Tasks, t)
+		}
+	}
+	return out
+}
+
+// HostsOf are the hosts of the service or task of that name; ok is
+// false when there is none.
+func (c *Config) HostsOf(name string) (hosts []string, ok bool) {
+	if s := c.Service(name); s != nil {
+		return s.Hosts, true
+	}
+	if t := c.Task(name); t != nil {
+		return t.Hosts, true
+	}
+	return nil, false
+}
+
+// BinaryUse is a binary and the resource that runs it.
+type BinaryUse struct {
+	Binary  Binary
+	Address string // kind.NAME
+}
+
+// Binaries lists the binaries the configuration's resources run, each
+// with the first resource that runs it, so that they can be built or
+// found before planning.
+func (c *Config) Binaries() []BinaryUse {
+	var out []BinaryUse
+	seen := map[Binary]bool{}
+	for _, s := range c.Services {
+		if !seen[s.Binary] {
+			seen[s.Binary] = true
+			out = append(out, BinaryUse{Binary: s.Binary, Address: "service." + s.Name})
+		}
+	}
+	for _, t := range c.Tasks {
+		if !seen[t.Binary] {
+			seen[t.Binary] = true
+			out = append(out, BinaryUse{Binary: t.Binary, Address: "task." + t.Name})
+		}
+	}
+	return out
 }
 
 // index maps names to items. The Config is not changed after Load, so the
@@ -211,6 +276,7 @@ type Service struct {
 	Recovery    *Recovery // nil: no failure actions (any on the host are cleared)
 	Health      *Health   // nil: healthy means running
 	Log         *Log      // only for wrapped services
+	Firewall    *Firewall // nil: no firewall rule
 	// WorkDir is a wrapped program's working directory; empty: a folder
 	// of its own under C:\ProgramData\gsd\services\<name>.
 	WorkDir     string

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -176,6 +177,7 @@ func (l *loader) serviceBody(ev *evaluator, d *serviceDecl) *Service {
 	svc.Recovery = l.serviceRecovery(ev, s)
 	svc.Health = l.serviceHealth(ev, s)
 	svc.Log = l.serviceLog(ev, s, svc.Mode)
+	svc.Firewall = firewallBlock(ev, s.Firewall, fmt.Sprintf("service %q", s.Name))
 	svc.WorkDir = l.serviceWorkDir(ev, s, svc.Mode)
 	return svc
 }
@@ -355,16 +357,24 @@ func (l *loader) forEachElements(ev *evaluator, s *serviceShape) []forEachElemen
 	return out
 }
 
-// onlyOne reports all but the first of repeated single blocks.
-func onlyOne[T any](ev *evaluator, blocks []T, rng func(T) hcl.Range, service, kind string) (T, bool) {
+// onlyOne reports all but the first of repeated single blocks. owner
+// names the block they are in, as `service "api"`.
+func onlyOne[T any](ev *evaluator, blocks []T, rng func(T) hcl.Range, owner, kind string) (T, bool) {
 	var zero T
 	if len(blocks) == 0 {
 		return zero, false
 	}
 	for _, b := range blocks[1:] {
-		ev.errorf(rng(b), "Duplicate "+kind+" block", "Service %q may have only one %s block.", service, kind)
+		ev.errorf(rng(b), "Duplicate "+kind+" block", "%s may have only one %s block.", capitalized(owner), kind)
 	}
 	return blocks[0], true
+}
+
+func capitalized(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // refName returns the name in a kind.NAME reference written on its own,
@@ -417,6 +427,13 @@ func hostNames(cfg *Config) []string {
 // of them. Hosts of another environment than the chosen one are left
 // out; elsewhere says some were.
 func (l *loader) serviceHosts(ev *evaluator, cfg *Config, s *serviceShape) (hosts []string, elsewhere bool) {
+	return l.hostsOf(ev, cfg, s.Hosts, fmt.Sprintf("service %q", s.Name))
+}
+
+// hostsOf resolves the hosts of a service or task (owner, as
+// `service "api"`); see serviceHosts.
+func (l *loader) hostsOf(ev *evaluator, cfg *Config, expr hcl.Expression, owner string) (hosts []string, elsewhere bool) {
+	who := capitalized(owner)
 	errorsBefore, unknownsBefore := countErrors(ev.diags), ev.unknowns
 	seen := map[string]bool{}
 	add := func(name string, rng hcl.Range) {
@@ -424,20 +441,20 @@ func (l *loader) serviceHosts(ev *evaluator, cfg *Config, s *serviceShape) (host
 		case l.elsewhere[name] != nil:
 			elsewhere = true
 		case cfg.Host(name) == nil:
-			ev.errorf(rng, "Unknown host", "Service %q runs on host %q, which is not declared.%s", s.Name, name, didYouMean(name, hostNames(cfg)))
+			ev.errorf(rng, "Unknown host", "%s runs on host %q, which is not declared.%s", who, name, didYouMean(name, hostNames(cfg)))
 		case seen[name]:
-			ev.errorf(rng, "Host listed twice", "Service %q lists host %q more than once.", s.Name, name)
+			ev.errorf(rng, "Host listed twice", "%s lists host %q more than once.", who, name)
 		default:
 			seen[name] = true
 		}
 	}
-	if _, isMap := s.Hosts.(*hclsyntax.ObjectConsExpr); isMap {
-		sel := ev.strMap(s.Hosts, fmt.Sprintf("service %q hosts", s.Name))
+	if _, isMap := expr.(*hclsyntax.ObjectConsExpr); isMap {
+		sel := ev.strMap(expr, owner+" hosts")
 		if sel == nil {
 			return nil, false
 		}
 		if len(sel) == 0 {
-			ev.errorf(s.Hosts.Range(), "Empty host selector", "Service %q selects hosts with an empty label map, which would mean every host; list the labels to match.", s.Name)
+			ev.errorf(expr.Range(), "Empty host selector", "%s selects hosts with an empty label map, which would mean every host; list the labels to match.", who)
 			return nil, false
 		}
 		matches := func(h *Host) bool {
@@ -457,25 +474,25 @@ func (l *loader) serviceHosts(ev *evaluator, cfg *Config, s *serviceShape) (host
 			elsewhere = elsewhere || matches(h)
 		}
 		if len(seen) == 0 && !elsewhere {
-			ev.errorf(s.Hosts.Range(), "No host matches", "No host carries all the labels service %q selects (%s).", s.Name, labelWords(sel))
+			ev.errorf(expr.Range(), "No host matches", "No host carries all the labels %s selects (%s).", owner, labelWords(sel))
 		}
-	} else if tuple, isList := s.Hosts.(*hclsyntax.TupleConsExpr); isList {
+	} else if tuple, isList := expr.(*hclsyntax.TupleConsExpr); isList {
 		for _, el := range tuple.Exprs {
 			if name, rng, isRef := refName(el, "host"); isRef {
 				add(name, rng)
 				continue
 			}
-			if n, ok := ev.str(el, fmt.Sprintf("service %q hosts", s.Name)); ok {
+			if n, ok := ev.str(el, owner+" hosts"); ok {
 				add(n, el.Range())
 			}
 		}
 	} else {
-		for _, n := range ev.strs(s.Hosts, fmt.Sprintf("service %q hosts", s.Name)) {
-			add(n, s.Hosts.Range())
+		for _, n := range ev.strs(expr, owner+" hosts") {
+			add(n, expr.Range())
 		}
 	}
 	if len(seen) == 0 && !elsewhere && countErrors(ev.diags) == errorsBefore && ev.unknowns == unknownsBefore {
-		ev.errorf(s.Hosts.Range(), "No hosts", "Service %q lists no hosts.", s.Name)
+		ev.errorf(expr.Range(), "No hosts", "%s lists no hosts.", who)
 	}
 	out := make([]string, 0, len(seen))
 	for n := range seen {
@@ -495,30 +512,36 @@ func labelWords(m map[string]string) string {
 }
 
 func (l *loader) serviceBinary(ev *evaluator, cfg *Config, d *serviceDecl) Binary {
-	s := d.shape
-	if name, rng, isRef := refName(s.Binary, "build"); isRef {
+	return binaryOf(ev, cfg, d.shape.Binary, d.file.dir, fmt.Sprintf("service %q", d.shape.Name))
+}
+
+// binaryOf resolves the binary of a service or task (owner, as
+// `service "api"`): a build.NAME reference, or the path of a prebuilt
+// executable relative to dir.
+func binaryOf(ev *evaluator, cfg *Config, expr hcl.Expression, dir, owner string) Binary {
+	if name, rng, isRef := refName(expr, "build"); isRef {
 		if cfg.Build(name) == nil {
 			var names []string
 			for _, b := range cfg.Builds {
 				names = append(names, b.Name)
 			}
-			ev.errorf(rng, "Unknown build", "Service %q uses build %q, which is not declared.%s", s.Name, name, didYouMean(name, names))
+			ev.errorf(rng, "Unknown build", "%s uses build %q, which is not declared.%s", capitalized(owner), name, didYouMean(name, names))
 		}
 		return Binary{Build: name}
 	}
-	p, ok := ev.str(s.Binary, fmt.Sprintf("service %q binary", s.Name))
+	p, ok := ev.str(expr, owner+" binary")
 	if !ok {
 		return Binary{}
 	}
-	path := resolvePath(d.file.dir, p)
+	path := resolvePath(dir, p)
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:
-		ev.errorf(s.Binary.Range(), "Binary not found", "Service %q binary %s: %s. Use build.NAME to build it from Go source.", s.Name, p, unwrapPathError(err))
+		ev.errorf(expr.Range(), "Binary not found", "%s binary %s: %s. Use build.NAME to build it from Go source.", capitalized(owner), p, unwrapPathError(err))
 	case !st.Mode().IsRegular():
-		ev.errorf(s.Binary.Range(), "Binary not a file", "Service %q binary %s is not a regular file.", s.Name, p)
+		ev.errorf(expr.Range(), "Binary not a file", "%s binary %s is not a regular file.", capitalized(owner), p)
 	case !strings.EqualFold(pathExt(p), ".exe"):
-		ev.warnf(s.Binary.Range(), "Binary is not an .exe", "Service %q binary %s does not end in .exe; Windows runs services from executables.", s.Name, p)
+		ev.warnf(expr.Range(), "Binary is not an .exe", "%s binary %s does not end in .exe; Windows runs programs from executables.", capitalized(owner), p)
 	}
 	return Binary{Path: path}
 }
@@ -606,7 +629,13 @@ func (l *loader) serviceDeps(ev *evaluator, s *serviceShape) []Dependency {
 }
 
 func (l *loader) serviceEnv(ev *evaluator, s *serviceShape) map[string]Text {
-	env := ev.textMap(s.Env, fmt.Sprintf("service %q env", s.Name))
+	return envOf(ev, s.Env, fmt.Sprintf("service %q", s.Name))
+}
+
+// envOf evaluates the environment of a service or task (owner, as
+// `service "api"`).
+func envOf(ev *evaluator, expr hcl.Expression, owner string) map[string]Text {
+	env := ev.textMap(expr, owner+" env")
 	seen := map[string]string{}
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -615,15 +644,15 @@ func (l *loader) serviceEnv(ev *evaluator, s *serviceShape) map[string]Text {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
-			ev.errorf(s.Env.Range(), "Invalid environment variable name", "Service %q env has the name %q; names must be non-empty and hold no = or NUL.", s.Name, k)
+			ev.errorf(expr.Range(), "Invalid environment variable name", "%s env has the name %q; names must be non-empty and hold no = or NUL.", capitalized(owner), k)
 			continue
 		}
 		if strings.ContainsRune(env[k].Value, 0) {
-			ev.errorf(s.Env.Range(), "Invalid environment variable value", "Service %q env %s holds a NUL character.", s.Name, k)
+			ev.errorf(expr.Range(), "Invalid environment variable value", "%s env %s holds a NUL character.", capitalized(owner), k)
 		}
 		// Windows environment names are case-insensitive.
 		if prev, dup := seen[strings.ToUpper(k)]; dup {
-			ev.errorf(s.Env.Range(), "Duplicate environment variable", "Service %q env sets both %s and %s, which Windows treats as the same name.", s.Name, prev, k)
+			ev.errorf(expr.Range(), "Duplicate environment variable", "%s env sets both %s and %s, which Windows treats as the same name.", capitalized(owner), prev, k)
 		}
 		seen[strings.ToUpper(k)] = k
 	}
@@ -635,33 +664,43 @@ func (l *loader) serviceEnv(ev *evaluator, s *serviceShape) map[string]Text {
 // identity of its own with no more rights than it is given, where
 // LocalSystem, Windows' own default, may do anything on the host.
 func (l *loader) serviceAccount(ev *evaluator, s *serviceShape) Account {
-	acc := Account{Name: `NT SERVICE\` + s.Name}
-	a, ok := onlyOne(ev, s.Account, func(a *accountShape) hcl.Range { return a.DefRange }, s.Name, "account")
+	return accountOf(ev, s.Account, fmt.Sprintf("service %q", s.Name), s.Name, `NT SERVICE\`+s.Name)
+}
+
+// accountOf evaluates the account block of a service or task (owner, as
+// `service "api"`): byDefault without one. virtual is the name whose
+// virtual account (NT SERVICE\NAME) it may run as, or "" for none.
+func accountOf(ev *evaluator, blocks []*accountShape, owner, virtual, byDefault string) Account {
+	acc := Account{Name: byDefault}
+	a, ok := onlyOne(ev, blocks, func(a *accountShape) hcl.Range { return a.DefRange }, owner, "account")
 	if !ok {
 		return acc
 	}
-	ev.required(a.Name, fmt.Sprintf("Service %q account", s.Name), "name")
-	name, ok := ev.str(a.Name, fmt.Sprintf("service %q account name", s.Name))
+	ev.required(a.Name, capitalized(owner)+" account", "name")
+	name, ok := ev.str(a.Name, owner+" account name")
 	if !ok {
 		return acc
 	}
-	canonical, kind, err := classifyAccount(name, s.Name)
+	canonical, kind, err := classifyAccount(name, virtual)
+	if virtual == "" && strings.HasPrefix(strings.ToLower(name), `nt service\`) {
+		err = errors.New(`is a virtual service account, which only a service can run as; the Task Scheduler cannot. Use LocalService, NetworkService or a (group managed) user account`)
+	}
 	if err != nil {
-		ev.errorf(a.Name.Range(), "Invalid account name", "Service %q account \"%s\" %s.", s.Name, name, err)
+		ev.errorf(a.Name.Range(), "Invalid account name", "%s account \"%s\" %s.", capitalized(owner), name, err)
 		return acc
 	}
 	acc.Name = canonical
 	hasPassword := !absent(a.Password)
 	switch {
 	case kind == AccountUser && !hasPassword:
-		ev.errorf(a.DefRange, "Missing account password", "Service %q runs as user %q, which needs a password; pass it in a sensitive variable. (A group managed service account, whose name ends in $, needs none.)", s.Name, canonical)
+		ev.errorf(a.DefRange, "Missing account password", "%s runs as user %q, which needs a password; pass it in a sensitive variable. (A group managed service account, whose name ends in $, needs none.)", capitalized(owner), canonical)
 	case kind != AccountUser && hasPassword:
-		ev.errorf(a.Password.Range(), "Password not used", "Service %q runs as %q, which Windows manages without a password. Remove the password.", s.Name, canonical)
+		ev.errorf(a.Password.Range(), "Password not used", "%s runs as %q, which Windows manages without a password. Remove the password.", capitalized(owner), canonical)
 	case hasPassword:
 		var known bool
-		acc.Password, known = ev.password(a.Password, fmt.Sprintf("service %q account password", s.Name))
+		acc.Password, known = ev.password(a.Password, owner+" account password")
 		if known && acc.Password.Value == "" {
-			ev.errorf(a.Password.Range(), "Empty account password", "Service %q runs as user %q with an empty password, which Windows refuses for services.", s.Name, canonical)
+			ev.errorf(a.Password.Range(), "Empty account password", "%s runs as user %q with an empty password, which Windows refuses for services.", capitalized(owner), canonical)
 		}
 	}
 	return acc
@@ -734,7 +773,7 @@ func readLimited(path string) ([]byte, error) {
 var recoveryActionRe = regexp.MustCompile(`^(none|restart|reboot|run)(?:/(.+))?$`)
 
 func (l *loader) serviceRecovery(ev *evaluator, s *serviceShape) *Recovery {
-	r, ok := onlyOne(ev, s.Recovery, func(r *recoveryShape) hcl.Range { return r.DefRange }, s.Name, "recovery")
+	r, ok := onlyOne(ev, s.Recovery, func(r *recoveryShape) hcl.Range { return r.DefRange }, fmt.Sprintf("service %q", s.Name), "recovery")
 	if !ok {
 		return nil
 	}
@@ -778,7 +817,7 @@ func (l *loader) serviceRecovery(ev *evaluator, s *serviceShape) *Recovery {
 }
 
 func (l *loader) serviceHealth(ev *evaluator, s *serviceShape) *Health {
-	hs, ok := onlyOne(ev, s.Health, func(h *healthShape) hcl.Range { return h.DefRange }, s.Name, "health")
+	hs, ok := onlyOne(ev, s.Health, func(h *healthShape) hcl.Range { return h.DefRange }, fmt.Sprintf("service %q", s.Name), "health")
 	if !ok {
 		return nil
 	}
@@ -843,7 +882,7 @@ var percentRe = regexp.MustCompile(`^([0-9]{1,3})%$`)
 
 func (l *loader) serviceRollout(ev *evaluator, s *serviceShape, hosts int) Rollout {
 	ro := Rollout{MaxParallel: 1, AutoRollback: true, RollbackScope: "batch"}
-	r, ok := onlyOne(ev, s.Rollout, func(r *rolloutShape) hcl.Range { return r.DefRange }, s.Name, "rollout")
+	r, ok := onlyOne(ev, s.Rollout, func(r *rolloutShape) hcl.Range { return r.DefRange }, fmt.Sprintf("service %q", s.Name), "rollout")
 	if !ok {
 		return ro
 	}
@@ -926,7 +965,7 @@ func (l *loader) serviceWorkDir(ev *evaluator, s *serviceShape, mode string) str
 }
 
 func (l *loader) serviceLog(ev *evaluator, s *serviceShape, mode string) *Log {
-	lg, ok := onlyOne(ev, s.Log, func(r *logShape) hcl.Range { return r.DefRange }, s.Name, "log")
+	lg, ok := onlyOne(ev, s.Log, func(r *logShape) hcl.Range { return r.DefRange }, fmt.Sprintf("service %q", s.Name), "log")
 	if !ok {
 		if mode == ModeWrapped {
 			return &Log{MaxSize: DefaultLogMaxSize, Keep: DefaultLogKeep}

@@ -19,6 +19,7 @@ type fileShape struct {
 	Hosts     []*hostShape     `hcl:"host,block"`
 	Builds    []*buildShape    `hcl:"build,block"`
 	Services  []*serviceShape  `hcl:"service,block"`
+	Tasks     []*taskShape     `hcl:"task,block"`
 }
 
 type variableShape struct {
@@ -118,6 +119,7 @@ type serviceShape struct {
 	Health      []*healthShape   `hcl:"health,block"`
 	Rollout     []*rolloutShape  `hcl:"rollout,block"`
 	Log         []*logShape      `hcl:"log,block"`
+	Firewall    []*firewallShape `hcl:"firewall,block"`
 	DefRange    hcl.Range        `hcl:",def_range"`
 	NameRange   hcl.Range        `hcl:"name,label_range"`
 }

@@ -94,6 +94,11 @@ service "web" {
     timeout = "30s"
   }
 
+  # An inbound rule named after the service, opening each host's port.
+  firewall {
+    ports = [each.host.vars.port]
+  }
+
   rollout {
     max_parallel = 1
   }

@@ -358,25 +358,32 @@ func AccountPrivilege(account string) string {
 	return `user account; gsd grants it "Log on as a service"`
 }
 
-// accountProblems are what a host said about a service's account when
-// asked (see FactsArgs).
-func accountProblems(host, account string, checked []protocol.AccountFacts) []string {
+// AccountProblems are what a host said about the account a service or a
+// task (what) is to run as, when asked (see FactsArgs).
+func AccountProblems(host, what, account string, checked []protocol.AccountFacts) []string {
 	for _, af := range checked {
 		if strings.EqualFold(af.Name, account) && af.Problem != "" {
-			return []string{fmt.Sprintf("host %s cannot run the service as %s: %s", host, account, af.Problem)}
+			return []string{fmt.Sprintf("host %s cannot run the %s as %s: %s", host, what, account, af.Problem)}
 		}
 	}
 	return nil
 }
 
 // FactsArgs are what planning asks a host besides its facts: whether it
-// can use the group managed service accounts its services are to run as.
+// can use the group managed service accounts its services and tasks are
+// to run as.
 func FactsArgs(cfg *config.Config, host string) protocol.FactsArgs {
 	var args protocol.FactsArgs
-	for _, svc := range cfg.Services {
-		if contains(svc.Hosts, host) && protocol.AccountKind(svc.Account.Name) == protocol.AccountManaged && !contains(args.Accounts, svc.Account.Name) {
-			args.Accounts = append(args.Accounts, svc.Account.Name)
+	ask := func(hosts []string, account string) {
+		if contains(hosts, host) && protocol.AccountKind(account) == protocol.AccountManaged && !contains(args.Accounts, account) {
+			args.Accounts = append(args.Accounts, account)
 		}
+	}
+	for _, svc := range cfg.Services {
+		ask(svc.Hosts, svc.Account.Name)
+	}
+	for _, t := range cfg.Tasks {
+		ask(t.Hosts, t.Account.Name)
 	}
 	return args
 }

@@ -59,7 +59,7 @@ func SecretsOf(svc *config.Service, host string) map[string]string {
 // (artifact key -> SHA-256) standing in for a build: what CheckSaved
 // compares with the plan's.
 func ConfigFingerprints(cfg *config.Config, artifacts map[string]string) (configFP, secretsFP string, err error) {
-	specs, err := desiredSpecs(cfg, func(b config.Binary) *build.Artifact {
+	desired, err := desiredAll(cfg, func(b config.Binary) *build.Artifact {
 		if sha, ok := artifacts[ArtifactKey(b)]; ok {
 			return &build.Artifact{SHA256: sha}
 		}
@@ -68,8 +68,8 @@ func ConfigFingerprints(cfg *config.Config, artifacts map[string]string) (config
 	if err != nil {
 		return "", "", fmt.Errorf("%w, which the saved plan did not build", err)
 	}
-	configFP = fingerprintSpecs(specs, cfg.Services)
-	return configFP, SecretsFingerprint(configFP, specs), nil
+	configFP = fingerprintDesired(desired)
+	return configFP, SecretsFingerprint(configFP, desired), nil
 }
 
 // FactsFingerprint is the fingerprint a plan keeps of a host's facts.

@@ -19,7 +19,7 @@ import (
 // files. A reader refuses a version it does not know.
 const FormatVersion = 3
 
-// Action is what a step does to one service on one host.
+// Action is what a step does to one resource on one host.
 type Action string
 
 // Actions, in the order a summary lists them.
@@ -120,7 +120,8 @@ type Upload struct {
 type Step struct {
 	Address string `json:"address"` // kind.NAME
 	Kind    string `json:"kind"`
-	Service string `json:"service"` // the resource's name
+	// Service is the resource's name (a service's, a task's...).
+	Service string `json:"service"`
 	Action  Action `json:"action"`
 	// Spec is the release to stage, without secret values; nil for a
 	// delete, or when Release names a release the host holds already.
@@ -186,19 +187,20 @@ func ArtifactKey(b config.Binary) string {
 
 // Make compares the desired configuration with the facts of every host
 // and returns the plan. It is pure: no I/O, no clock. Hosts missing from
-// facts are not targeted and do not appear in the plan.
+// facts are not targeted and do not appear in the plan. Every kind of
+// resource (see Kind) is planned on each host in rank order.
 func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[string]HostFacts) (*Plan, error) {
 	p := &Plan{FormatVersion: FormatVersion, Environment: cfg.Environment, Hosts: []*HostPlan{}, Artifacts: map[string]ArtifactFile{}}
 	p.Fingerprints = Fingerprints{Artifacts: map[string]string{}, Facts: map[string]string{}}
 	for k, a := range artifacts {
 		p.Fingerprints.Artifacts[k] = a.SHA256
 	}
-	desiredAll, err := desiredSpecs(cfg, func(b config.Binary) *build.Artifact { return artifacts[ArtifactKey(b)] })
+	desired, err := desiredAll(cfg, func(b config.Binary) *build.Artifact { return artifacts[ArtifactKey(b)] })
 	if err != nil {
 		return nil, err
 	}
-	p.Fingerprints.Config = fingerprintSpecs(desiredAll, cfg.Services)
-	p.Fingerprints.Secrets = SecretsFingerprint(p.Fingerprints.Config, desiredAll)
+	p.Fingerprints.Config = fingerprintDesired(desired)
+	p.Fingerprints.Secrets = SecretsFingerprint(p.Fingerprints.Config, desired)
 
 	for _, h := range cfg.Hosts {
 		hf, targeted := facts[h.Name]
@@ -218,119 +220,55 @@ func Make(cfg *config.Config, artifacts map[string]*build.Artifact, facts map[st
 		p.Fingerprints.Facts[h.Name] = fingerprintFacts(hf.Facts)
 		hp.Interrupted = hf.Facts.Journal
 		hp.Repairs = hf.Facts.Host.Repairs
-		planHost(p, hp, cfg, desiredAll, artifacts, hf.Facts)
+		planHost(p, hp, cfg, desired, artifacts, hf.Facts)
 		count(&p.Summary, hp)
 	}
-	planRollouts(p, cfg)
+	for _, k := range Kinds() {
+		p.Rollouts = append(p.Rollouts, k.Rollouts(p, cfg)...)
+	}
 	return p, nil
 }
 
-func planHost(pl *Plan, hp *HostPlan, cfg *config.Config, desired map[string]protocol.ServiceSpec, artifacts map[string]*build.Artifact, f *protocol.Facts) {
-	actual := map[string]*protocol.ServiceFacts{}
-	for i := range f.Services {
-		actual[strings.ToLower(f.Services[i].Name)] = &f.Services[i]
-	}
-	held := map[string]bool{}
+// planHost has every kind plan its resources on one host, then lists
+// the uploads they need.
+func planHost(pl *Plan, hp *HostPlan, cfg *config.Config, desired map[string]map[string]Desired, artifacts map[string]*build.Artifact, f *protocol.Facts) {
+	w := &HostWork{Host: hp, Config: cfg, Facts: f, plan: pl, artifacts: artifacts, held: map[string]bool{}, uploads: map[string]*Upload{}}
 	for _, a := range f.Artifacts {
-		held[a] = true
+		w.held[a] = true
 	}
-	uploads := map[string]*Upload{}
-
-	var wanted []*config.Service
-	for _, svc := range cfg.Services {
-		if contains(svc.Hosts, hp.Host) {
-			wanted = append(wanted, svc)
-		}
+	for _, k := range Kinds() {
+		w.Desired = desired[k.Name()]
+		k.PlanHost(w)
 	}
-	for _, svc := range dependencyOrder(wanted) {
-		spec := desired[specKey(svc, hp.Host)]
-		have := actual[strings.ToLower(svc.Name)]
-		step := diffService(svc.On(hp.Host), spec, have)
-		step.Problems = accountProblems(hp.Host, spec.Account.Name, f.Accounts)
-		delete(actual, strings.ToLower(svc.Name))
-		hp.Steps = append(hp.Steps, step)
-		if step.Action != ActionNoOp {
-			step.Spec, _ = json.Marshal(spec.Blind())
-			step.Secrets = spec.SecretKeys()
-			step.Effect = effectOf(step)
-			if have != nil && have.Current != nil {
-				step.From = have.Current.ID
-			}
-		}
-		if step.Action == ActionCreate || step.Action == ActionReplace {
-			art := artifacts[ArtifactKey(svc.Binary)]
-			pl.Artifacts[art.SHA256] = ArtifactFile{Path: art.Path, Size: art.Size}
-			if held[art.SHA256] {
-				continue
-			}
-			u := uploads[art.SHA256]
-			if u == nil {
-				u = &Upload{SHA256: art.SHA256, Size: art.Size, Name: artifactName(art, svc)}
-				uploads[art.SHA256] = u
-			}
-			u.For = append(u.For, svc.Name)
-		}
-	}
-	// Services gsd manages on the host that the configuration no longer
-	// has are removed, dependents before what they depend on.
-	var gone []*protocol.ServiceFacts
-	for _, sf := range actual {
-		gone = append(gone, sf)
-	}
-	sort.Slice(gone, func(i, j int) bool { return gone[i].Name < gone[j].Name })
-	for _, sf := range reverseDependencyOrder(gone) {
-		step := &Step{Address: "service." + sf.Name, Kind: protocol.KindService, Service: sf.Name, Action: ActionDelete, Effect: protocol.EffectStop}
-		if sf.Current != nil {
-			step.OldVersion, step.From = sf.Current.Version, sf.Current.ID
-		}
-		hp.Steps = append(hp.Steps, step)
-	}
-	for _, u := range uploads {
+	for _, u := range w.uploads {
 		hp.Uploads = append(hp.Uploads, *u)
 	}
 	sort.Slice(hp.Uploads, func(i, j int) bool { return hp.Uploads[i].Name < hp.Uploads[j].Name })
 }
 
-// desiredSpecs are the releases the configuration asks for, by
-// specKey: one per service, or one per host for a service with per-host
-// values. artifact finds a binary's artifact.
-func desiredSpecs(cfg *config.Config, artifact func(config.Binary) *build.Artifact) (map[string]protocol.ServiceSpec, error) {
-	specs := map[string]protocol.ServiceSpec{}
-	for _, svc := range cfg.Services {
-		art := artifact(svc.Binary)
-		if art == nil {
-			return nil, fmt.Errorf("service %q: no artifact for %s", svc.Name, ArtifactKey(svc.Binary))
+// desiredAll is every kind's releases, by kind.
+func desiredAll(cfg *config.Config, artifact func(config.Binary) *build.Artifact) (map[string]map[string]Desired, error) {
+	out := map[string]map[string]Desired{}
+	for _, k := range Kinds() {
+		d, err := k.Desired(cfg, artifact)
+		if err != nil {
+			return nil, err
 		}
-		if svc.PerHost == nil {
-			specs[svc.Name] = Spec(svc, art)
-			continue
-		}
-		for _, h := range svc.Hosts {
-			specs[specKey(svc, h)] = Spec(svc.On(h), art)
-		}
+		out[k.Name()] = d
 	}
-	return specs, nil
-}
-
-// specKey names the release a service has on a host: the service's name,
-// or NAME@HOST when its values differ from host to host.
-func specKey(svc *config.Service, host string) string {
-	if svc.PerHost == nil {
-		return svc.Name
-	}
-	return svc.Name + "@" + host
+	return out, nil
 }
 
 // artifactName is the file name an artifact gets on a host: its build's
 // name, or a prebuilt file's own name.
-func artifactName(art *build.Artifact, svc *config.Service) string {
+func artifactName(art *build.Artifact, b config.Binary, name string) string {
 	switch {
 	case art.Build != "":
 		return art.Build + ".exe"
-	case svc.Binary.Path != "":
-		return filepath.Base(svc.Binary.Path)
+	case b.Path != "":
+		return filepath.Base(b.Path)
 	}
-	return svc.Name + ".exe"
+	return name + ".exe"
 }
 
 // Spec is a service's whole release as the agent receives it, secrets
@@ -342,29 +280,14 @@ func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
 		Mode:        svc.Mode,
 		DisplayName: svc.DisplayName,
 		Description: svc.Description,
-		Artifact:    art.SHA256,
-		Version:     svc.Version,
 		Start:       svc.Start,
-		Account:     protocol.Account{Name: svc.Account.Name, Password: svc.Account.Password.Value},
 		StopTimeout: svc.StopTimeout.Milliseconds(),
 		Adopt:       svc.Adopt,
 	}
-	s.Account.PasswordSet = s.Account.Password != ""
-	if s.Version == "" {
-		s.Version = ShortHash(art.SHA256)
-	}
-	for _, a := range svc.Args {
-		s.Args = append(s.Args, a.Value)
-		s.SensitiveArgs = s.SensitiveArgs || a.Sensitive
-	}
+	p := ProcessOf(art, svc.Version, svc.Args, svc.Account, svc.Env)
+	s.Artifact, s.Version, s.Args, s.SensitiveArgs, s.Account, s.Env = p.Artifact, p.Version, p.Args, p.SensitiveArgs, p.Account, p.Env
 	for _, d := range svc.DependsOn {
 		s.DependsOn = append(s.DependsOn, d.Key())
-	}
-	if len(svc.Env) > 0 {
-		s.Env = map[string]string{}
-		for k, v := range svc.Env {
-			s.Env[k] = v.Value
-		}
 	}
 	if r := svc.Recovery; r != nil {
 		s.Recovery = &protocol.Recovery{ResetAfterMS: r.ResetAfter.Milliseconds(), OnNonCrash: r.OnNonCrash, Command: r.Command}
@@ -384,6 +307,32 @@ func Spec(svc *config.Service, art *build.Artifact) protocol.ServiceSpec {
 		s.Files = append(s.Files, fs)
 	}
 	return s
+}
+
+// ProcessOf is the process part of a release of a service or task: its
+// binary (the label defaulting to the artifact's short hash), arguments
+// (a secret when any is sensitive), account and environment.
+func ProcessOf(art *build.Artifact, version string, args []config.Text, account config.Account, env map[string]config.Text) protocol.Process {
+	p := protocol.Process{
+		Artifact: art.SHA256,
+		Version:  version,
+		Account:  protocol.Account{Name: account.Name, Password: account.Password.Value},
+	}
+	p.Account.PasswordSet = p.Account.Password != ""
+	if p.Version == "" {
+		p.Version = ShortHash(art.SHA256)
+	}
+	for _, a := range args {
+		p.Args = append(p.Args, a.Value)
+		p.SensitiveArgs = p.SensitiveArgs || a.Sensitive
+	}
+	if len(env) > 0 {
+		p.Env = map[string]string{}
+		for k, v := range env {
+			p.Env[k] = v.Value
+		}
+	}
+	return p
 }
 
 // effectOf is what activating a step's release does to the process.
@@ -410,39 +359,40 @@ func ShortHash(sha string) string {
 	return sha
 }
 
-// fingerprintSpecs hashes the desired releases without their secrets
-// (see SecretsFingerprint), with each service's hosts.
-func fingerprintSpecs(specs map[string]protocol.ServiceSpec, services []*config.Service) string {
-	names := make([]string, 0, len(specs))
-	for n := range specs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+// fingerprintDesired hashes the desired releases of every kind without
+// their secrets (see SecretsFingerprint), with their hosts.
+func fingerprintDesired(desired map[string]map[string]Desired) string {
 	h := sha256.New()
-	for _, n := range names {
-		b, _ := json.Marshal(specs[n].Blind())
-		fmt.Fprintf(h, "%s\n%s\n", n, b)
-	}
-	for _, svc := range services {
-		fmt.Fprintf(h, "hosts %s %q\n", svc.Name, svc.Hosts)
+	for _, kind := range sortedKeys(desired) {
+		for _, key := range sortedKeys(desired[kind]) {
+			d := desired[kind][key]
+			b, _ := json.Marshal(d.Blind)
+			fmt.Fprintf(h, "%s %s\n%s\nhosts %q\n", kind, key, b, d.Hosts)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // SecretsFingerprint hashes every secret value of the desired releases
 // with PBKDF2 (salted with the configuration's fingerprint), so that a
 // saved plan can be checked against the secrets resolved at apply time
 // while its file lets no one test a guess at a secret cheaply.
-func SecretsFingerprint(salt string, specs map[string]protocol.ServiceSpec) string {
-	names := make([]string, 0, len(specs))
-	for n := range specs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+func SecretsFingerprint(salt string, desired map[string]map[string]Desired) string {
 	var all []byte
-	for _, n := range names {
-		b, _ := json.Marshal(specs[n].Secrets()) // sorted keys
-		all = fmt.Appendf(all, "%s\n%s\n", n, b)
+	for _, kind := range sortedKeys(desired) {
+		for _, key := range sortedKeys(desired[kind]) {
+			b, _ := json.Marshal(desired[kind][key].Secrets) // sorted keys
+			all = fmt.Appendf(all, "%s %s\n%s\n", kind, key, b)
+		}
 	}
 	key, err := pbkdf2.Key(sha256.New, string(all), []byte("gsd-plan-secrets\n"+salt), 100000, 32)
 	if err != nil {
@@ -471,6 +421,11 @@ func fingerprintFacts(f *protocol.Facts) string {
 		}
 		s.Wrapper = nil
 		c.Services[i] = s
+	}
+	c.Resources = make([]protocol.ResourceFacts, len(f.Resources))
+	for i, r := range f.Resources {
+		r.Status = nil
+		c.Resources[i] = r
 	}
 	b, _ := json.Marshal(c)
 	sum := sha256.Sum256(b)

@@ -68,17 +68,17 @@ func (r *Rollout) Hosts() []string {
 	return out
 }
 
-// planRollouts sets p.Rollouts from the steps the hosts have: a service
-// in the configuration gets batches from its rollout block; a service
-// being removed is removed from all its hosts at once.
-func planRollouts(p *Plan, cfg *config.Config) {
-	p.Rollouts = nil
+// serviceRollouts are the rollouts of the services' steps: a service in
+// the configuration gets batches from its rollout block; a service being
+// removed is removed from all its hosts at once.
+func serviceRollouts(p *Plan, cfg *config.Config) []*Rollout {
+	var out []*Rollout
 	work := map[string][]string{} // service -> hosts with a step that does something
 	var removed []string
 	seen := map[string]bool{}
 	for _, h := range p.Hosts {
 		for _, s := range h.Steps {
-			if s.Action == ActionNoOp {
+			if s.Action == ActionNoOp || s.Kind != protocol.KindService {
 				continue
 			}
 			work[s.Service] = append(work[s.Service], h.Host)
@@ -94,13 +94,32 @@ func planRollouts(p *Plan, cfg *config.Config) {
 			continue
 		}
 		sort.Strings(hosts)
-		p.Rollouts = append(p.Rollouts, RolloutOf(svc, hosts))
+		out = append(out, RolloutOf(svc, hosts))
 	}
 	for _, name := range removed {
-		hosts := work[name]
-		sort.Strings(hosts)
-		p.Rollouts = append(p.Rollouts, &Rollout{Address: "service." + name, Service: name, Batches: [][]string{hosts}})
+		out = append(out, AllAtOnce(p, "service."+name))
 	}
+	return out
+}
+
+// AllAtOnce is the rollout of a resource whose change is not health-gated
+// (a removal, a scheduled task, a firewall rule): every host of the plan
+// with a step on it, in one batch.
+func AllAtOnce(p *Plan, address string) *Rollout {
+	r := &Rollout{Address: address}
+	var hosts []string
+	for _, h := range p.Hosts {
+		for _, s := range h.Steps {
+			if s.Address == address && s.Action != ActionNoOp {
+				hosts = append(hosts, h.Host)
+				r.Service = s.Service
+				break
+			}
+		}
+	}
+	sort.Strings(hosts)
+	r.Batches = [][]string{hosts}
+	return r
 }
 
 // RolloutOf cuts hosts (sorted) into the batches svc's rollout block asks

@@ -57,12 +57,26 @@ service "web" {
     name = "CORP\\web$"
   }
 }
+task "report" {
+  hosts  = ["web1"]
+  binary = build.api
+  trigger { daily = "02:00" }
+  account {
+    name = "CORP\\report$"
+  }
+}
+task "cleanup" {
+  hosts  = ["web1"]
+  binary = build.api
+  trigger { every = "15m" }
+}
 `
 
 // The plan shows each service's account with what it may do, an account
 // change as a restart, and what the host said about a group managed
-// service account it cannot use; made by plan.Make from a configuration
-// and facts, as gsd plan makes it.
+// service account it cannot use, for a task too (which runs as
+// LocalSystem when it names no account); made by plan.Make from a
+// configuration and facts, as gsd plan makes it.
 func TestPlanAccountsGolden(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(accountsHCL), 0o644); err != nil {
@@ -86,10 +100,13 @@ func TestPlanAccountsGolden(t *testing.T) {
 			Config: &protocol.SCMConfig{BinaryPath: `C:\ProgramData\gsd\artifacts\` + sha + `\api.exe`, StartType: "auto", Account: `NT SERVICE\monitor`, DisplayName: "monitor", Dependencies: []string{}},
 			Status: &protocol.ServiceStatus{State: "running"}, Current: &protocol.Release{ID: "r-11112222333344445555", Version: monitor.Version, Artifact: sha},
 		}},
-		Accounts: []protocol.AccountFacts{{Name: `CORP\web$`, Problem: "this computer may not retrieve the account's password; add it to PrincipalsAllowedToRetrieveManagedPassword"}},
+		Accounts: []protocol.AccountFacts{
+			{Name: `CORP\web$`, Problem: "this computer may not retrieve the account's password; add it to PrincipalsAllowedToRetrieveManagedPassword"},
+			{Name: `CORP\report$`, Problem: "the account does not exist"},
+		},
 	}
-	if got := plan.FactsArgs(cfg, "web1").Accounts; len(got) != 1 || got[0] != `CORP\web$` {
-		t.Fatalf("planning asks about %v, want the gMSA", got)
+	if got := strings.Join(plan.FactsArgs(cfg, "web1").Accounts, " "); got != `CORP\web$ CORP\report$` {
+		t.Fatalf("planning asks about %v, want the gMSAs", got)
 	}
 	p, err := plan.Make(cfg, arts, map[string]plan.HostFacts{"web1": {Facts: facts}})
 	if err != nil {

@@ -34,7 +34,7 @@ func TestFleetPlanGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := human.String()
-	for _, want := range []string{`"-listen",":8081"`, `"-listen",":8082"`, `"-listen",":8083"`, "+ service.worker-orders", "Plan: 5 to add"} {
+	for _, want := range []string{`"-listen",":8081"`, `"-listen",":8082"`, `"-listen",":8083"`, "+ service.worker-orders", "+ eventlog.web  create", "+ firewall.web  create", "Plan: 13 to add"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the plan lacks %s", want)
 		}

@@ -67,7 +67,7 @@ func Plan(w io.Writer, p *plan.Plan, color bool) error {
 		}
 		b.WriteByte('\n')
 	}
-	writeRollouts(&b, p.Rollouts, paint)
+	writeRollouts(&b, p, paint)
 	s := p.Summary
 	fmt.Fprintf(&b, "%s %d to add, %d to change, %d to destroy.\n", paint(pterm.Bold, "Plan:"), s.Add, s.Change, s.Destroy)
 	if s.FailedHosts > 0 {
@@ -109,7 +109,10 @@ func writeStep(b *strings.Builder, s *plan.Step, paint func(pterm.Color, string)
 	var c pterm.Color
 	switch s.Action {
 	case plan.ActionCreate:
-		sym, c, what = "+", pterm.FgGreen, "create, release "+s.Version
+		sym, c, what = "+", pterm.FgGreen, "create"
+		if s.Version != "" {
+			what += ", release " + s.Version
+		}
 	case plan.ActionReplace:
 		sym, c, what = "~", pterm.FgYellow, fmt.Sprintf("new release %s → %s%s", orDash(s.OldVersion), s.Version, replaces(s))
 	case plan.ActionUpdate:
@@ -213,12 +216,14 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// writeRollouts shows, for services changed on more than one host, the
-// batches apply goes through and what guards them.
-func writeRollouts(b *strings.Builder, rollouts []*plan.Rollout, paint func(pterm.Color, string) string) {
+// writeRollouts shows, for resources changed on more than one host, the
+// batches apply goes through and what guards them. A change that is
+// neither gated nor a removal (a firewall rule, a scheduled task) is made
+// everywhere at once, which goes without saying.
+func writeRollouts(b *strings.Builder, p *plan.Plan, paint func(pterm.Color, string) string) {
 	var shown []*plan.Rollout
-	for _, r := range rollouts {
-		if len(r.Hosts()) > 1 {
+	for _, r := range p.Rollouts {
+		if len(r.Hosts()) > 1 && (r.Gated || removal(p, r.Address)) {
 			shown = append(shown, r)
 		}
 	}
@@ -227,7 +232,7 @@ func writeRollouts(b *strings.Builder, rollouts []*plan.Rollout, paint func(pter
 	}
 	b.WriteString(paint(pterm.Bold, "Rollout") + "\n")
 	for _, r := range shown {
-		fmt.Fprintf(b, "  service.%s:\n", r.Service)
+		fmt.Fprintf(b, "  %s:\n", r.Address)
 		for i, batch := range r.Batches {
 			label := fmt.Sprintf("batch %d", i+1)
 			if i == 0 && r.Canary {
@@ -258,6 +263,18 @@ func writeRollouts(b *strings.Builder, rollouts []*plan.Rollout, paint func(pter
 		fmt.Fprintf(b, "    %s\n", strings.Join(rules, "; "))
 	}
 	b.WriteByte('\n')
+}
+
+// removal reports whether the plan's steps on address remove it.
+func removal(p *plan.Plan, address string) bool {
+	for _, h := range p.Hosts {
+		for _, s := range h.Steps {
+			if s.Address == address && s.Action != plan.ActionNoOp {
+				return s.Action == plan.ActionDelete
+			}
+		}
+	}
+	return false
 }
 
 // writeSkipped lists the hosts -skip-unreachable left out.

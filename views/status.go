@@ -25,16 +25,20 @@ type Status struct {
 	Summary   StatusSummary `json:"summary"`
 }
 
-// StatusSummary counts across hosts.
+// StatusSummary counts across hosts: Services and Running count
+// services; Resources the other kinds (scheduled tasks, firewall rules).
 type StatusSummary struct {
 	Services    int `json:"services"`
+	Resources   int `json:"resources,omitempty"`
 	Running     int `json:"running"`
 	Unhealthy   int `json:"unhealthy"`
 	Drifted     int `json:"drifted"`
 	FailedHosts int `json:"failed_hosts"`
 }
 
-// HostStatus is one host: its services, or why it could not be read.
+// HostStatus is one host: its services and its other resources
+// (scheduled tasks, firewall rules, event sources), or why it could not
+// be read.
 type HostStatus struct {
 	Host         string           `json:"host"`
 	Address      string           `json:"address"`
@@ -42,15 +46,18 @@ type HostStatus struct {
 	AgentVersion string           `json:"agent_version,omitempty"`
 	Error        string           `json:"error,omitempty"`
 	Services     []*ServiceStatus `json:"services"`
+	Resources    []*ServiceStatus `json:"resources,omitempty"`
 }
 
-// ServiceStatus is one service on one host: the services the
-// configuration places there and those gsd manages there that it no
-// longer names.
+// ServiceStatus is one resource on one host, a service or another kind:
+// those the configuration places there and those gsd manages there that
+// it no longer names.
 type ServiceStatus struct {
-	Address string `json:"address"` // service.NAME
-	Service string `json:"service"`
-	Mode    string `json:"mode,omitempty"`
+	Address string `json:"address"` // kind.NAME
+	Service string `json:"service"` // the resource's name
+	// Kind is set for the kinds other than services ("task", "firewall").
+	Kind string `json:"kind,omitempty"`
+	Mode string `json:"mode,omitempty"`
 	// Deployed is false for a service the configuration places on the
 	// host that gsd has not created there, or that was deleted by hand.
 	Deployed bool `json:"deployed"`
@@ -74,6 +81,16 @@ type ServiceStatus struct {
 	Wrapper  *WrapperStatus `json:"wrapper,omitempty"`
 	// Drift is null when the service matches the configuration.
 	Drift *Drift `json:"drift"`
+	// Details are what the host reports of a resource of another kind
+	// ("last run", "next run" of a scheduled task).
+	Details []Detail `json:"details,omitempty"`
+}
+
+// Detail is one named fact about a resource: a value, a time, or both.
+type Detail struct {
+	Name  string    `json:"name"`
+	Value string    `json:"value,omitempty"`
+	Time  time.Time `json:"time,omitzero"`
 }
 
 // Release is one release of a service on a host.
@@ -161,17 +178,22 @@ func StatusTable(w io.Writer, st *Status, color bool) error {
 			fmt.Fprintf(&b, "  %s %s\n", paint(pterm.FgRed, "error:"), h.Error)
 			continue
 		}
-		if len(h.Services) == 0 {
+		all := append(append([]*ServiceStatus(nil), h.Services...), h.Resources...)
+		if len(all) == 0 {
 			b.WriteString("  no services here\n")
 			continue
 		}
+		first := "SERVICE"
+		if len(h.Resources) > 0 {
+			first = "RESOURCE"
+		}
 		rows := [][]cell{{
-			colorCell(pterm.Bold, "SERVICE"), colorCell(pterm.Bold, "RELEASE"), colorCell(pterm.Bold, "PREVIOUS"),
+			colorCell(pterm.Bold, first), colorCell(pterm.Bold, "RELEASE"), colorCell(pterm.Bold, "PREVIOUS"),
 			colorCell(pterm.Bold, "STATE"), colorCell(pterm.Bold, "HEALTH"), colorCell(pterm.Bold, "SINCE"),
 			colorCell(pterm.Bold, "RESTARTS"), colorCell(pterm.Bold, "DRIFT"),
 		}}
 		var notes []string
-		for _, s := range h.Services {
+		for _, s := range all {
 			rows = append(rows, serviceRow(s, st.CheckedAt))
 			notes = append(notes, serviceNotes(s, st.CheckedAt)...)
 		}
@@ -184,8 +206,12 @@ func StatusTable(w io.Writer, st *Status, color bool) error {
 		b.WriteByte('\n')
 	}
 	sum := st.Summary
+	what := plural(sum.Services, "service")
+	if sum.Resources > 0 {
+		what += " and " + plural(sum.Resources, "other resource")
+	}
 	fmt.Fprintf(&b, "%s %s on %s: %d running, %d unhealthy, %d with drift.\n", paint(pterm.Bold, "Status:"),
-		plural(sum.Services, "service"), plural(len(st.Hosts), "host"), sum.Running, sum.Unhealthy, sum.Drifted)
+		what, plural(len(st.Hosts), "host"), sum.Running, sum.Unhealthy, sum.Drifted)
 	if sum.FailedHosts > 0 {
 		fmt.Fprintf(&b, "%s %s could not be read; see the errors above.\n", paint(pterm.FgRed, "Error:"), plural(sum.FailedHosts, "host"))
 	}
@@ -194,11 +220,15 @@ func StatusTable(w io.Writer, st *Status, color bool) error {
 }
 
 func serviceRow(s *ServiceStatus, now time.Time) []cell {
-	row := []cell{plainCell(s.Service), plainCell(releaseText(s.Release)), plainCell(releaseText(s.Previous))}
+	name := s.Service
+	if s.Kind != "" {
+		name = s.Address
+	}
+	row := []cell{plainCell(name), plainCell(releaseText(s.Release)), plainCell(releaseText(s.Previous))}
 	switch {
 	case !s.Deployed:
 		row = append(row, plainCell("-"))
-	case s.State == "running":
+	case s.State == "running" || (s.Kind != "" && s.State != "disabled"):
 		row = append(row, colorCell(pterm.FgGreen, s.State))
 	case s.State == "stopped":
 		row = append(row, colorCell(pterm.FgRed, s.State))
@@ -242,9 +272,23 @@ func driftCell(s *ServiceStatus) cell {
 }
 
 // serviceNotes says what a table cell cannot: why a health check failed,
-// and how the wrapper's program has fared.
+// how the wrapper's program has fared, what the host reports of another
+// kind of resource.
 func serviceNotes(s *ServiceStatus, now time.Time) []string {
 	var out []string
+	if len(s.Details) > 0 {
+		parts := make([]string, len(s.Details))
+		for i, d := range s.Details {
+			parts[i] = d.Name
+			if !d.Time.IsZero() {
+				parts[i] += " " + timeText(d.Time, now)
+			}
+			if d.Value != "" {
+				parts[i] += ": " + d.Value
+			}
+		}
+		out = append(out, s.Address+": "+strings.Join(parts, "; "))
+	}
 	// A service that is not running fails its check for that reason,
 	// which the table already shows.
 	if h := s.Health; h != nil && h.Status != Healthy && h.Detail != "" && s.State == "running" {
@@ -338,13 +382,17 @@ func releaseText(r *Release) string {
 }
 
 // timeText is an absolute UTC time with its age: "2024-05-01 09:00 UTC
-// (3h12m ago)".
+// (3h12m ago)", or how far off it is: "(in 14h00m)".
 func timeText(t, now time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
 	s := t.UTC().Format("2006-01-02 15:04 UTC")
-	if !now.IsZero() {
+	switch {
+	case now.IsZero():
+	case t.After(now): // a task's next run
+		s += " (in " + age(t.Sub(now)) + ")"
+	default:
 		s += " (" + age(now.Sub(t)) + " ago)"
 	}
 	return s

@@ -14,14 +14,15 @@ func n(v int) *int { return &v }
 // sampleStatus has one of everything status can show: a healthy native
 // service with a previous release, a wrapped one that restarted and
 // drifted, one not deployed yet, one the configuration no longer has, a
-// stopped one, and an unreachable host.
+// stopped one, a scheduled task with its runs, a firewall rule changed by
+// hand, and an unreachable host.
 func sampleStatus() *Status {
 	sha := func(c string) string { return strings.Repeat(c, 64) }
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	return &Status{
 		FormatVersion: StatusFormatVersion,
 		CheckedAt:     now,
-		Summary:       StatusSummary{Services: 5, Running: 3, Unhealthy: 2, Drifted: 3, FailedHosts: 1},
+		Summary:       StatusSummary{Services: 5, Resources: 2, Running: 3, Unhealthy: 2, Drifted: 4, FailedHosts: 1},
 		Hosts: []*HostStatus{
 			{
 				Host: "web1", Address: "web1.example.internal", Transport: "winrm", AgentVersion: "0.4.0",
@@ -56,6 +57,17 @@ func sampleStatus() *Status {
 						State:   "running", PID: 77, Since: now.Add(-50 * time.Second),
 						Health:   &HealthStatus{Status: Unknown, Kind: "running", Detail: "gave up waiting for the agent"},
 						Restarts: n(0), Wrapper: &WrapperStatus{Starts: 1, ChildPID: 78, ChildSince: now.Add(-49 * time.Second)}},
+				},
+				Resources: []*ServiceStatus{
+					{Address: "task.nightly", Service: "nightly", Kind: "task", Deployed: true, InConfiguration: true,
+						Release: &Release{ID: "r-5555000066667777aaaa", Version: "1.0.0", Artifact: sha("c"), Activated: now.Add(-26 * time.Hour)},
+						State:   "ready", Since: now.Add(-26 * time.Hour),
+						Details: []Detail{{Name: "last run", Time: now.Add(-10 * time.Hour), Value: "exit code 0"}, {Name: "next run", Time: now.Add(14 * time.Hour)}}},
+					{Address: "firewall.ticker", Service: "ticker", Kind: "firewall", Deployed: true, InConfiguration: true,
+						Release: &Release{ID: "r-8888000099990000aaaa", Activated: now.Add(-50 * time.Second)},
+						State:   "disabled", Since: now.Add(-50 * time.Second),
+						Details: []Detail{{Name: "allows", Value: "tcp 8080 from any address (domain, private, public)"}},
+						Drift:   &Drift{Action: "update", Attributes: []string{"enabled"}}},
 				}},
 		},
 	}

@@ -40,13 +40,20 @@ func NewStatus(cfg *config.Config, p *plan.Plan, readings map[string]HostReading
 			if targets != nil && !ContainsFold(targets, step.Service) {
 				continue
 			}
-			svc := cfg.Service(step.Service)
-			inConfig := svc != nil && slices.Contains(svc.Hosts, hp.Host)
-			s := serviceStatus(step, svc, inConfig, actual[strings.ToLower(step.Service)], r.Health[strings.ToLower(step.Service)])
-			hs.Services = append(hs.Services, s)
-			st.Summary.Services++
-			if s.State == "running" {
-				st.Summary.Running++
+			var s *ServiceStatus
+			if step.Kind != protocol.KindService {
+				s = resourceStatus(step, r.Facts.Resource(step.Kind, step.Service))
+				hs.Resources = append(hs.Resources, s)
+				st.Summary.Resources++
+			} else {
+				svc := cfg.Service(step.Service)
+				inConfig := svc != nil && slices.Contains(svc.Hosts, hp.Host)
+				s = serviceStatus(step, svc, inConfig, actual[strings.ToLower(step.Service)], r.Health[strings.ToLower(step.Service)])
+				hs.Services = append(hs.Services, s)
+				st.Summary.Services++
+				if s.State == "running" {
+					st.Summary.Running++
+				}
 			}
 			if s.Health != nil && s.Health.Status == Unhealthy {
 				st.Summary.Unhealthy++
@@ -57,6 +64,9 @@ func NewStatus(cfg *config.Config, p *plan.Plan, readings map[string]HostReading
 		}
 		sort.Slice(hs.Services, func(i, j int) bool {
 			return strings.ToLower(hs.Services[i].Service) < strings.ToLower(hs.Services[j].Service)
+		})
+		sort.Slice(hs.Resources, func(i, j int) bool {
+			return strings.ToLower(hs.Resources[i].Address) < strings.ToLower(hs.Resources[j].Address)
 		})
 	}
 	return st
@@ -92,16 +102,45 @@ func serviceStatus(step *plan.Step, svc *config.Service, inConfig bool, sf *prot
 			}
 		}
 	}
-	if step.Action != plan.ActionNoOp {
-		d := &Drift{Action: string(step.Action)}
-		for _, c := range step.Changes {
-			// Names only: a value may be a secret.
-			if !slices.Contains(d.Attributes, c.Attribute) {
-				d.Attributes = append(d.Attributes, c.Attribute)
+	s.Drift = driftOf(step)
+	return s
+}
+
+// driftOf is how a step says the resource differs from the
+// configuration, or nil when it does not.
+func driftOf(step *plan.Step) *Drift {
+	if step.Action == plan.ActionNoOp {
+		return nil
+	}
+	d := &Drift{Action: string(step.Action)}
+	for _, c := range step.Changes {
+		// Names only: a value may be a secret.
+		if !slices.Contains(d.Attributes, c.Attribute) {
+			d.Attributes = append(d.Attributes, c.Attribute)
+		}
+	}
+	return d
+}
+
+// resourceStatus is a row for a resource of a kind other than services
+// (a scheduled task, a firewall rule): the kind's own state and details
+// as the host reported them.
+func resourceStatus(step *plan.Step, rf *protocol.ResourceFacts) *ServiceStatus {
+	s := &ServiceStatus{Address: step.Address, Service: step.Service, Kind: step.Kind, InConfiguration: step.Action != plan.ActionDelete}
+	if rf != nil {
+		s.Deployed = rf.Installed
+		s.Release, s.Previous = releaseOf(rf.Current), releaseOf(rf.Previous)
+		if rf.Current != nil {
+			s.Since = rf.Current.Activated
+		}
+		if rf.Installed && rf.Status != nil {
+			s.State = rf.Status.State
+			for _, d := range rf.Status.Details {
+				s.Details = append(s.Details, Detail(d))
 			}
 		}
-		s.Drift = d
 	}
+	s.Drift = driftOf(step)
 	return s
 }
 

@@ -17,10 +17,13 @@ const (
 
 // Facts is everything gsd needs to plan one host, gathered in one round trip.
 type Facts struct {
-	Host      HostFacts      `json:"host"`
-	Services  []ServiceFacts `json:"services"`
-	Artifacts []string       `json:"artifacts"` // SHA-256 of every staged artifact
-	Lock      *LockHolder    `json:"lock,omitempty"`
+	Host     HostFacts      `json:"host"`
+	Services []ServiceFacts `json:"services"`
+	// Resources are the managed resources of other kinds, sorted by kind
+	// and name.
+	Resources []ResourceFacts `json:"resources,omitempty"`
+	Artifacts []string        `json:"artifacts"` // SHA-256 of every staged artifact
+	Lock      *LockHolder     `json:"lock,omitempty"`
 	// LockError is set instead of Lock when lock.json exists but cannot be
 	// read; such a lock is treated as abandoned once it is
 	// state.CorruptLockGrace old.

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -33,20 +32,7 @@ func SecretFile(name string) string { return secretFile + name }
 // SecretKeys lists the secrets a spec needs filled in, sorted: what
 // WithoutSecrets took out of it.
 func (s ServiceSpec) SecretKeys() []string {
-	var keys []string
-	if s.Account.Password != "" || s.Account.PasswordSet {
-		keys = append(keys, SecretPassword)
-	}
-	if s.SensitiveArgs {
-		keys = append(keys, SecretArgs)
-	}
-	names := s.Env
-	if names == nil {
-		names = s.EnvSHA256
-	}
-	for k := range names {
-		keys = append(keys, SecretEnv(k))
-	}
+	keys := s.Process().SecretKeys()
 	for _, f := range s.Files {
 		if f.Sensitive {
 			keys = append(keys, SecretFile(f.Name))
@@ -58,17 +44,7 @@ func (s ServiceSpec) SecretKeys() []string {
 
 // Secrets returns the secret values of a whole spec by key.
 func (s ServiceSpec) Secrets() map[string]string {
-	out := map[string]string{}
-	if s.Account.Password != "" {
-		out[SecretPassword] = s.Account.Password
-	}
-	if s.SensitiveArgs {
-		b, _ := json.Marshal(s.Args)
-		out[SecretArgs] = string(b)
-	}
-	for k, v := range s.Env {
-		out[SecretEnv(k)] = v
-	}
+	out := s.Process().Secrets()
 	for _, f := range s.Files {
 		if f.Sensitive {
 			out[SecretFile(f.Name)] = string(f.Content)
@@ -81,19 +57,7 @@ func (s ServiceSpec) Secrets() map[string]string {
 // password, the environment as hashes, sensitive arguments as a hash, and
 // no content for sensitive files. Non-sensitive file contents stay.
 func (s ServiceSpec) WithoutSecrets() ServiceSpec {
-	if s.Account.Password != "" {
-		s.Account.PasswordSet = true
-	}
-	s.Account.Password = ""
-	if s.Env != nil {
-		s.EnvSHA256 = HashEnv(s.Env)
-		s.Env = nil
-	}
-	if s.SensitiveArgs && s.Args != nil {
-		b, _ := json.Marshal(s.Args)
-		s.ArgsSHA256 = SHA256Hex(b)
-		s.Args = nil
-	}
+	s.setProcess(s.Process().WithoutSecrets())
 	if s.Files != nil {
 		files := make([]FileSpec, len(s.Files))
 		for i, f := range s.Files {
@@ -114,14 +78,7 @@ func (s ServiceSpec) WithoutSecrets() ServiceSpec {
 // again from the values.
 func (s ServiceSpec) Blind() ServiceSpec {
 	s = s.WithoutSecrets()
-	if s.EnvSHA256 != nil {
-		names := make(map[string]string, len(s.EnvSHA256))
-		for k := range s.EnvSHA256 {
-			names[k] = ""
-		}
-		s.EnvSHA256 = names
-	}
-	s.ArgsSHA256 = ""
+	s.setProcess(s.Process().Blind())
 	for i, f := range s.Files {
 		if f.Sensitive {
 			s.Files[i].SHA256 = ""
@@ -134,47 +91,14 @@ func (s ServiceSpec) Blind() ServiceSpec {
 // hash the spec carries, so a value that is not the one planned is
 // refused. Every key the spec needs must be given, and no other.
 func (s ServiceSpec) WithSecrets(secrets map[string]string) (ServiceSpec, error) {
-	want := s.SecretKeys()
-	for _, k := range want {
-		if _, ok := secrets[k]; !ok {
-			return s, fmt.Errorf("secret %s is missing", k)
-		}
+	if err := checkSecretKeys(s.SecretKeys(), secrets); err != nil {
+		return s, err
 	}
-	if len(secrets) != len(want) {
-		for k := range secrets {
-			if !contains(want, k) {
-				return s, fmt.Errorf("secret %s is not part of this release", k)
-			}
-		}
+	p, err := s.Process().fill(secrets)
+	if err != nil {
+		return s, err
 	}
-	if v, ok := secrets[SecretPassword]; ok {
-		s.Account.Password, s.Account.PasswordSet = v, v != ""
-	}
-	if v, ok := secrets[SecretArgs]; ok {
-		var args []string
-		if err := json.Unmarshal([]byte(v), &args); err != nil {
-			return s, fmt.Errorf("secret %s is not a list of strings: %v", SecretArgs, err)
-		}
-		if s.ArgsSHA256 != "" && SHA256Hex([]byte(v)) != s.ArgsSHA256 {
-			return s, fmt.Errorf("secret %s differs from the one planned", SecretArgs)
-		}
-		s.Args, s.ArgsSHA256 = args, ""
-	}
-	names := s.EnvSHA256
-	if s.Env != nil {
-		names = s.Env
-	}
-	if len(names) > 0 {
-		env := make(map[string]string, len(names))
-		for k := range names {
-			v := secrets[SecretEnv(k)]
-			if h := s.EnvSHA256[k]; h != "" && h != SHA256Hex([]byte(v)) {
-				return s, fmt.Errorf("secret %s differs from the one planned", SecretEnv(k))
-			}
-			env[k] = v
-		}
-		s.Env, s.EnvSHA256 = env, nil
-	}
+	s.setProcess(p)
 	if s.Files != nil {
 		files := make([]FileSpec, len(s.Files))
 		for i, f := range s.Files {

@@ -321,3 +321,32 @@ func TestRotationFailureKeepsLoggingAndRetries(t *testing.T) {
 		t.Fatalf("current file after rotation: %q", b)
 	}
 }
+
+// RunOnce runs the program once, as a scheduled task's run: the
+// environment injected, output logged, the exit code returned and
+// recorded, no restart.
+func TestSupervisorRunOnce(t *testing.T) {
+	dir := testfs.TempDir(t)
+	t.Setenv(childModeEnv, "crash")
+	s := NewSupervisor(Config{Service: "nightly", Program: os.Args[0], Args: []string{"-test.run=^$"},
+		Env: map[string]string{"GSD_INJECTED": "once"}, LogDir: filepath.Join(dir, "logs"), StatusFile: filepath.Join(dir, "status.json")})
+	logs := &logBuffer{}
+	s.Logf = logs.logf
+	code, err := s.RunOnce(context.Background())
+	if err != nil || code != 3 {
+		t.Fatalf("exit code %d, %v", code, err)
+	}
+	if out, _ := os.ReadFile(filepath.Join(dir, "logs", "stdout.log")); !strings.Contains(string(out), "env once") {
+		t.Errorf("stdout: %q", out)
+	}
+	if st, _ := os.ReadFile(filepath.Join(dir, "status.json")); !strings.Contains(string(st), `"starts":1`) || !strings.Contains(string(st), `"last_exit_code":3`) {
+		t.Errorf("status: %s", st)
+	}
+	if strings.Contains(logs.text(), "restarting") {
+		t.Errorf("a run was restarted:\n%s", logs.text())
+	}
+	s.cfg.Program = filepath.Join(dir, "missing.exe")
+	if _, err := s.RunOnce(context.Background()); err == nil {
+		t.Error("a missing program ran")
+	}
+}

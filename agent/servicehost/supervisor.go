@@ -34,18 +34,12 @@ func NewSupervisor(cfg Config) *Supervisor {
 // returns. It returns early only if the program cannot be started at all
 // the first time, so a broken install fails the service start visibly.
 func (s *Supervisor) Run(ctx context.Context) error {
-	stdout, err := OpenRotating(filepath.Join(s.cfg.LogDir, "stdout.log"), s.cfg.LogMaxBytes, s.cfg.LogKeep)
+	stdout, stderr, err := s.openLogs()
 	if err != nil {
 		return err
 	}
 	defer stdout.Close()
-	stderr, err := OpenRotating(filepath.Join(s.cfg.LogDir, "stderr.log"), s.cfg.LogMaxBytes, s.cfg.LogKeep)
-	if err != nil {
-		return err
-	}
 	defer stderr.Close()
-	stdout.OnRotateError = func(err error) { s.Logf("%v", err) }
-	stderr.OnRotateError = stdout.OnRotateError
 	backoff := NewBackoff(ms(s.cfg.BackoffInitialMS), ms(s.cfg.BackoffMaxMS))
 	for first := true; ; first = false {
 		cmd := s.command(stdout, stderr)
@@ -87,6 +81,57 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// RunOnce runs the program once, to its end, as Run runs it each time
+// (environment, rotated logs, the tree of processes it starts, status
+// file), and returns its exit code: what a scheduled task's run is.
+// When ctx ends first the program is stopped as Run stops it.
+func (s *Supervisor) RunOnce(ctx context.Context) (int, error) {
+	stdout, stderr, err := s.openLogs()
+	if err != nil {
+		return -1, err
+	}
+	defer stdout.Close()
+	defer stderr.Close()
+	cmd := s.command(stdout, stderr)
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("start %s: %w", s.cfg.Program, err)
+	}
+	tree, terr := startTree(cmd)
+	if terr != nil {
+		s.Logf("cannot track the processes pid %d starts (%v); only pid %d itself is killed on stop", cmd.Process.Pid, terr, cmd.Process.Pid)
+	}
+	s.status.Starts++
+	s.status.ChildPID = cmd.Process.Pid
+	s.saveStatus()
+	s.Logf("started %s, pid %d", s.cfg.Program, cmd.Process.Pid)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		s.recordExit(cmd, err)
+	case <-ctx.Done():
+		s.stopChild(cmd, tree, exited)
+	}
+	s.endTree(cmd, tree)
+	return *s.status.LastExitCode, nil
+}
+
+// openLogs opens the program's rotated stdout and stderr logs.
+func (s *Supervisor) openLogs() (stdout, stderr *RotatingFile, err error) {
+	stdout, err = OpenRotating(filepath.Join(s.cfg.LogDir, "stdout.log"), s.cfg.LogMaxBytes, s.cfg.LogKeep)
+	if err != nil {
+		return nil, nil, err
+	}
+	stderr, err = OpenRotating(filepath.Join(s.cfg.LogDir, "stderr.log"), s.cfg.LogMaxBytes, s.cfg.LogKeep)
+	if err != nil {
+		stdout.Close()
+		return nil, nil, err
+	}
+	stdout.OnRotateError = func(err error) { s.Logf("%v", err) }
+	stderr.OnRotateError = stdout.OnRotateError
+	return stdout, stderr, nil
 }
 
 // childWaitDelay bounds how long Wait waits, once the program has exited,
@@ -170,6 +215,21 @@ func (s *Supervisor) saveStatus() {
 	if err := atomicfile.WriteFile(s.cfg.StatusFile, b); err != nil {
 		s.Logf("write status: %v", err)
 	}
+}
+
+// ReadStatus reads what a supervisor recorded in its status file, or
+// nil when there is none (yet) or it cannot be read.
+func ReadStatus(path string) *protocol.WrapperStatus {
+	// Shared for delete: the supervisor replaces this file while it runs.
+	b, err := atomicfile.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var ws protocol.WrapperStatus
+	if json.Unmarshal(b, &ws) != nil {
+		return nil
+	}
+	return &ws
 }
 
 // mergeEnv overlays extra on base; on Windows names compare without case.

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,10 @@ type State struct {
 	Schema       int                 `json:"schema"`
 	KeepReleases int                 `json:"keep_releases"`
 	Services     map[string]*Service `json:"services"`
+	// Resources are the managed resources of other kinds than services
+	// (scheduled tasks, firewall rules, event log sources), by kind and
+	// name.
+	Resources map[string]map[string]*Resource `json:"resources,omitempty"`
 	// StoppedDependents maps a service the agent stopped to the services
 	// that depended on it and were running, which Windows made it stop
 	// first, in the order they were stopped. They are started again, in
@@ -58,8 +63,7 @@ type LogonRight struct {
 type Service struct {
 	// Spec is the last applied desired state, always redacted.
 	Spec protocol.ServiceSpec `json:"spec"`
-	// Releases are newest first; Releases[0] is current.
-	Releases []protocol.Release `json:"releases"`
+	History
 	// Files maps managed file names to the SHA-256 last written.
 	Files map[string]string `json:"files,omitempty"`
 	// Recorded holds settings that were written to a host that cannot
@@ -83,8 +87,83 @@ type Recorded struct {
 	LegacyEnv map[string]string `json:"env,omitempty"`
 }
 
+// History is the releases a resource keeps, newest first: Releases[0]
+// is current.
+type History struct {
+	Releases []protocol.Release `json:"releases"`
+}
+
+// Resource is what the agent remembers about one managed resource of a
+// kind other than service.
+type Resource struct {
+	// Spec is the kind's spec of the current release, redacted.
+	Spec json.RawMessage `json:"spec,omitempty"`
+	History
+	// Recorded is what the kind's handler noted when it last activated a
+	// release: what the host reported back, or settings it could only
+	// record (see protocol.ResourceFacts.Sources).
+	Recorded json.RawMessage `json:"recorded,omitempty"`
+	// Secrets are salted hashes of the current release's secret values
+	// (never the values), for plan to compare with.
+	Secrets map[string]protocol.PasswordHash `json:"secrets,omitempty"`
+}
+
+// Resource returns the resource of kind and name, or nil.
+func (st *State) Resource(kind, name string) *Resource {
+	return st.Resources[kind][name]
+}
+
+// ResourceEntry returns the resource of kind and name, adding an empty
+// one if there is none.
+func (st *State) ResourceEntry(kind, name string) *Resource {
+	if st.Resources == nil {
+		st.Resources = map[string]map[string]*Resource{}
+	}
+	if st.Resources[kind] == nil {
+		st.Resources[kind] = map[string]*Resource{}
+	}
+	r := st.Resources[kind][name]
+	if r == nil {
+		r = &Resource{}
+		st.Resources[kind][name] = r
+	}
+	return r
+}
+
+// DropResource forgets a resource.
+func (st *State) DropResource(kind, name string) {
+	delete(st.Resources[kind], name)
+	if len(st.Resources[kind]) == 0 {
+		delete(st.Resources, kind)
+	}
+}
+
+// ResourceNames lists the managed resources of kind, sorted.
+func (st *State) ResourceNames(kind string) []string {
+	names := make([]string, 0, len(st.Resources[kind]))
+	for n := range st.Resources[kind] {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// histories is every kept release history, of services and other kinds.
+func (st *State) histories() []*History {
+	var out []*History
+	for _, s := range st.Services {
+		out = append(out, &s.History)
+	}
+	for _, byName := range st.Resources {
+		for _, r := range byName {
+			out = append(out, &r.History)
+		}
+	}
+	return out
+}
+
 // Current is the active release, or nil.
-func (s *Service) Current() *protocol.Release {
+func (s *History) Current() *protocol.Release {
 	if len(s.Releases) == 0 {
 		return nil
 	}
@@ -92,7 +171,7 @@ func (s *Service) Current() *protocol.Release {
 }
 
 // Previous is the release a rollback returns to, or nil.
-func (s *Service) Previous() *protocol.Release {
+func (s *History) Previous() *protocol.Release {
 	if len(s.Releases) < 2 {
 		return nil
 	}
@@ -102,7 +181,7 @@ func (s *Service) Previous() *protocol.Release {
 // Activate makes rel current, moving it to the front if it was kept
 // already, and trims history to keep entries. It returns releases that fell
 // off, whose artifacts may now be unreferenced.
-func (s *Service) Activate(rel protocol.Release, keep int) (dropped []protocol.Release) {
+func (s *History) Activate(rel protocol.Release, keep int) (dropped []protocol.Release) {
 	if keep < 1 {
 		keep = 1
 	}
@@ -130,7 +209,7 @@ func sameRelease(a, b protocol.Release) bool {
 }
 
 // Find returns the kept release with the given id, or nil.
-func (s *Service) Find(id string) *protocol.Release {
+func (s *History) Find(id string) *protocol.Release {
 	for i := range s.Releases {
 		if s.Releases[i].ID == id {
 			return &s.Releases[i]
@@ -139,10 +218,10 @@ func (s *Service) Find(id string) *protocol.Release {
 	return nil
 }
 
-// ReferencedReleases is every release id some service keeps.
+// ReferencedReleases is every release id some resource keeps.
 func (st *State) ReferencedReleases() map[string]bool {
 	refs := map[string]bool{}
-	for _, s := range st.Services {
+	for _, s := range st.histories() {
 		for _, r := range s.Releases {
 			if r.ID != "" {
 				refs[r.ID] = true
@@ -187,10 +266,28 @@ func Load(l Layout) (*State, error) {
 			r.EnvSHA256, r.LegacyEnv = protocol.HashEnv(r.LegacyEnv), nil
 		}
 	}
+	// state.json is indented; specs read back as compact as they were
+	// written.
+	for _, byName := range st.Resources {
+		for _, r := range byName {
+			r.Spec, r.Recorded = compact(r.Spec), compact(r.Recorded)
+		}
+	}
 	if st.KeepReleases < 1 {
 		st.KeepReleases = DefaultKeepReleases
 	}
 	return st, nil
+}
+
+func compact(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
 }
 
 // Save writes state.json atomically. Specs are redacted again here, so a
@@ -223,9 +320,11 @@ func (st *State) ServiceNames() []string {
 // ReferencedArtifacts is every artifact some kept release still uses.
 func (st *State) ReferencedArtifacts() map[string]bool {
 	refs := map[string]bool{}
-	for _, s := range st.Services {
+	for _, s := range st.histories() {
 		for _, r := range s.Releases {
-			refs[r.Artifact] = true
+			if r.Artifact != "" {
+				refs[r.Artifact] = true
+			}
 		}
 	}
 	return refs

@@ -16,6 +16,7 @@ import (
 	"github.com/gsd-deploy/gsd/agent/scm"
 	"github.com/gsd-deploy/gsd/agent/servicehost"
 	"github.com/gsd-deploy/gsd/agent/state"
+	"github.com/gsd-deploy/gsd/agent/task"
 )
 
 func main() {
@@ -34,10 +35,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serve(args, stdin, stdout, stderr)
 	case "service-host":
 		err = serviceHost(args, stderr)
+	case "task-host":
+		var code int
+		if code, err = taskHost(args, stderr); err == nil {
+			return code
+		}
 	case "version":
 		fmt.Fprintf(stdout, "gsd-agent %s (protocol %d, %s/%s)\n", agent.Version, protocol.Version, runtime.GOOS, runtime.GOARCH)
 	default:
-		fmt.Fprintf(stderr, "gsd-agent: unknown command %q (want serve, service-host or version)\n", cmd)
+		fmt.Fprintf(stderr, "gsd-agent: unknown command %q (want serve, service-host, task-host or version)\n", cmd)
 		return 2
 	}
 	var usage usageError
@@ -119,6 +125,34 @@ func serviceHost(args []string, stderr io.Writer) error {
 	err = servicehost.RunService(*name, cfg, logf)
 	logf("service host for %s exiting: %v", *name, err)
 	return err
+}
+
+// taskHost runs one run of a scheduled task, as its action asks: the
+// task's program, with its environment and logs; the run's exit code is
+// the program's, which the Task Scheduler records as its result.
+func taskHost(args []string, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("task-host", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	root := fs.String("root", defaultRoot(), "state directory")
+	name := fs.String("task", "", "name of the task")
+	if err := fs.Parse(args); err != nil {
+		return 0, usageError{err}
+	}
+	if *name == "" || *root == "" {
+		return 0, usageError{errors.New("-task and -root are required")}
+	}
+	log, err := servicehost.OpenRotating(task.HostLog(*root, *name), servicehost.DefaultLogMaxBytes, servicehost.DefaultLogKeep)
+	if err != nil {
+		return 0, err
+	}
+	defer log.Close()
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(log, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, a...))
+	}
+	logf("task host for %s starting (agent %s)", *name, agent.Version)
+	code, err := task.RunHost(context.Background(), *root, *name, logf)
+	logf("task host for %s exiting: code %d, %v", *name, code, err)
+	return code, err
 }
 
 // usageError marks a mistake in the command line, which exits 2.

@@ -23,7 +23,7 @@ import (
 
 func init() {
 	register(command{name: "apply", summary: "Carry out a plan (made now, or saved with plan -out)", run: runApply})
-	register(command{name: "destroy", summary: "Remove the services gsd manages (or those named with -target)", run: runDestroy})
+	register(command{name: "destroy", summary: "Remove the services and tasks gsd manages (or those named with -target)", run: runDestroy})
 }
 
 func runApply(env *cliEnv, args []string) error { return applyOrDestroy(env, "apply", args) }
@@ -278,13 +278,13 @@ func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFl
 	}
 	desiredCfg := cfg
 	if mode == "destroy" {
-		desiredCfg = withoutServices(cfg, targets)
+		desiredCfg = cfg.Without(targets)
 		if targets != nil {
 			// Destroying a service must not take what depends on it
 			// along unasked, nor what it depends on: only the names given.
 			targets = nil
 			for _, t := range sel.targets {
-				targets = append(targets, strings.TrimPrefix(t, "service."))
+				targets = append(targets, strings.TrimPrefix(strings.TrimPrefix(t, "service."), "task."))
 			}
 		}
 	}
@@ -375,39 +375,8 @@ func checkSaved(ctx context.Context, cfg *config.Config, saved *plan.Plan, agent
 // the configuration.
 func configSecrets(cfg *config.Config) apply.Secrets {
 	return func(host string, s *plan.Step) (map[string]string, error) {
-		svc := cfg.Service(s.Service)
-		if svc == nil {
-			return nil, fmt.Errorf("the configuration no longer has %s, whose secrets the plan needs", s.Address)
-		}
-		all := plan.SecretsOf(svc, host)
-		out := make(map[string]string, len(s.Secrets))
-		for _, k := range s.Secrets {
-			v, ok := all[k]
-			if !ok {
-				return nil, fmt.Errorf("%s: the configuration has no value for %s; run gsd plan again", s.Address, k)
-			}
-			out[k] = v
-		}
-		return out, nil
+		return plan.SecretsFor(cfg, s, host)
 	}
-}
-
-// withoutServices is cfg with the targeted services (all when targets is
-// nil) removed, the desired state that destroys them.
-func withoutServices(cfg *config.Config, targets []string) *config.Config {
-	var keep []*config.Service
-	if targets != nil {
-		drop := map[string]bool{}
-		for _, t := range targets {
-			drop[t] = true
-		}
-		for _, s := range cfg.Services {
-			if !drop[s.Name] {
-				keep = append(keep, s)
-			}
-		}
-	}
-	return cfg.WithServices(keep)
 }
 
 // isPlanFile tells a saved plan from a configuration path by its first

@@ -115,7 +115,7 @@ func runComplete(env *cliEnv, args []string) error {
 var completionShells = []string{"bash", "fish", "powershell", "zsh"}
 
 // configNames are the names completion offers from a configuration.
-type configNames struct{ services, hosts []string }
+type configNames struct{ services, tasks, hosts []string }
 
 // completeWords returns the candidates for the last of words; names loads
 // the configuration's names, only when needed, from the paths given.
@@ -157,7 +157,8 @@ func completeWords(words []string, names func(paths []string) configNames) []str
 			case "host":
 				return withPrefix(names(positional).hosts, cur)
 			case "target":
-				return withPrefix(addresses(names(positional).services), cur)
+				n := names(positional)
+				return withPrefix(append(addresses(n.services), taskAddresses(n.tasks)...), cur)
 			}
 			return nil
 		}
@@ -211,15 +212,19 @@ func withPrefix(list []string, prefix string) []string {
 	return out
 }
 
-func addresses(services []string) []string {
-	out := make([]string, len(services))
-	for i, s := range services {
-		out[i] = "service." + s
+func addresses(services []string) []string { return prefixed("service.", services) }
+
+func taskAddresses(tasks []string) []string { return prefixed("task.", tasks) }
+
+func prefixed(prefix string, names []string) []string {
+	out := make([]string, len(names))
+	for i, s := range names {
+		out[i] = prefix + s
 	}
 	return out
 }
 
-// loadNames reads the service and host names of the configuration at
+// loadNames reads the service, task and host names of the configuration at
 // paths (the current directory when none), quietly: completion never
 // prints diagnostics and needs no variable values.
 func loadNames(paths []string) configNames {
@@ -237,10 +242,14 @@ func loadNames(paths []string) configNames {
 	for _, s := range cfg.Services {
 		n.services = append(n.services, s.Name)
 	}
+	for _, t := range cfg.Tasks {
+		n.tasks = append(n.tasks, t.Name)
+	}
 	for _, h := range cfg.Hosts {
 		n.hosts = append(n.hosts, h.Name)
 	}
 	slices.Sort(n.services)
+	slices.Sort(n.tasks)
 	slices.Sort(n.hosts)
 	return n
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func fakeNames([]string) configNames {
-	return configNames{services: []string{"api", "web"}, hosts: []string{"web1", "web2"}}
+	return configNames{services: []string{"api", "web"}, tasks: []string{"nightly"}, hosts: []string{"web1", "web2"}}
 }
 
 func TestCompleteWords(t *testing.T) {
@@ -26,7 +26,7 @@ func TestCompleteWords(t *testing.T) {
 		{[]string{"hosts", "check", "-ta"}, ""}, // hosts check has no -target
 		{[]string{"completion", ""}, "bash fish powershell zsh"},
 		{[]string{"plan", "-ta"}, "-target"},
-		{[]string{"plan", "-target", ""}, "service.api service.web"},
+		{[]string{"plan", "-target", ""}, "service.api service.web task.nightly"},
 		{[]string{"plan", ".", "-host", "web"}, "web1 web2"},
 		{[]string{"plan", "-out", ""}, ""}, // a file: the shell completes it
 		{[]string{"plan", ""}, ""},

@@ -130,7 +130,7 @@ service "hello" {
 
 	write("1.0.0", "hi", "a: 1")
 	out := e.run(2, "plan", "-detailed-exitcode", "-out", "first.plan")
-	for _, want := range []string{"+ service.hello  create, release 1.0.0, then start", "env.TOKEN         (sensitive value)", "Plan: 1 to add, 0 to change, 0 to destroy."} {
+	for _, want := range []string{"+ service.hello  create, release 1.0.0, then start", "env.TOKEN         (sensitive value)", "+ eventlog.hello  create", "Plan: 2 to add, 0 to change, 0 to destroy."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("first plan lacks %q:\n%s", want, out)
 		}
@@ -235,6 +235,9 @@ service "hello" {
 	// hosts check says how it got in: the default way, as into a stock
 	// Windows Server.
 	out = e.run(0, "hosts", "check")
+	if strings.Contains(out, "other managed resources") {
+		t.Errorf("hosts check after destroy still names other managed resources:\n%s", out)
+	}
 	for _, want := range []string{"0 managed services", "listener    http://", ":5985/wsman", "auth        NTLM as gsd",
 		"encryption  every message sealed with the NTLM session key", "tls         not used (plain HTTP)", "agent       this build was already on the host"} {
 		if !strings.Contains(out, want) {

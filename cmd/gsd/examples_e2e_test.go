@@ -124,20 +124,37 @@ func TestExamplesEndToEnd(t *testing.T) {
 				t.Fatalf("second apply did work:\n%s", out)
 			}
 
+			// Scheduled tasks are in the Task Scheduler, ready, and show
+			// when they last ran (never: Wine's Task Scheduler runs
+			// nothing).
+			if name == "tasks.hcl" {
+				out = gsd(0, "status")
+				if !strings.Contains(out, "task.sync ") || !strings.Contains(out, "ready") || !strings.Contains(out, "task.sync: last run: never") {
+					t.Fatalf("status:\n%s", out)
+				}
+			}
+
 			// One attribute changes: only it, in place, no restart.
-			changed := strings.Replace(string(src), "display_name = \"", "display_name = \"New ", 1)
+			attr := "display_name"
+			if !strings.Contains(string(src), "display_name = \"") {
+				attr = "description" // tasks have no display name
+			}
+			changed := strings.Replace(string(src), attr+" = \"", attr+" = \"New ", 1)
 			os.WriteFile(filepath.Join(dir, name), pointAtSandbox(t, []byte(changed), name, sb.Hosts, examples), 0o644)
 			out = gsd(2, "plan", "-detailed-exitcode")
-			if !strings.Contains(out, "~ display_name") || strings.Count(out, "      ~ ") != strings.Count(out, "~ display_name") || strings.Contains(out, "restart") {
-				t.Fatalf("plan after changing display_name:\n%s", out)
+			if !strings.Contains(out, "~ "+attr) || strings.Count(out, "      ~ ") != strings.Count(out, "~ "+attr) || strings.Contains(out, "restart") {
+				t.Fatalf("plan after changing %s:\n%s", attr, out)
 			}
 			gsd(0, "apply", "-auto-approve")
+			if out = gsd(0, "plan", "-detailed-exitcode"); !strings.Contains(out, "No changes.") {
+				t.Fatalf("plan after the change:\n%s", out)
+			}
 
 			out = gsd(0, "destroy", "-auto-approve")
 			if !strings.Contains(out, "delete complete") {
 				t.Fatalf("destroy:\n%s", out)
 			}
-			if out = gsd(0, "hosts", "check"); strings.Count(out, "0 managed services") != strings.Count(out, "host.") {
+			if out = gsd(0, "hosts", "check"); strings.Count(out, "0 managed services") != strings.Count(out, "host.") || strings.Contains(out, "other managed resources") {
 				t.Fatalf("hosts not clean after destroy:\n%s", out)
 			}
 		})

@@ -113,7 +113,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 // valueNames are the placeholders of flags whose values have a shape.
 var valueNames = map[string]string{
-	"var": "NAME=VALUE", "var-file": "FILE", "target": "service.NAME", "host": "NAME", "out": "FILE",
+	"var": "NAME=VALUE", "var-file": "FILE", "target": "ADDRESS", "host": "NAME", "out": "FILE",
 	"parallelism": "N", "lock-timeout": "DURATION", "n": "N", "to": "VERSION|ID", "dir": "DIR",
 	"max-envelope-size": "BYTES", "cut-after": "BYTES", "delay-ms": "MS",
 }

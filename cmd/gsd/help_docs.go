@@ -37,18 +37,19 @@ func init() {
 		examples: []string{"gsd apply", "gsd plan -out release.plan && gsd apply release.plan",
 			"gsd apply -auto-approve -json -skip-unreachable > events.jsonl"}})
 	document("destroy", commandDoc{args: "[PATH...]",
-		text: `Remove the services gsd manages on the configuration's hosts (only those named with -target), ` +
-			`after showing the plan and asking for 'yes'. A service gsd did not create is never touched.`,
+		text: `Remove the services and tasks gsd manages on the configuration's hosts, with their firewall rules and event log sources ` +
+			`(only those named with -target), after showing the plan and asking for 'yes'. A service gsd did not create is never touched.`,
 		arguments: [][2]string{pathArg},
 		examples:  []string{"gsd destroy", "gsd destroy -target service.api -auto-approve"}})
 	document("status", commandDoc{args: "[PATH...]",
 		text: `Show what runs where: per host, each service's release and the previous one, its state, its health now, ` +
-			`since when it runs, restarts of a wrapped program, and its drift from the configuration.`,
+			`since when it runs, restarts of a wrapped program, and its drift from the configuration; ` +
+			`each task's state, last run and result, and next run.`,
 		arguments: [][2]string{pathArg},
 		examples:  []string{"gsd status", "gsd status -json -target service.api"}})
 	document("logs", commandDoc{args: "SERVICE [PATH...]",
-		text: `Print the end of a wrapped service's log from each of its hosts; with -f keep printing new lines until Ctrl-C. ` +
-			`Native services write their own logs, which gsd does not keep.`,
+		text: `Print the end of a service's log from each of its hosts: a wrapped service's output, or a native service's ` +
+			`entries in the Windows event log; with -f keep printing new lines until Ctrl-C.`,
 		arguments: [][2]string{{"SERVICE", "the service, as NAME or service.NAME"}, pathArg},
 		examples:  []string{"gsd logs api", "gsd logs api -host web1 -n 20 -f"}})
 	document("releases", commandDoc{args: "service.NAME [PATH...]",

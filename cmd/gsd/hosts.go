@@ -138,7 +138,11 @@ func writeHostCheck(w io.Writer, name string, h *config.Host, r hostResult) {
 		fmt.Fprintf(w, "host.%s  %s  FAILED: %v\n", name, h.Transport(), r.err)
 		return
 	}
-	fmt.Fprintf(w, "host.%s  %s  ok: agent %s on %s, %d managed services\n", name, h.Transport(), r.agent, r.facts.Host.Machine, len(r.facts.Services))
+	others := ""
+	if n := len(r.facts.Resources); n > 0 {
+		others = fmt.Sprintf(", %d other managed resources", n)
+	}
+	fmt.Fprintf(w, "host.%s  %s  ok: agent %s on %s, %d managed services%s\n", name, h.Transport(), r.agent, r.facts.Host.Machine, len(r.facts.Services), others)
 	agent := "this build was already on the host"
 	if r.installed {
 		agent = "installed now"

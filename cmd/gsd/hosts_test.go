@@ -40,7 +40,8 @@ func (countingConn) Describe() transport.Description {
 }
 
 // A plan for 200 services on one host, and for 3 hosts, reads each host's
-// facts in exactly one agent round trip.
+// facts in exactly one agent round trip (and plans each native service's
+// event source with it).
 func TestOneFactsRoundTripPerHost(t *testing.T) {
 	var b strings.Builder
 	for _, h := range []string{"h1", "h2", "h3"} {
@@ -68,7 +69,7 @@ func TestOneFactsRoundTripPerHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Hosts) != 3 || len(p.Hosts[0].Steps) != 200 {
+	if len(p.Hosts) != 3 || len(p.Hosts[0].Steps) != 400 {
 		t.Errorf("plan: %d hosts, %d steps on h1", len(p.Hosts), len(p.Hosts[0].Steps))
 	}
 }

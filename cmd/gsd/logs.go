@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{name: "logs", summary: "Print (and with -f follow) a wrapped service's log from its hosts", run: runLogs})
+	register(command{name: "logs", summary: "Print (and with -f follow) a service's output or event log entries from its hosts", run: runLogs})
 }
 
 // logsPollInterval is how often -f asks each host for new lines;
@@ -62,9 +62,6 @@ func runLogs(env *cliEnv, args []string) error {
 	svc, err := findService(cfg, name)
 	if err != nil {
 		return err
-	}
-	if svc.Mode != config.ModeWrapped {
-		return fmt.Errorf("service.%s runs in %s mode: it writes its own logs (the Windows event log or its own files), and gsd only reads the logs of services it hosts (mode = \"wrapped\")", svc.Name, svc.Mode)
 	}
 	hosts, err := logHosts(cfg, svc, *host)
 	if err != nil {
@@ -173,7 +170,7 @@ func showLogs(ctx context.Context, env *cliEnv, service string, hosts []*config.
 	fail := func(hl *hostLog, err error) {
 		hl.err = err
 		if code := agentCode(err); code == protocol.CodeUnsupported {
-			err = fmt.Errorf("service.%s on host %s is not hosted by gsd's wrapper, so it has no log gsd can read (%s)", service, hl.host, agentMessage(err))
+			err = fmt.Errorf("service.%s on host %s has no log gsd can read: %s", service, hl.host, agentMessage(err))
 		}
 		outMu.Lock()
 		fmt.Fprintf(env.stderr, "Error: host %s: %v\n", hl.host, err)

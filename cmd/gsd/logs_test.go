@@ -138,14 +138,14 @@ func TestLogsSeveralHosts(t *testing.T) {
 	}
 }
 
-// A host whose service is native (the agent says unsupported) gets a
-// clear error.
+// A host whose agent cannot read the service's log (the agent says
+// unsupported) gets a clear error.
 func TestLogsUnsupported(t *testing.T) {
 	f := newLogHosts("web1")
 	f.logs["web1"].code = protocol.CodeUnsupported
 	env, _, errb := logsEnv()
 	err := showLogs(context.Background(), env, "api", f.hosts, f.dial, 100, false)
-	if err == nil || !strings.Contains(errb.String(), "service.api on host web1 is not hosted by gsd's wrapper") {
+	if err == nil || !strings.Contains(errb.String(), "service.api on host web1 has no log gsd can read") {
 		t.Errorf("err %v, stderr %q", err, errb.String())
 	}
 }
@@ -214,7 +214,6 @@ func TestLogsArgumentErrors(t *testing.T) {
 		{[]string{"logs", "-bogus", "ticker"}, "flag provided but not defined: -bogus"},
 		{append([]string{"logs", "cach"}, templated...), `no service "cach" in the configuration (its services: api, cache); did you mean "cache"?`},
 		{append([]string{"logs", "zzzzzzzz"}, templated...), `no service "zzzzzzzz" in the configuration (its services: api, cache)`},
-		{append([]string{"logs", "cache"}, templated...), `service.cache runs in native mode`},
 		{append([]string{"logs", "ticker", "-host", "web9"}, wrapped...), "-host web9: no such host"},
 		{append([]string{"logs", "ticker", "-n", "-1"}, wrapped...), "-n -1: the number of lines cannot be negative"},
 		{[]string{"logs", "ticker", "../../examples/wrapped.hcl"}, "winrm_password"},

@@ -142,7 +142,8 @@ func TestOperateEndToEnd(t *testing.T) {
 				t.Errorf("no %s event in:\n%s", want, stdout)
 			}
 		}
-		if s := summaryOf(t, stdout); s.Outcome != "succeeded" || s.ExitCode != 2 || s.Hosts != 2 || s.Steps != 2 {
+		// Per host: the native service and its event log source.
+		if s := summaryOf(t, stdout); s.Outcome != "succeeded" || s.ExitCode != 2 || s.Hosts != 2 || s.Steps != 4 {
 			t.Errorf("summary %+v", s)
 		}
 		stdout, _, code = l.split(t, dir, "apply", "-auto-approve", "-json", "-detailed-exitcode")
@@ -293,7 +294,7 @@ func TestOperateEndToEnd(t *testing.T) {
 		if err != nil || code != 0 {
 			t.Fatalf("destroy -json: exit %d, %v\n%s", code, err, stdout)
 		}
-		if s := summaryOf(t, stdout); s.Operation != "destroy" || s.Outcome != "succeeded" || s.Changes == nil || s.Changes.Destroy != 2 {
+		if s := summaryOf(t, stdout); s.Operation != "destroy" || s.Outcome != "succeeded" || s.Changes == nil || s.Changes.Destroy != 4 {
 			t.Errorf("summary %+v", s)
 		}
 		if !strings.Contains(strings.Join(types, " "), "apply_complete") {

@@ -44,7 +44,7 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 const defaultParallelism = 50
 
 func (s *selectFlags) register(fs *flag.FlagSet) {
-	fs.Var(&s.targets, "target", "only this service, as service.NAME (repeatable); its dependencies come along")
+	fs.Var(&s.targets, "target", "only this service or task, as service.NAME or task.NAME (repeatable); a service's dependencies come along")
 	s.registerHosts(fs)
 }
 
@@ -98,9 +98,16 @@ func (s *selectFlags) services(cfg *config.Config) ([]string, error) {
 		}
 	}
 	for _, t := range s.targets {
+		if name, ok := strings.CutPrefix(t, "task."); ok {
+			if cfg.Task(name) == nil {
+				return nil, fmt.Errorf("-target %s: no such task in the configuration", t)
+			}
+			add(name)
+			continue
+		}
 		name, ok := strings.CutPrefix(t, "service.")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("-target %s: write service.NAME", t)
+			return nil, fmt.Errorf("-target %s: write service.NAME or task.NAME", t)
 		}
 		if cfg.Service(name) != nil {
 			add(name)
@@ -141,22 +148,16 @@ func loadStrict(env *cliEnv, cf *configFlags, paths []string) (*config.Config, e
 func artifactsFor(ctx context.Context, env *cliEnv, cfg *config.Config) (map[string]*build.Artifact, error) {
 	out := map[string]*build.Artifact{}
 	var builds []*config.Build
-	seen := map[string]bool{}
-	for _, svc := range cfg.Services {
-		key := plan.ArtifactKey(svc.Binary)
-		if seen[key] {
+	for _, use := range cfg.Binaries() {
+		if use.Binary.Build != "" {
+			builds = append(builds, cfg.Build(use.Binary.Build))
 			continue
 		}
-		seen[key] = true
-		if svc.Binary.Build != "" {
-			builds = append(builds, cfg.Build(svc.Binary.Build))
-			continue
-		}
-		a, err := build.Prebuilt(svc.Binary.Path)
+		a, err := build.Prebuilt(use.Binary.Path)
 		if err != nil {
-			return nil, fmt.Errorf("service %s binary: %w", svc.Name, err)
+			return nil, fmt.Errorf("%s binary: %w", use.Address, err)
 		}
-		out[key] = a
+		out[plan.ArtifactKey(use.Binary)] = a
 	}
 	built, err := build.Run(ctx, builds, build.Options{OnEvent: func(e build.Event) {
 		if e.Kind == "start" {

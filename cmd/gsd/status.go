@@ -88,7 +88,8 @@ func runStatus(env *cliEnv, args []string) error {
 }
 
 // hostsRunning narrows hosts to those the configuration places one of
-// the targeted services on; with no -target every host is asked.
+// the targeted services or tasks on; with no -target every host is
+// asked.
 func hostsRunning(cfg *config.Config, hosts []*config.Host, targets []string) []*config.Host {
 	if targets == nil {
 		return hosts
@@ -96,7 +97,7 @@ func hostsRunning(cfg *config.Config, hosts []*config.Host, targets []string) []
 	var out []*config.Host
 	for _, h := range hosts {
 		for _, t := range targets {
-			if svc := cfg.Service(t); svc != nil && slices.Contains(svc.Hosts, h.Name) {
+			if on, ok := cfg.HostsOf(t); ok && slices.Contains(on, h.Name) {
 				out = append(out, h)
 				break
 			}

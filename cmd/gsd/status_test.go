@@ -162,8 +162,14 @@ func statusFixture(t *testing.T) (*config.Config, map[string]*build.Artifact, *f
 	batch := deployedFacts(cfg.Service("batch"), art)
 	batch.Status = &protocol.ServiceStatus{State: "stopped"}
 	gone := protocol.ServiceFacts{Name: "legacy", Mode: "native", Installed: true, Status: &protocol.ServiceStatus{State: "running"}}
+	source := func(name string) protocol.ResourceFacts {
+		return protocol.ResourceFacts{Kind: protocol.KindEventLog, Name: name, Installed: true,
+			LastApplied: json.RawMessage(`{"name":"` + name + `","for":"service.` + name + `","log":"Application"}`),
+			Status:      &protocol.ResourceStatus{State: "registered"}}
+	}
 	web1 := &fakeAgent{
-		facts: protocol.Facts{Services: []protocol.ServiceFacts{worker, api, batch, gone}, Artifacts: []string{art.SHA256}},
+		facts: protocol.Facts{Services: []protocol.ServiceFacts{worker, api, batch, gone}, Artifacts: []string{art.SHA256},
+			Resources: []protocol.ResourceFacts{source("api"), source("batch")}},
 		health: map[string]protocol.HealthResult{
 			"api":    {Healthy: false, Kind: "http", Last: "HTTP 503", State: "running"},
 			"worker": {Healthy: true, Kind: "running", Last: "running", State: "running"},
@@ -263,7 +269,7 @@ func TestStatusFromFacts(t *testing.T) {
 	if st.Hosts[1].Host != "web2" || !strings.Contains(st.Hosts[1].Error, "connection refused") {
 		t.Errorf("web2: %+v", st.Hosts[1])
 	}
-	want := views.StatusSummary{Services: 4, Running: 3, Unhealthy: 2, Drifted: 2, FailedHosts: 1}
+	want := views.StatusSummary{Services: 4, Resources: 2, Running: 3, Unhealthy: 2, Drifted: 2, FailedHosts: 1}
 	if st.Summary != want {
 		t.Errorf("summary %+v, want %+v", st.Summary, want)
 	}
@@ -273,6 +279,13 @@ func TestStatusFromFacts(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "api,batch,legacy,worker" {
 		t.Errorf("services in order %v, want sorted by name", names)
+	}
+	var others []string
+	for _, s := range st.Hosts[0].Resources {
+		others = append(others, s.Address+" "+s.State)
+	}
+	if strings.Join(others, ",") != "eventlog.api registered,eventlog.batch registered" {
+		t.Errorf("other resources: %v", others)
 	}
 
 	// Neither form shows a value of the drifted secret, nor its hash.

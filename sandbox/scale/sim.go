@@ -18,6 +18,9 @@ import (
 
 	"github.com/gsd-deploy/gsd/agent"
 	"github.com/gsd-deploy/gsd/agent/bootstrap"
+	"github.com/gsd-deploy/gsd/agent/eventlog"
+	"github.com/gsd-deploy/gsd/agent/eventlog/eventlogtest"
+	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/sandbox/pki"
 	"github.com/gsd-deploy/gsd/sandbox/winecmd"
 	"github.com/gsd-deploy/gsd/sandbox/winrs"
@@ -95,7 +98,7 @@ func (f *Fleet) startHost(i int, cert *tls.Certificate) (*Host, error) {
 	faults := &winrs.Faults{}
 	faults.Set(winrs.FaultSettings{DelayMS: int(f.opts.Delay.Milliseconds())})
 	h.srv = winrs.New(winrs.Config{Machine: strings.ToUpper(h.Name), User: f.opts.User, Password: f.opts.Password,
-		Runner: &runner{root: root, services: newServices(), host: h}, Faults: faults})
+		Runner: &runner{root: root, services: newServices(), host: h, eventLog: &eventlog.Handler{Sources: &eventlogtest.Sources{}, Logs: &eventlogtest.Logs{}}}, Faults: faults})
 	l, err := faults.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -184,6 +187,8 @@ func (f *Fleet) HCL() string {
 type runner struct {
 	root     string
 	services *services
+	// eventLog is the host's event log: native services' sources.
+	eventLog agent.Handler
 	host     *Host
 }
 
@@ -207,7 +212,7 @@ func (r *runner) Start(c winecmd.Command) (winecmd.Process, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	a := agent.New(agent.Options{Root: r.root, Services: r.services})
+	a := agent.New(agent.Options{Root: r.root, Services: r.services, Kinds: map[string]agent.Handler{protocol.KindEventLog: r.eventLog}})
 	go func() {
 		err := a.Serve(ctx, &factsCounter{r: inR, n: &r.host.Facts}, c.Stdout)
 		inR.Close()

@@ -1,0 +1,4 @@
+package eventlog
+
+// ParseRecords is parseRecords, for the external tests.
+var ParseRecords = parseRecords
