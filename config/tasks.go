@@ -57,7 +57,7 @@ type Task struct {
 	Args        []Text
 	Env         map[string]Text
 	Account     Account
-	WorkingDir  string // absolute Windows path; empty: the task's own folder
+	WorkDir     string // absolute Windows path; empty: the task's own folder
 	Triggers    []Trigger
 	TimeLimit   time.Duration // 0: no limit
 	IfRunning   string
@@ -91,7 +91,7 @@ type taskShape struct {
 	Description hcl.Expression   `hcl:"description,optional"`
 	Args        hcl.Expression   `hcl:"args,optional"`
 	Env         hcl.Expression   `hcl:"env,optional"`
-	WorkingDir  hcl.Expression   `hcl:"working_dir,optional"`
+	WorkDir     hcl.Expression   `hcl:"work_dir,optional"`
 	TimeLimit   hcl.Expression   `hcl:"time_limit,optional"`
 	IfRunning   hcl.Expression   `hcl:"if_running,optional"`
 	Enabled     hcl.Expression   `hcl:"enabled,optional"`
@@ -141,7 +141,7 @@ func (c *Config) Task(name string) *Task {
 }
 
 // DefaultTaskDir is a task's own folder on its hosts, its working folder
-// unless working_dir says otherwise.
+// unless work_dir says otherwise.
 func DefaultTaskDir(task string) string { return TasksDir + `\` + task }
 
 func (l *loader) decodeTasks(cfg *Config) []*Task {
@@ -188,11 +188,11 @@ func (l *loader) decodeTask(cfg *Config, d *taskDecl) *Task {
 		}
 		t.Description = v
 	}
-	if v, ok := ev.str(s.WorkingDir, what("working_dir")); ok {
+	if v, ok := ev.str(s.WorkDir, what("work_dir")); ok {
 		if err := validWindowsPath(v); err != nil {
-			ev.errorf(s.WorkingDir.Range(), "Invalid working folder", "%s %s.", what("working_dir"), err)
+			ev.errorf(s.WorkDir.Range(), "Invalid working folder", "%s %s.", what("work_dir"), err)
 		}
-		t.WorkingDir = v
+		t.WorkDir = v
 	}
 	if len(s.Triggers) == 0 {
 		ev.errorf(s.DefRange, "Missing trigger", "%s needs at least one trigger block saying when it runs: daily = \"02:00\", weekly = \"02:00\" with days, every = \"15m\", at_startup = true or at_logon = true.", capitalized(owner))

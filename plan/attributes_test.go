@@ -314,7 +314,7 @@ service "api" {
 // (config.TaskAttributes) to HCL expressions.
 var taskBase = map[string]string{
 	"hosts": `["web1"]`, "binary": `build.api`, "version": `"1.0.0"`, "description": `"Nightly"`, "args": `["-a"]`,
-	"env": `{ A = "1" }`, "working_dir": `"D:\\jobs"`, "time_limit": `"1h"`, "if_running": `"ignore"`, "enabled": `true`,
+	"env": `{ A = "1" }`, "work_dir": `"D:\\jobs"`, "time_limit": `"1h"`, "if_running": `"ignore"`, "enabled": `true`,
 	"account.name": `".\\svc"`, "account.password": `var.pw`,
 	"trigger.daily": `"02:00"`,
 	"retry.count":   `3`, "retry.interval": `"5m"`,
@@ -329,7 +329,7 @@ var taskVariants = map[string]map[string]string{
 	"description":               {"description": `"Nightly, again"`},
 	"args":                      {"args": `["-b"]`},
 	"env":                       {"env": `{ A = "2" }`},
-	"working_dir":               {"working_dir": `"D:\\other"`},
+	"work_dir":                  {"work_dir": `"D:\\other"`},
 	"time_limit":                {"time_limit": `"2h"`},
 	"if_running":                {"if_running": `"queue"`},
 	"enabled":                   {"enabled": `false`},

@@ -179,7 +179,10 @@ func (h *Handler) Apply(name string, rec releases.Record, effect string, prev *s
 	if h.Host.Self == "" {
 		return nil, nil, agent.Errorf(protocol.CodeUnsupported, "tasks need the agent's own path to run their program")
 	}
-	workDir := h.dir(name)
+	// A folder of its own that the task's account may write, as a wrapped
+	// service's: programs that write relative paths fail in a read-only
+	// one, and the task's own folder holds its task.json.
+	workDir := filepath.Join(h.dir(name), "work")
 	if full.Dir != "" {
 		workDir = h.Host.HostPath(full.Dir)
 	}
@@ -197,7 +200,7 @@ func (h *Handler) Apply(name string, rec releases.Record, effect string, prev *s
 	for _, g := range []struct {
 		dir    string
 		access winsec.Access
-	}{{h.dir(name), winsec.Read}, {workDir, winsec.Read}, {cfg.LogDir, winsec.Modify}} {
+	}{{h.dir(name), winsec.Read}, {workDir, winsec.Modify}, {cfg.LogDir, winsec.Modify}} {
 		if gap, err := h.Host.Grant(g.dir, full.Account.Name, g.access); err != nil {
 			return nil, nil, err
 		} else if gap != "" {

@@ -215,9 +215,9 @@ func TestTaskLifecycle(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(root, "tasks", "nightly", "task.json")); !strings.Contains(string(b), `"REPORT_MODE": "nightly"`) {
 		t.Errorf("task.json: %s", b)
 	}
-	// Its account reads its folder (task.json) and writes its logs, which
-	// the root keeps from every other account.
-	for dir, access := range map[string]winsec.Access{filepath.Join(root, "tasks", "nightly"): winsec.Read, filepath.Join(root, "tasks", "nightly", "logs"): winsec.Modify} {
+	// Its account reads its folder (task.json) and writes its logs and its
+	// working folder, which the root keeps from every other account.
+	for dir, access := range map[string]winsec.Access{filepath.Join(root, "tasks", "nightly"): winsec.Read, filepath.Join(root, "tasks", "nightly", "logs"): winsec.Modify, filepath.Join(root, "tasks", "nightly", "work"): winsec.Modify} {
 		if f, _ := sec.Folder(dir); !winsec.Grants(f, reportsSID, access) {
 			t.Errorf("%s: %s", dir, sec.Entries())
 		}
@@ -324,7 +324,7 @@ func TestRunHost(t *testing.T) {
 		t.Fatalf("exit code %d, %v; %v", code, err, said)
 	}
 	out, _ := os.ReadFile(filepath.Join(root, "tasks", "nightly", "logs", "stdout.log"))
-	if !strings.Contains(string(out), `report nightly in nightly with args ["-test.run=^$" "--" "one"]`) {
+	if !strings.Contains(string(out), `report nightly in work with args ["-test.run=^$" "--" "one"]`) {
 		t.Errorf("the program's output: %q", out)
 	}
 	if _, err := RunHost(context.Background(), root, "..", func(string, ...any) {}); err == nil {

@@ -31,8 +31,8 @@ func Spec(t *config.Task, art *build.Artifact) protocol.TaskSpec {
 		Disabled:    !t.Enabled,
 		Triggers:    []protocol.Trigger{},
 	}
-	if t.WorkingDir != "" && !strings.EqualFold(t.WorkingDir, config.DefaultTaskDir(t.Name)) {
-		s.Dir = t.WorkingDir
+	if t.WorkDir != "" && !strings.EqualFold(t.WorkDir, config.DefaultTaskDir(t.Name)) {
+		s.Dir = t.WorkDir
 	}
 	for _, tr := range t.Triggers {
 		s.Triggers = append(s.Triggers, protocol.Trigger{Kind: tr.Kind, At: tr.At, Days: tr.Days, EveryMS: tr.Every.Milliseconds()})
@@ -90,7 +90,7 @@ func attrs(s protocol.TaskSpec, sensitive map[string]bool) []plan.Attr {
 		out = append(out, plan.Attr{Name: "env." + k, Value: s.Env[k], Sensitive: sensitive[k], Secret: protocol.SecretEnv(k)})
 	}
 	out = append(out,
-		plan.Attr{Name: "working_dir", Value: s.Dir},
+		plan.Attr{Name: "work_dir", Value: s.Dir},
 		plan.Attr{Name: "triggers", Value: Triggers(s.Triggers)},
 		plan.Attr{Name: "time_limit", Value: duration(s.TimeLimitMS)},
 		plan.Attr{Name: "if_running", Value: s.IfRunning},

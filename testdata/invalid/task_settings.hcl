@@ -2,7 +2,7 @@ task "nightly" {
   hosts       = ["web1"]
   binary      = build.app
   if_running  = "sometimes"
-  working_dir = "jobs"
+  work_dir    = "jobs"
   account {
     name = "NT SERVICE\\nightly"
   }
