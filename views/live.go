@@ -26,6 +26,7 @@ type LiveApply struct {
 	log   bytes.Buffer // plain lines not yet printed above the area
 	out   io.Writer
 	area  *pterm.AreaPrinter
+	drawn bool // the area is on the screen
 	now   func() time.Time
 
 	order    []string
@@ -103,12 +104,23 @@ func (v *LiveApply) loop() {
 // area, then the area. Called with mu held.
 func (v *LiveApply) draw() {
 	if v.log.Len() > 0 {
-		v.area.Clear()
+		v.clearArea()
 		v.out.Write(v.log.Bytes())
 		v.log.Reset()
 		v.area = v.newArea()
 	}
 	v.area.Update(v.render())
+	v.drawn = true
+}
+
+// clearArea removes the area from the screen. pterm's area has nothing to
+// clear (and panics if asked) until it was first drawn: log lines may come
+// before the first frame, and a run may end before it.
+func (v *LiveApply) clearArea() {
+	if v.drawn {
+		v.area.Clear()
+		v.drawn = false
+	}
 }
 
 // Close removes the area and prints what is left of the log.
@@ -117,7 +129,7 @@ func (v *LiveApply) Close() {
 	<-v.done
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.area.Clear()
+	v.clearArea()
 	v.out.Write(v.log.Bytes())
 	v.log.Reset()
 }

@@ -147,3 +147,27 @@ func TestLiveRender(t *testing.T) {
 		t.Errorf("log:\n%s", v.log.String())
 	}
 }
+
+// A line logged before the area's first frame, and a run that ends before
+// any frame, leave the area alone: pterm's area cannot be cleared before it
+// was drawn (it panicked, ending gsd in the middle of an apply).
+func TestLiveLogBeforeFirstFrame(t *testing.T) {
+	var out bytes.Buffer
+	v := newLive(&out, time.Now)
+	v.area = v.newArea()
+	v.Message("web1", "connecting")
+	v.draw()
+	if !strings.Contains(out.String(), "connecting") {
+		t.Errorf("the line logged before the first frame is not shown:\n%s", out.String())
+	}
+
+	out.Reset()
+	w := newLive(&out, time.Now)
+	w.area = w.newArea()
+	w.Message("web2", "never drawn")
+	close(w.done) // no drawing loop runs
+	w.Close()
+	if !strings.Contains(out.String(), "never drawn") {
+		t.Errorf("a run that ends before any frame loses its lines:\n%s", out.String())
+	}
+}
