@@ -521,13 +521,21 @@ func (c *Control) Start(name string, timeout time.Duration) error {
 	})
 }
 
-// Stop asks the service to stop and waits up to timeout.
+// Stop asks the service to stop and waits up to timeout. A request the
+// service manager refuses while the service is between states is sent
+// again (see requestStop).
 func (c *Control) Stop(name string, timeout time.Duration) error {
 	return withService(name, func(_ *mgr.Mgr, s *mgr.Service) error {
-		if _, err := s.Control(svc.Stop); err != nil && !errors.Is(err, windows.ERROR_SERVICE_NOT_ACTIVE) {
-			return fmt.Errorf("stop: %w", err)
+		deadline := time.Now().Add(timeout)
+		send := func() error { _, err := s.Control(svc.Stop); return err }
+		query := func() (uint32, error) {
+			st, err := s.Query()
+			return uint32(st.State), err
 		}
-		return waitFor(s, svc.Stopped, timeout)
+		if err := requestStop(send, query, deadline, time.Sleep); err != nil {
+			return err
+		}
+		return waitFor(s, svc.Stopped, max(time.Until(deadline), 0))
 	})
 }
 
