@@ -87,7 +87,7 @@ func (p *ntlmPool) prepare(ctx context.Context, body []byte) (*prepared, error) 
 	}
 	m := &prepared{c: c, fresh: fresh, wire: body}
 	if p.seal {
-		m.wire, err = sealed.Frame(body, func(b []byte) ([]byte, error) {
+		m.wire, err = sealed.Frame(body, sealed.SignatureSize, func(b []byte) ([]byte, error) {
 			out, sig, err := c.session.Wrap(b)
 			copy(b, out)
 			return sig, err

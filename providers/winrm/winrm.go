@@ -217,7 +217,7 @@ func (t *Transport) MaxEnvelopeSize() int { return int(t.maxEnvelope.Load()) }
 func (t *Transport) sendChunk() int {
 	room := t.MaxEnvelopeSize() - sendOverhead
 	if t.seal {
-		room -= sealed.Overhead(t.MaxEnvelopeSize())
+		room -= sealed.Overhead(t.MaxEnvelopeSize(), sealed.SignatureSize)
 	}
 	return max(room/4*3, 3*1024)
 }

@@ -78,7 +78,7 @@ func dialSealed(t *testing.T, addr string) *sealedConn {
 
 func (c *sealedConn) seal(msg string) []byte {
 	c.t.Helper()
-	body, err := sealed.Frame([]byte(msg), func(b []byte) ([]byte, error) {
+	body, err := sealed.Frame([]byte(msg), sealed.SignatureSize, func(b []byte) ([]byte, error) {
 		out, sig, err := c.ntlm.SecuritySession().Wrap(b)
 		copy(b, out)
 		return sig, err

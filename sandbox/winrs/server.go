@@ -357,7 +357,7 @@ func (s *Server) write(w http.ResponseWriter, seal *ntlm.Session, status int, so
 		_, _ = w.Write(soap)
 		return
 	}
-	body, err := sealed.Frame(soap, func(b []byte) ([]byte, error) { return seal.Seal(b), nil })
+	body, err := sealed.Frame(soap, sealed.SignatureSize, func(b []byte) ([]byte, error) { return seal.Seal(b), nil })
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -17,9 +17,13 @@ const Protocol = "application/HTTP-SPNEGO-session-encrypted"
 // ContentType is the Content-Type of an encrypted request or response.
 const ContentType = `multipart/encrypted;protocol="` + Protocol + `";boundary="Encrypted Boundary"`
 
-// SignatureSize is the length of an NTLM signature, the only kind framed
-// here.
+// SignatureSize is the length of an NTLM signature.
 const SignatureSize = 16
+
+// MaxSignatureSize bounds the signature a framed message may carry: a
+// Kerberos wrap token's header (60 bytes for AES, 45 for RC4-HMAC, more
+// with filler) is its signature.
+const MaxSignatureSize = 256
 
 const (
 	boundary = "--Encrypted Boundary"
@@ -28,30 +32,34 @@ const (
 	tail = boundary + "--\r\n"
 )
 
-// Overhead is how many bytes framing adds to a message of n bytes: what a
-// client must leave free of the host's MaxEnvelopeSize.
-func Overhead(n int) int {
-	return len(fmt.Sprintf(headTmpl, n)) + 4 + SignatureSize + len(tail)
+// Overhead is how many bytes framing adds to a message of n bytes sealed
+// with a signature of sigSize bytes: what a client must leave free of
+// the host's MaxEnvelopeSize.
+func Overhead(n, sigSize int) int {
+	return len(fmt.Sprintf(headTmpl, n)) + 4 + sigSize + len(tail)
 }
 
 // Frame returns the encrypted body carrying msg. seal encrypts its
 // argument in place (a copy of msg inside the body) and returns the
-// signature; msg itself is not changed.
-func Frame(msg []byte, seal func([]byte) ([]byte, error)) ([]byte, error) {
+// signature, sigSize bytes long; msg itself is not changed.
+func Frame(msg []byte, sigSize int, seal func([]byte) ([]byte, error)) ([]byte, error) {
+	if sigSize <= 0 || sigSize > MaxSignatureSize {
+		return nil, fmt.Errorf("sealed: a %d-byte signature cannot be framed", sigSize)
+	}
 	head := fmt.Sprintf(headTmpl, len(msg))
-	out := make([]byte, 0, len(head)+4+SignatureSize+len(msg)+len(tail))
+	out := make([]byte, 0, len(head)+4+sigSize+len(msg)+len(tail))
 	out = append(out, head...)
-	out = binary.LittleEndian.AppendUint32(out, SignatureSize)
+	out = binary.LittleEndian.AppendUint32(out, uint32(sigSize))
 	sigAt := len(out)
-	out = append(out, make([]byte, SignatureSize)...)
+	out = append(out, make([]byte, sigSize)...)
 	at := len(out)
 	out = append(out, msg...)
 	sig, err := seal(out[at:])
 	if err != nil {
 		return nil, err
 	}
-	if len(sig) != SignatureSize {
-		return nil, fmt.Errorf("sealed: a %d-byte signature does not fit the NTLM framing", len(sig))
+	if len(sig) != sigSize {
+		return nil, fmt.Errorf("sealed: a %d-byte signature where %d were announced", len(sig), sigSize)
 	}
 	copy(out[sigAt:], sig)
 	return append(out, tail...), nil
@@ -109,7 +117,7 @@ func payload(rest []byte, length int) ([]byte, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: cut short", ErrMalformed)
 	}
 	n := int(binary.LittleEndian.Uint32(rest))
-	if n != SignatureSize {
+	if n <= 0 || n > MaxSignatureSize {
 		return nil, nil, fmt.Errorf("%w: a %d-byte signature", ErrMalformed, n)
 	}
 	rest = rest[4:]
@@ -117,11 +125,21 @@ func payload(rest []byte, length int) ([]byte, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: cut short", ErrMalformed)
 	}
 	sig, msg, after := rest[:n], rest[n:n+length], rest[n+length:]
-	after = bytes.TrimPrefix(after, []byte("\r\n"))
-	if !bytes.HasPrefix(after, []byte(boundary+"--")) {
+	if bytes.HasPrefix(bytes.TrimPrefix(after, []byte("\r\n")), []byte(boundary+"--")) {
+		return sig, msg, nil
+	}
+	// A Kerberos wrap token may carry more than the message (RC4-HMAC's
+	// padding follows it): the payload then runs to the closing boundary
+	// that ends the body.
+	end := bytes.TrimSuffix(rest[n:], []byte("\r\n"))
+	if !bytes.HasSuffix(end, []byte(boundary+"--")) {
 		return nil, nil, fmt.Errorf("%w: no closing boundary after the message", ErrMalformed)
 	}
-	return sig, msg, nil
+	end = end[:len(end)-len(boundary+"--")]
+	if len(end) < length {
+		return nil, nil, fmt.Errorf("%w: cut short", ErrMalformed)
+	}
+	return sig, end, nil
 }
 
 // line checks that b starts with the line want and returns what follows.

@@ -20,7 +20,7 @@ func xorSeal(b []byte) ([]byte, error) {
 // Windows write it.
 func TestFrameLayout(t *testing.T) {
 	msg := []byte("<s:Envelope/>")
-	body, err := Frame(msg, xorSeal)
+	body, err := Frame(msg, SignatureSize, xorSeal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestFrameLayout(t *testing.T) {
 	if string(msg) != "<s:Envelope/>" {
 		t.Error("Frame changed its argument")
 	}
-	if got := Overhead(len(msg)); got != len(body)-len(msg) {
+	if got := Overhead(len(msg), SignatureSize); got != len(body)-len(msg) {
 		t.Errorf("Overhead = %d, framing took %d", got, len(body)-len(msg))
 	}
 	sig, got, err := Parse(body)
@@ -55,7 +55,7 @@ func TestFrameLayout(t *testing.T) {
 // inside it must not confuse the parser.
 func TestParseTakesThePayloadByLength(t *testing.T) {
 	msg := []byte("\r\n--Encrypted Boundary--\r\n\tContent-Type: x\r\n\r\n\n")
-	body, err := Frame(msg, func(b []byte) ([]byte, error) { return make([]byte, 16), nil })
+	body, err := Frame(msg, SignatureSize, func(b []byte) ([]byte, error) { return make([]byte, 16), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +72,34 @@ func TestParseTakesThePayloadByLength(t *testing.T) {
 	}
 }
 
+// A Kerberos wrap token's header is its signature, and RC4-HMAC's
+// padding follows the message: the payload then runs to the closing
+// boundary, and the unwrap checks the length.
+func TestKerberosFraming(t *testing.T) {
+	msg := []byte("<s:Envelope/>")
+	header := bytes.Repeat([]byte{0xab}, 60)
+	body, err := Frame(msg, len(header), func([]byte) ([]byte, error) { return header, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Overhead(len(msg), len(header)); got != len(body)-len(msg) {
+		t.Errorf("Overhead = %d, framing took %d", got, len(body)-len(msg))
+	}
+	sig, got, err := Parse(body)
+	if err != nil || !bytes.Equal(sig, header) || !bytes.Equal(got, msg) {
+		t.Fatalf("Parse = %x, %q, %v", sig, got, err)
+	}
+	padded := bytes.Replace(body, []byte("<s:Envelope/>"), []byte("<s:Envelope/>\x01"), 1)
+	if _, got, err := Parse(padded); err != nil || string(got) != "<s:Envelope/>\x01" {
+		t.Errorf("padded payload: %q, %v", got, err)
+	}
+	if _, err := Frame(msg, 60, func([]byte) ([]byte, error) { return header[:45], nil }); err == nil {
+		t.Error("a signature of another size than announced was framed")
+	}
+}
+
 func TestParseRefusesMalformed(t *testing.T) {
-	good, _ := Frame([]byte("hello"), xorSeal)
+	good, _ := Frame([]byte("hello"), SignatureSize, xorSeal)
 	cases := map[string][]byte{
 		"empty":           nil,
 		"soap":            []byte("<s:Envelope/>"),
@@ -82,7 +108,8 @@ func TestParseRefusesMalformed(t *testing.T) {
 		"long length":     bytes.Replace(good, []byte("Length=5"), []byte("Length=50"), 1),
 		"negative length": bytes.Replace(good, []byte("Length=5"), []byte("Length=-5"), 1),
 		"no length":       bytes.Replace(good, []byte("Length=5"), []byte("Size=5"), 1),
-		"signature size":  bytes.Replace(good, []byte{16, 0, 0, 0}, []byte{17, 0, 0, 0}, 1),
+		"signature size":  bytes.Replace(good, []byte{16, 0, 0, 0}, []byte{0, 1, 0, 0}, 1),
+		"no signature":    bytes.Replace(good, []byte{16, 0, 0, 0}, []byte{0, 0, 0, 0}, 1),
 	}
 	for name, body := range cases {
 		if _, _, err := Parse(body); !errors.Is(err, ErrMalformed) {
@@ -106,7 +133,7 @@ func TestIsEncrypted(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	good, _ := Frame([]byte("<s:Envelope>hello</s:Envelope>"), xorSeal)
+	good, _ := Frame([]byte("<s:Envelope>hello</s:Envelope>"), SignatureSize, xorSeal)
 	f.Add(good)
 	f.Add([]byte("--Encrypted Boundary\r\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -114,11 +141,11 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(sig) != SignatureSize {
+		if len(sig) == 0 || len(sig) > MaxSignatureSize {
 			t.Fatalf("signature of %d bytes", len(sig))
 		}
 		// What parses frames again to the same payload.
-		again, err := Frame(msg, func(b []byte) ([]byte, error) { return sig, nil })
+		again, err := Frame(msg, len(sig), func(b []byte) ([]byte, error) { return sig, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
