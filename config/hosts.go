@@ -21,10 +21,30 @@ const (
 	DefaultWinRMHTTPSPort = 5986
 	DefaultWinRMHTTPPort  = 5985
 	DefaultSSHPort        = 22
-	DefaultWinRMAuth      = "ntlm"
+	DefaultWinRMAuth      = AuthNTLM
 	DefaultWinRMTimeout   = 60 * time.Second
 	DefaultSSHTimeout     = 30 * time.Second
 )
+
+// WinRM authentication schemes.
+const (
+	AuthBasic    = "basic"
+	AuthNTLM     = "ntlm"
+	AuthKerberos = "kerberos"
+	// AuthNegotiate is Kerberos first, NTLM when no Kerberos ticket can
+	// be had, as Windows' Negotiate chooses.
+	AuthNegotiate = "negotiate"
+)
+
+// DefaultSPN is the service principal a Windows host registers for
+// WinRM under the name it is reached by, "HTTP/<name>"; an IP address
+// names no principal, so it gets none.
+func DefaultSPN(address string) string {
+	if address == "" || net.ParseIP(address) != nil {
+		return ""
+	}
+	return "HTTP/" + strings.TrimSuffix(address, ".")
+}
 
 var hostnameRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
 
@@ -91,7 +111,7 @@ func (l *loader) decodeHosts() []*Host {
 			}
 		}
 		if len(s.WinRM) > 0 {
-			h.WinRM = l.decodeWinRM(ev, d, s.WinRM[0], portFor("winrm"))
+			h.WinRM = l.decodeWinRM(ev, d, s.WinRM[0], portFor("winrm"), h.Address)
 		}
 		if len(s.SSH) > 0 {
 			h.SSH = l.decodeSSH(ev, d, s.SSH[0], portFor("ssh"))
@@ -173,12 +193,12 @@ func transportPort(ev *evaluator, host *hostShape, blockPort hcl.Expression, hos
 	return def
 }
 
-func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort int) *WinRM {
+func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort int, address string) *WinRM {
 	name := d.shape.Name
 	what := func(attr string) string { return fmt.Sprintf("host %q winrm %s", name, attr) }
 	c := &WinRM{
 		HTTPS:            ev.boolean(w.HTTPS, what("https"), false),
-		Auth:             ev.oneOf(w.Auth, what("auth"), DefaultWinRMAuth, "basic", "ntlm"),
+		Auth:             ev.oneOf(w.Auth, what("auth"), DefaultWinRMAuth, AuthBasic, AuthNTLM, AuthKerberos, AuthNegotiate),
 		Insecure:         ev.boolean(w.Insecure, what("insecure"), false),
 		AllowUnencrypted: ev.boolean(w.AllowUnencrypted, what("allow_unencrypted"), false),
 		Timeout:          ev.duration(w.Timeout, what("timeout"), DefaultWinRMTimeout),
@@ -188,7 +208,11 @@ func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort
 		def = DefaultWinRMHTTPPort
 	}
 	c.Port = transportPort(ev, d.shape, w.Port, hostPort, def)
-	ev.required(w.User, fmt.Sprintf("Host %q winrm", name), "user")
+	// Kerberos may log in from the ticket cache a kinit left, which
+	// names the user itself.
+	if !c.UsesKerberos() {
+		ev.required(w.User, fmt.Sprintf("Host %q winrm", name), "user")
+	}
 	if u, ok := ev.str(w.User, what("user")); ok {
 		if u == "" {
 			ev.errorf(w.User.Range(), "Empty user", "%s is empty.", what("user"))
@@ -196,7 +220,9 @@ func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort
 		c.User = u
 	}
 	if absent(w.Password) {
-		ev.errorf(w.DefRange, "Missing password", "Host %q winrm needs a password for %s authentication; pass it in a sensitive variable.", name, c.Auth)
+		if !c.UsesKerberos() {
+			ev.errorf(w.DefRange, "Missing password", "Host %q winrm needs a password for %s authentication; pass it in a sensitive variable.", name, c.Auth)
+		}
 	} else {
 		c.Password, _ = ev.password(w.Password, what("password"))
 	}
@@ -206,26 +232,27 @@ func (l *loader) decodeWinRM(ev *evaluator, d *hostDecl, w *winrmShape, hostPort
 	if c.Timeout == 0 && !absent(w.Timeout) {
 		ev.errorf(w.Timeout.Range(), "Invalid duration", "%s must be longer than zero.", what("timeout"))
 	}
+	l.decodeKerberos(ev, d, w, c, address)
 	// Combinations that make no sense are errors, not silent no-ops: a
 	// user who wrote them believes something about the connection that
-	// is not true. Plain HTTP is the default: with NTLM, gsd encrypts
-	// every message with the session key, as a stock Windows Server
-	// requires; only Basic cannot.
+	// is not true. Plain HTTP is the default: with NTLM or Kerberos, gsd
+	// encrypts every message with the session key, as a stock Windows
+	// Server requires; only Basic cannot.
 	switch {
-	case !c.HTTPS && c.Auth == "basic" && !c.AllowUnencrypted:
+	case !c.HTTPS && c.Auth == AuthBasic && !c.AllowUnencrypted:
 		ev.errorf(w.Auth.Range(), "Basic cannot encrypt over HTTP", "Host %q winrm uses Basic authentication over plain HTTP, which has no session key to encrypt messages with. Use NTLM (remove auth), set https = true, or, if clear text is really meant, allow_unencrypted = true.", name)
 	case c.HTTPS && c.AllowUnencrypted:
 		ev.errorf(w.AllowUnencrypted.Range(), "allow_unencrypted without plain HTTP", "Host %q winrm uses HTTPS, so allow_unencrypted has no effect. Remove it, or set https = false if plain HTTP is meant.", name)
 	case !c.HTTPS && c.Insecure:
 		ev.errorf(w.Insecure.Range(), "insecure without HTTPS", "Host %q winrm uses plain HTTP (the default), which has no certificate to skip checking. Remove insecure, or set https = true.", name)
 	case !c.HTTPS && c.CACert != "":
-		ev.errorf(w.CACert.Range(), "ca_cert without HTTPS", "Host %q winrm uses plain HTTP (the default, with messages encrypted by NTLM), so ca_cert is never used. Set https = true to use the host's HTTPS listener, or remove ca_cert.", name)
+		ev.errorf(w.CACert.Range(), "ca_cert without HTTPS", "Host %q winrm uses plain HTTP (the default, with messages encrypted by the session key), so ca_cert is never used. Set https = true to use the host's HTTPS listener, or remove ca_cert.", name)
 	case c.Insecure && c.CACert != "":
 		ev.errorf(w.Insecure.Range(), "insecure with ca_cert", "Host %q winrm both trusts ca_cert and skips certificate checks. Keep ca_cert and remove insecure.", name)
-	case !c.HTTPS && c.Auth == "basic":
+	case !c.HTTPS && c.Auth == AuthBasic:
 		ev.warnf(w.Auth.Range(), "Password sent in clear text", "Host %q uses Basic authentication over plain HTTP: anyone on the network path can read the password.", name)
 	case !c.HTTPS && c.AllowUnencrypted:
-		ev.warnf(w.AllowUnencrypted.Range(), "Messages sent in clear text", "Host %q winrm sends commands and files unencrypted (allow_unencrypted = true), which a stock Windows host refuses. Remove it, and gsd encrypts every message with the NTLM session key.", name)
+		ev.warnf(w.AllowUnencrypted.Range(), "Messages sent in clear text", "Host %q winrm sends commands and files unencrypted (allow_unencrypted = true), which a stock Windows host refuses. Remove it, and gsd encrypts every message with the session key.", name)
 	case !c.HTTPS && c.Port == DefaultWinRMHTTPSPort:
 		at := w.Port.Range()
 		if absent(w.Port) {

@@ -209,13 +209,25 @@ func (h *Host) Transport() string {
 type WinRM struct {
 	HTTPS            bool
 	Port             int
-	Auth             string // "basic" or "ntlm"
-	User             string
+	Auth             string // "basic", "ntlm", "kerberos" or "negotiate"
+	User             string // optional with Kerberos: the ticket cache's principal is used
 	Password         Text
 	CACert           string // absolute path, or empty for the system pool
 	Insecure         bool
 	AllowUnencrypted bool
 	Timeout          time.Duration
+	// Kerberos (auth = "kerberos" or "negotiate"), each empty otherwise.
+	SPN      string // the host's service principal, "HTTP/<address>" by default
+	Realm    string // for a User without one; empty: the address's domain or krb5.conf's default
+	KRB5Conf string // absolute path; empty: KRB5_CONFIG, else /etc/krb5.conf
+	Keytab   string // absolute path of a keytab holding User's keys
+	CCache   string // ticket cache path; empty: KRB5CCNAME, else the system default
+}
+
+// UsesKerberos reports whether the host is reached with Kerberos, alone
+// or first.
+func (w *WinRM) UsesKerberos() bool {
+	return w.Auth == AuthKerberos || w.Auth == AuthNegotiate
 }
 
 // SSH settings of a host.

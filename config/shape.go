@@ -63,12 +63,17 @@ type winrmShape struct {
 	HTTPS            hcl.Expression `hcl:"https,optional"`
 	Port             hcl.Expression `hcl:"port,optional"`
 	Auth             hcl.Expression `hcl:"auth,optional"`
-	User             hcl.Expression `hcl:"user"`
+	User             hcl.Expression `hcl:"user,optional"`
 	Password         hcl.Expression `hcl:"password,optional"`
 	CACert           hcl.Expression `hcl:"ca_cert,optional"`
 	Insecure         hcl.Expression `hcl:"insecure,optional"`
 	AllowUnencrypted hcl.Expression `hcl:"allow_unencrypted,optional"`
 	Timeout          hcl.Expression `hcl:"timeout,optional"`
+	SPN              hcl.Expression `hcl:"spn,optional"`
+	Realm            hcl.Expression `hcl:"realm,optional"`
+	KRB5Conf         hcl.Expression `hcl:"krb5_conf,optional"`
+	Keytab           hcl.Expression `hcl:"keytab,optional"`
+	CCache           hcl.Expression `hcl:"ccache,optional"`
 	DefRange         hcl.Range      `hcl:",def_range"`
 }
 

@@ -1,7 +1,7 @@
 host "web2" {
   address = "web2.example.internal"
   winrm {
-    auth     = "kerberos"
+    auth     = "digest"
     user     = "deploy"
     password = var.pw
   }
