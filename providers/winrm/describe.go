@@ -47,17 +47,18 @@ func (t *Transport) noteReceiveTimeout(waited time.Duration) {
 // Describe says how the transport reaches the host, for gsd hosts check.
 func (t *Transport) Describe() transport.Description {
 	d := transport.Description{Listener: t.url}
-	scheme := "NTLM"
-	if t.auth == "basic" {
-		scheme = "Basic"
+	m := mechanism{auth: "Basic as " + t.user}
+	if t.pool != nil {
+		m = t.pool.auth.describe()
 	}
-	d.Auth = fmt.Sprintf("%s as %s", scheme, t.user)
+	d.Auth = m.auth
+	d.Notes = append(d.Notes, m.notes...)
 	t.mu.Lock()
 	p, capped := t.peer, t.hostMaxTimeout
 	t.mu.Unlock()
 	switch {
 	case t.seal:
-		d.Encryption = "every message sealed with the NTLM session key (WinRM message encryption over HTTP)"
+		d.Encryption = "every message sealed with " + m.sealedWith + " (WinRM message encryption over HTTP)"
 	case t.https && p != nil:
 		d.Encryption = tls.VersionName(p.version)
 	case t.https:
@@ -77,8 +78,8 @@ func (t *Transport) Describe() transport.Description {
 	default:
 		d.TLS = fmt.Sprintf("certificate %q from %q, verified against the system's CAs", p.subject, p.issuer)
 	}
-	if t.https && t.auth == "ntlm" && p != nil {
-		d.TLS += "; NTLM bound to it by a channel binding"
+	if t.https && m.bound != "" && p != nil {
+		d.TLS += "; " + m.bound
 	}
 	if capped > 0 {
 		d.Notes = append(d.Notes, fmt.Sprintf("%s ends a wait for output after %s (its MaxTimeoutms) though gsd asks for %s (half of timeout = %s): gsd copes by polling again, but to keep them in step set timeout = %s, or raise the limit on the host: winrm set winrm/config @{MaxTimeoutms=\"%d\"}",

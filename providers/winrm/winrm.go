@@ -25,6 +25,7 @@ import (
 
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/providers/transport"
+	"github.com/gsd-deploy/gsd/providers/winrm/kerberos"
 	"github.com/gsd-deploy/gsd/providers/winrm/sealed"
 )
 
@@ -66,15 +67,16 @@ type Transport struct {
 	password string
 	auth     string
 	https    bool
-	// seal: every message is encrypted with the NTLM session key
-	// ([MS-WSMV] 2.2.9.1), the default over plain HTTP.
+	// seal: every message is encrypted with the connection's session
+	// key, NTLM's or Kerberos' ([MS-WSMV] 2.2.9.1), the default over
+	// plain HTTP.
 	seal    bool
 	timeout time.Duration
 	poll    time.Duration // the OperationTimeout gsd asks for
 	tls     *tls.Config   // nil over plain HTTP
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	basic   *http.Client // auth = "basic"
-	ntlm    *ntlmPool    // auth = "ntlm"
+	pool    *connPool    // the other schemes, which authenticate connections
 	params  *mz.Parameters
 
 	maxEnvelope atomic.Int64
@@ -107,10 +109,12 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 		// default: defaults live in config alone.
 		auth = config.DefaultWinRMAuth
 	}
-	if auth != "basic" && auth != "ntlm" {
-		return nil, fmt.Errorf("host %s: WinRM auth %q is not supported (basic or ntlm)", host.Name, cfg.Auth)
+	switch auth {
+	case config.AuthBasic, config.AuthNTLM, config.AuthKerberos, config.AuthNegotiate:
+	default:
+		return nil, fmt.Errorf("host %s: WinRM auth %q is not supported (basic, ntlm, kerberos or negotiate)", host.Name, cfg.Auth)
 	}
-	if !cfg.HTTPS && auth == "basic" && !cfg.AllowUnencrypted {
+	if !cfg.HTTPS && auth == config.AuthBasic && !cfg.AllowUnencrypted {
 		return nil, fmt.Errorf("host %s: Basic authentication over plain HTTP cannot encrypt messages; use NTLM (the default), HTTPS, or set allow_unencrypted = true", host.Name)
 	}
 	port := cfg.Port
@@ -138,7 +142,7 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 		password: cfg.Password.Value,
 		auth:     auth,
 		https:    cfg.HTTPS,
-		seal:     auth == "ntlm" && !cfg.HTTPS && !cfg.AllowUnencrypted,
+		seal:     auth != config.AuthBasic && !cfg.HTTPS && !cfg.AllowUnencrypted,
 		timeout:  timeout,
 		dial:     opts.Dial,
 	}
@@ -164,8 +168,12 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 			t.tls.RootCAs = pool
 		}
 	}
-	if auth == "ntlm" {
-		t.ntlm = &ntlmPool{t: t, seal: t.seal, cbt: cfg.HTTPS}
+	if auth != config.AuthBasic {
+		a, err := t.authenticator(host)
+		if err != nil {
+			return nil, err
+		}
+		t.pool = &connPool{t: t, auth: a, seal: t.seal}
 	} else {
 		t.basic = &http.Client{Transport: &http.Transport{
 			DialContext:           t.dial,
@@ -190,14 +198,15 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 	return t, nil
 }
 
-// Encrypted reports whether messages travel encrypted with the NTLM
-// session key (plain HTTP), as opposed to inside TLS or in clear.
+// Encrypted reports whether messages travel encrypted with the session
+// key (plain HTTP), as opposed to inside TLS or in clear.
 func (t *Transport) Encrypted() bool { return t.seal }
 
 // HTTPS reports whether the transport speaks TLS.
 func (t *Transport) HTTPS() bool { return t.https }
 
-// Auth is the authentication scheme in use, "ntlm" or "basic".
+// Auth is the authentication scheme configured: "basic", "ntlm",
+// "kerberos" or "negotiate".
 func (t *Transport) Auth() string { return t.auth }
 
 // BytesSent counts request bodies sent to the host, Receive polls
@@ -217,7 +226,7 @@ func (t *Transport) MaxEnvelopeSize() int { return int(t.maxEnvelope.Load()) }
 func (t *Transport) sendChunk() int {
 	room := t.MaxEnvelopeSize() - sendOverhead
 	if t.seal {
-		room -= sealed.Overhead(t.MaxEnvelopeSize(), sealed.SignatureSize)
+		room -= sealed.Overhead(t.MaxEnvelopeSize(), t.sealHeaderSize())
 	}
 	return max(room/4*3, 3*1024)
 }
@@ -246,7 +255,7 @@ func (t *Transport) ready(ctx context.Context, step string, msg *soap.SoapMessag
 	if t.seal {
 		ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
 		defer cancel()
-		m, err := t.ntlm.prepare(ctx, o.body)
+		m, err := t.pool.prepare(ctx, o.body)
 		if err != nil {
 			return nil, t.requestError(ctx, step, err)
 		}
@@ -258,16 +267,16 @@ func (t *Transport) ready(ctx context.Context, step string, msg *soap.SoapMessag
 // discard gives up a message made ready but not sent.
 func (t *Transport) discard(o *outgoing) {
 	if o != nil && o.m != nil {
-		t.ntlm.discard(o.m)
+		t.pool.discard(o.m)
 	}
 }
 
 // exchange sends one message body and returns the host's answer.
 func (t *Transport) exchange(ctx context.Context, o *outgoing) (*reply, error) {
-	if t.ntlm != nil {
+	if t.pool != nil {
 		m := o.m
 		o.m = nil
-		return t.ntlm.exchange(ctx, o.body, m)
+		return t.pool.exchange(ctx, o.body, m)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(o.body))
 	if err != nil {
@@ -345,10 +354,28 @@ func (t *Transport) unauthorized(h http.Header) error {
 		return transport.Errorf(transport.ErrAuth, `%s refused user %q with Basic authentication (HTTP 401): the password is wrong, or the account may not use WinRM; a local administrator other than the built-in Administrator needs LocalAccountTokenFilterPolicy = 1 (docs/hosts.md)`,
 			t.addr, t.user)
 	case !t.seal && !t.https:
-		return transport.Errorf(transport.ErrAuth, `%s accepted user %q but refuses unencrypted messages (AllowUnencrypted = false, Windows' default): remove allow_unencrypted so gsd encrypts every message with the NTLM session key, or use HTTPS`,
-			t.addr, t.user)
+		return transport.Errorf(transport.ErrAuth, `%s accepted user %q but refuses unencrypted messages (AllowUnencrypted = false, Windows' default): remove allow_unencrypted so gsd encrypts every message with the session key, or use HTTPS`,
+			t.addr, t.who())
 	}
-	return transport.Errorf(transport.ErrAuth, "%s refused a message from user %q after NTLM authentication succeeded (HTTP 401; the host offers %s)", t.addr, t.user, offers)
+	return transport.Errorf(transport.ErrAuth, "%s refused a message from user %q after %s authentication succeeded (HTTP 401; the host offers %s)", t.addr, t.who(), t.mechanismName(), offers)
+}
+
+// who names the account gsd logs in as: the configured user, or for
+// Kerberos from a ticket cache, the cache's principal.
+func (t *Transport) who() string {
+	if a := t.kerberos(); a != nil && t.auth != config.AuthNTLM {
+		return a.principal()
+	}
+	return t.user
+}
+
+// mechanismName is the scheme that authenticated the connections.
+func (t *Transport) mechanismName() string {
+	if t.pool == nil {
+		return "Basic"
+	}
+	name, _, _ := strings.Cut(t.pool.auth.describe().auth, " as ")
+	return name
 }
 
 // handshakeFailure phrases an NTLM handshake the host did not complete.
@@ -356,6 +383,13 @@ func (t *Transport) handshakeFailure(h *handshakeError) error {
 	if errors.Is(h, errRefused) {
 		return transport.Errorf(transport.ErrAuth, `%s refused user %q (HTTP 401 after NTLM authentication): the user name or password is wrong, or the account may not use WinRM. If the password is right and %q is a local administrator other than the built-in Administrator, UAC strips its rights on network logons: set LocalAccountTokenFilterPolicy = 1 on the host, or use a domain account (docs/hosts.md)`,
 			t.addr, t.user, t.user)
+	}
+	if h.status == http.StatusUnauthorized && (strings.Contains(h.offers, "Negotiate") || strings.Contains(h.offers, "Kerberos")) {
+		// A host that offers Negotiate but does not challenge NTLM's
+		// NEGOTIATE refuses NTLM itself: Windows does so when a policy
+		// restricts NTLM, and for Protected Users.
+		return transport.Errorf(transport.ErrAuth, `%s refuses NTLM (it answered gsd's NTLM NEGOTIATE with a plain 401 and offers %s): a policy restricts NTLM there ("Network security: Restrict NTLM"), or the account is in Protected Users. Use Kerberos: set auth = "kerberos" and log in with kinit, or give user with keytab or password (README: Kerberos)`,
+			t.addr, h.offers)
 	}
 	if h.status == http.StatusUnauthorized {
 		return transport.Errorf(transport.ErrAuth, `%s does not offer NTLM (it offers %s): enable Negotiate there (winrm set winrm/config/service/auth @{Negotiate="true"}), or set auth = "basic" over HTTPS; gsd never sends the password as Basic when auth = "ntlm"`,
@@ -373,10 +407,27 @@ func (t *Transport) requestError(ctx context.Context, step string, err error) er
 	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", step, ctx.Err())
 	}
-	var h *handshakeError
+	var (
+		h  *handshakeError
+		k  *kerberos.Error
+		fb *fallbackError
+	)
 	switch {
+	case errors.As(err, &fb):
+		phrased := t.requestError(ctx, step, fb.ntlm)
+		var kk *kerberos.Error
+		if errors.As(fb.kerberos, &kk) && errors.Is(phrased, transport.ErrAuth) {
+			return transport.Errorf(transport.ErrAuth, "%v. (Negotiate tried NTLM because %v)", phrased, t.kerberosFailure(kk))
+		}
+		return phrased
+	case errors.As(err, &h) && errors.Is(h, errKerberosRefused):
+		return t.kerberosHandshakeFailure(h)
 	case errors.As(err, &h):
 		return t.handshakeFailure(h)
+	case errors.As(err, &k):
+		return t.kerberosFailure(k)
+	case errors.Is(err, errNoAPRep):
+		return transport.Errorf(transport.ErrTrust, "%s accepted gsd's Kerberos ticket without proving it holds the service's key (no AP-REP in its answer): gsd requires mutual authentication and sends such a host nothing. Something between gsd and the host may be answering in its place", t.addr)
 	case errors.Is(err, errUnsealedAnswer):
 		return transport.Errorf(transport.ErrTrust, "%s answered an encrypted message in clear text; gsd refuses such an answer (something between gsd and the host may have changed it)", t.addr)
 	case errors.Is(err, syscall.ECONNREFUSED) && t.https:
@@ -447,8 +498,8 @@ func fingerprint(der []byte) string {
 // CloseIdleConnections drops kept-alive connections, so the next
 // request connects afresh.
 func (t *Transport) CloseIdleConnections() {
-	if t.ntlm != nil {
-		t.ntlm.closeIdle()
+	if t.pool != nil {
+		t.pool.closeIdle()
 		return
 	}
 	t.basic.CloseIdleConnections()

@@ -313,7 +313,7 @@ func scaleSizes() []int {
 func setupShare(tb testing.TB, profile string) float64 {
 	tb.Helper()
 	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=1000000",
-		`-focus=winrm\.\(\*ntlmPool\)\.dial`, profile).CombinedOutput()
+		`-focus=winrm\.\(\*connPool\)\.dial`, profile).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("go tool pprof: %v\n%s", err, out)
 	}
