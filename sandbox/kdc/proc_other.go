@@ -1,0 +1,8 @@
+//go:build !unix
+
+package kdc
+
+import "syscall"
+
+// ownProcessGroup: MIT's KDC runs on Unix only.
+func ownProcessGroup() *syscall.SysProcAttr { return nil }

@@ -1,0 +1,9 @@
+//go:build unix
+
+package kdc
+
+import "syscall"
+
+// ownProcessGroup keeps a terminal's Ctrl-C meant for the caller from
+// reaching the KDC before the caller's cleanup stops it.
+func ownProcessGroup() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
