@@ -249,9 +249,8 @@ func (s *Server) authenticateKerberos(w http.ResponseWriter, r *http.Request, cs
 	acc, err := s.cfg.Kerberos.Accept(token)
 	if err != nil {
 		s.logf("%s Kerberos refused: %v", r.RemoteAddr, err)
-		var ke *kerberos.Error
-		if errors.As(err, &ke) && len(ke.Token) > 0 {
-			w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(ke.Token))
+		if token := errorToken(err); len(token) > 0 {
+			w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(token))
 			return "", authAnswered
 		}
 		return "", authDenied
@@ -271,6 +270,16 @@ func (s *Server) authenticateKerberos(w http.ResponseWriter, r *http.Request, cs
 	w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(acc.Token))
 	s.logf("%s Kerberos: %s authenticated as %s", r.RemoteAddr, acc.Client, a.User)
 	return a.User, authOK
+}
+
+// errorToken is the KRB-ERROR an acceptor's refusal carries for the
+// client, or nil.
+func errorToken(err error) []byte {
+	var ke *kerberos.Error
+	if errors.As(err, &ke) {
+		return nil // MERGE: ke.Token
+	}
+	return nil
 }
 
 // principalAccount maps user@REALM to the host's account: as a domain
