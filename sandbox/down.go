@@ -56,6 +56,10 @@ func down(dir string, st *State, logf func(string, ...any)) error {
 		}
 		logf("%s down", h.Name)
 	}
+	if k := st.Kerberos; k != nil && k.KDCPID > 0 {
+		stopProcess(k.KDCPID, 5*time.Second, func() bool { return isKDC(k.KDCPID, k.Dir) })
+		logf("KDC of %s down", k.Realm)
+	}
 	if st.Bridge != "" {
 		if err := netns.DeleteBridge(st.Bridge); err != nil {
 			errs = append(errs, err)
@@ -83,7 +87,7 @@ func down(dir string, st *State, logf func(string, ...any)) error {
 		return errors.Join(errs...)
 	}
 	// The lock file goes last: whoever waits for it starts afresh.
-	for _, name := range []string{"hosts", "launcher", "ssh", "ca.pem", StateFile, lockFile} {
+	for _, name := range []string{"hosts", "launcher", "ssh", "ca.pem", "kdc", ClientKeytabFile, StateFile, lockFile} {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			errs = append(errs, err)
 		}

@@ -33,9 +33,14 @@ func relTo(base, path string) string {
 func RenderHCL(hclDir string, st *State) []byte {
 	f := hclwrite.NewEmptyFile()
 	body := f.Body()
-	body.AppendUnstructuredTokens(hclwrite.Tokens{{Type: hclsyntax.TokenComment, Bytes: []byte(
-		"# Local Windows test hosts, written by `gsd sandbox up` and removed by\n" +
-			"# `gsd sandbox down`. The password is in " + VarsFile + ".\n")}})
+	intro := "# Local Windows test hosts, written by `gsd sandbox up` and removed by\n" +
+		"# `gsd sandbox down`. The password is in " + VarsFile + ".\n"
+	if k := st.Kerberos; k != nil {
+		intro += "# The hosts are members of the realm " + k.Realm + ": gsd uses your ticket\n" +
+			"# cache, so log in first with\n" +
+			"#   " + KinitCommand(hclDir, st) + "\n"
+	}
+	body.AppendUnstructuredTokens(hclwrite.Tokens{{Type: hclsyntax.TokenComment, Bytes: []byte(intro)}})
 	v := body.AppendNewBlock("variable", []string{PasswordVariable}).Body()
 	v.SetAttributeValue("sensitive", cty.True)
 	for _, h := range st.Hosts {
@@ -54,10 +59,22 @@ func RenderHCL(hclDir string, st *State) []byte {
 		if h.HTTPSPort > 0 {
 			w.SetAttributeValue("https", cty.True)
 		}
-		w.SetAttributeValue("user", cty.StringVal(st.User))
-		w.SetAttributeTraversal("password", hcl.Traversal{hcl.TraverseRoot{Name: "var"}, hcl.TraverseAttr{Name: PasswordVariable}})
+		if k := st.Kerberos; k != nil {
+			w.SetAttributeValue("auth", cty.StringVal("kerberos"))
+			w.SetAttributeValue("spn", cty.StringVal(h.SPN))
+			w.SetAttributeValue("krb5_conf", cty.StringVal(relTo(hclDir, k.Config)))
+		} else {
+			w.SetAttributeValue("user", cty.StringVal(st.User))
+			w.SetAttributeTraversal("password", hcl.Traversal{hcl.TraverseRoot{Name: "var"}, hcl.TraverseAttr{Name: PasswordVariable}})
+		}
 		if h.HTTPSPort > 0 {
 			w.SetAttributeValue("ca_cert", cty.StringVal(relTo(hclDir, st.CACert)))
+		}
+		if k := st.Kerberos; k != nil && k.ClientKeytab != "" {
+			w.AppendUnstructuredTokens(hclwrite.Tokens{{Type: hclsyntax.TokenComment, Bytes: []byte(
+				"# In CI, log in from the keytab instead of a ticket cache:\n" +
+					"# user   = \"" + k.Principal + "\"\n" +
+					"# keytab = \"" + relTo(hclDir, k.ClientKeytab) + "\"\n")}})
 		}
 		if h.SSHPort > 0 {
 			s := hb.AppendNewBlock("ssh", nil).Body()
@@ -68,6 +85,15 @@ func RenderHCL(hclDir string, st *State) []byte {
 		}
 	}
 	return hclwrite.Format(f.Bytes())
+}
+
+// KinitCommand is how a user gets the ticket a Kerberos sandbox's hosts
+// want, with paths relative to dir.
+func KinitCommand(dir string, st *State) string {
+	if st.Kerberos == nil {
+		return ""
+	}
+	return "KRB5_CONFIG=" + relTo(dir, st.Kerberos.Config) + " kinit " + st.Kerberos.Principal
 }
 
 // RenderVars returns the variables file holding the password.

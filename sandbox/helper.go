@@ -17,6 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
+
+	"github.com/gsd-deploy/gsd/providers/winrm/kerberos"
 	"github.com/gsd-deploy/gsd/sandbox/winecmd"
 	"github.com/gsd-deploy/gsd/sandbox/winrs"
 )
@@ -43,6 +46,10 @@ type hostConfig struct {
 	Basic                bool `json:"basic,omitempty"`
 	AllowUnencrypted     bool `json:"allow_unencrypted,omitempty"`
 	StrictChannelBinding bool `json:"strict_channel_binding,omitempty"`
+	RefuseNTLM           bool `json:"refuse_ntlm,omitempty"`
+	// Keytab, when set, holds the host's HTTP/ service principal: the
+	// host is a member of the sandbox's realm and accepts Kerberos.
+	Keytab string `json:"keytab,omitempty"`
 }
 
 const (
@@ -112,6 +119,14 @@ func serve(dir string) error {
 		return err
 	}
 
+	var acceptor *kerberos.Acceptor
+	if cfg.Keytab != "" {
+		kt, err := keytab.Load(cfg.Keytab)
+		if err != nil {
+			return fmt.Errorf("the host's keytab: %w", err)
+		}
+		acceptor = &kerberos.Acceptor{Keytab: kt}
+	}
 	faults := &winrs.Faults{File: filepath.Join(dir, "faults.json")}
 	srv := winrs.New(winrs.Config{
 		Machine:              cfg.Name,
@@ -124,6 +139,8 @@ func serve(dir string) error {
 		Basic:                cfg.Basic,
 		AllowUnencrypted:     cfg.AllowUnencrypted,
 		StrictChannelBinding: cfg.StrictChannelBinding,
+		RefuseNTLM:           cfg.RefuseNTLM,
+		Kerberos:             acceptor,
 	})
 	defer srv.Close()
 	hl, err := faults.Listen("tcp", net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.HTTPPort)))

@@ -69,6 +69,24 @@ func isServe(pid int, dir string) bool {
 	return ok && n >= 3 && args[n-3] == "sandbox" && args[n-2] == "serve" && args[n-1] == dir
 }
 
+// isKDC reports whether pid is the krb5kdc of the realm in dir: its
+// command line names the realm's pid file there.
+func isKDC(pid int, dir string) bool {
+	if !haveProc() {
+		return true
+	}
+	args, ok := procArgs(pid)
+	if !ok || len(args) == 0 || filepath.Base(args[0]) != "krb5kdc" {
+		return false
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // sessionOf is the session ID of pid, from /proc/PID/stat.
 func sessionOf(pid int) (int, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

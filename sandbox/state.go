@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // StateFile, inside the sandbox directory, lists everything Up made so
@@ -42,6 +44,27 @@ type State struct {
 	// CreatedRunSSHD records that Up made /run/sshd (sshd's privilege
 	// separation directory), so Down removes it too.
 	CreatedRunSSHD bool `json:"created_run_sshd,omitempty"`
+	// Kerberos is the sandbox's realm, with -kerberos.
+	Kerberos *RealmState `json:"kerberos,omitempty"`
+}
+
+// RealmState is the sandbox's Kerberos realm: the domain its hosts are
+// members of.
+type RealmState struct {
+	Realm string `json:"realm"`
+	// Dir holds the KDC's database, configuration and log.
+	Dir string `json:"dir"`
+	// Config is the krb5.conf clients use (KRB5_CONFIG).
+	Config string `json:"krb5_conf"`
+	// KDC is the KDC's host:port.
+	KDC string `json:"kdc"`
+	// KDCPID is krb5kdc's process id, which Down stops.
+	KDCPID int `json:"kdc_pid,omitempty"`
+	// Principal is the user's principal, user@REALM, whose password is
+	// the sandbox's.
+	Principal string `json:"principal"`
+	// ClientKeytab holds Principal's keys: a login for CI without kinit.
+	ClientKeytab string `json:"client_keytab,omitempty"`
 }
 
 // OwnedFile is a file Up wrote.
@@ -63,6 +86,18 @@ type HostState struct {
 	Namespace  string `json:"namespace,omitempty"`
 	Veth       string `json:"veth,omitempty"`
 	ServePID   int    `json:"serve_pid,omitempty"`
+	// SPN is the host's HTTP service principal, with -kerberos.
+	SPN string `json:"spn,omitempty"`
+}
+
+// Answers reports whether the realm's KDC accepts connections.
+func (k *RealmState) Answers() bool {
+	c, err := net.DialTimeout("tcp", k.KDC, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // FaultFile is where a host reads its fault injection settings (JSON, see

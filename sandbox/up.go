@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gsd-deploy/gsd/sandbox/kdc"
 	"github.com/gsd-deploy/gsd/sandbox/netns"
 	"github.com/gsd-deploy/gsd/sandbox/pki"
 	"github.com/gsd-deploy/gsd/sandbox/winecmd"
@@ -48,6 +49,14 @@ type Options struct {
 	Basic                bool
 	AllowUnencrypted     bool
 	StrictChannelBinding bool
+	// Kerberos makes the hosts members of a domain: a realm on Debian's
+	// MIT KDC (RealmName) with the user's principal and an HTTP/ service
+	// principal and keytab per host, which the hosts' WinRM servers
+	// accept, and sandbox.hcl says auth = "kerberos".
+	Kerberos bool
+	// RefuseNTLM is the domain policy that denies incoming NTLM: the
+	// hosts answer an NTLM token with a plain 401.
+	RefuseNTLM bool
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 }
@@ -57,6 +66,15 @@ const DefaultDir = ".gsd-sandbox"
 
 // SandboxUser is the Windows account of every host.
 const SandboxUser = "gsd"
+
+// The realm -kerberos starts, and the DNS domain of its hosts: host N is
+// sandboxN.sandbox.gsd.test, with the service principal
+// HTTP/sandboxN.sandbox.gsd.test. Hosts are reached by address, so no
+// name has to resolve: the SPN is given to clients explicitly.
+const (
+	RealmName = "SANDBOX.GSD.TEST"
+	Domain    = "sandbox.gsd.test"
+)
 
 // Address plan: each sandbox gets a 10.213.k.0/24 used only on this
 // machine's own bridge and veths; the bridge is .1, hosts start at .10.
@@ -129,6 +147,11 @@ func Up(o Options) (st *State, err error) {
 	}
 	if err := winecmd.CheckTemplate(); err != nil {
 		return nil, err
+	}
+	if o.Kerberos {
+		if err := kdc.Available(); err != nil {
+			return nil, fmt.Errorf("-kerberos: %w", err)
+		}
 	}
 	if o.SSH {
 		if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
@@ -247,6 +270,11 @@ func Up(o Options) (st *State, err error) {
 			return st, err
 		}
 	}
+	if o.Kerberos {
+		if err := startRealm(o, st); err != nil {
+			return st, err
+		}
+	}
 
 	// Hosts come up in parallel: copying prefixes is disk-bound and the
 	// serve processes start on their own.
@@ -302,7 +330,7 @@ func startHost(o Options, st *State, ca *pki.CA, launcher string, h *HostState, 
 			return err
 		}
 	}
-	certPEM, keyPEM, err := ca.Issue(h.Name, []string{h.Address, h.Name})
+	certPEM, keyPEM, err := ca.Issue(h.Name, []string{h.Address, h.Name, h.Name + "." + Domain})
 	if err != nil {
 		return err
 	}
@@ -312,6 +340,10 @@ func startHost(o Options, st *State, ca *pki.CA, launcher string, h *HostState, 
 		CertFile: filepath.Join(h.Dir, "cert.pem"), KeyFile: filepath.Join(h.Dir, "key.pem"),
 		Prefix: h.Prefix, Launcher: launcher,
 		Basic: o.Basic, AllowUnencrypted: o.AllowUnencrypted, StrictChannelBinding: o.StrictChannelBinding,
+		RefuseNTLM: o.RefuseNTLM,
+	}
+	if h.SPN != "" {
+		cfg.Keytab = hostKeytab(h)
 	}
 	if err := os.WriteFile(cfg.CertFile, certPEM, 0o644); err != nil {
 		return err
@@ -374,6 +406,48 @@ func startHost(o Options, st *State, ca *pki.CA, launcher string, h *HostState, 
 	o.Logf("%s up at %s in %s", h.Name, h.Address, time.Since(start).Round(10*time.Millisecond))
 	return nil
 }
+
+// startRealm starts the sandbox's KDC and makes its principals: the
+// user's, with the sandbox's password, and one HTTP/ service principal
+// per host, whose keytab the host's server reads. The client keytab is
+// the user's keys for a login without kinit, as CI has.
+func startRealm(o Options, st *State) error {
+	r, err := kdc.Start(kdc.Options{Realm: RealmName, Dir: filepath.Join(o.Dir, "kdc")})
+	if err != nil {
+		return err
+	}
+	st.Kerberos = &RealmState{Realm: r.Name, Dir: r.Dir, Config: r.Config, KDC: r.Addr, KDCPID: r.PID, Principal: st.User + "@" + r.Name}
+	// Saved at once, so Down stops the KDC whatever fails next.
+	if err := st.save(o.Dir); err != nil {
+		return err
+	}
+	if err := r.AddUser(st.User, st.Password); err != nil {
+		return err
+	}
+	// One at a time: kadmin.local writes one database.
+	for i := range st.Hosts {
+		h := &st.Hosts[i]
+		h.SPN = "HTTP/" + h.Name + "." + Domain
+		if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+			return err
+		}
+		if err := r.AddService(h.SPN, hostKeytab(h)); err != nil {
+			return err
+		}
+	}
+	keytab := filepath.Join(o.Dir, ClientKeytabFile)
+	if err := r.ExportUserKeytab(st.User, keytab); err != nil {
+		return err
+	}
+	st.Kerberos.ClientKeytab = keytab
+	o.Logf("realm %s: KDC at %s, principal %s, %d service principals", r.Name, r.Addr, st.Kerberos.Principal, len(st.Hosts))
+	return st.save(o.Dir)
+}
+
+// ClientKeytabFile, in the sandbox directory, holds the user's keys.
+const ClientKeytabFile = "gsd.keytab"
+
+func hostKeytab(h *HostState) string { return filepath.Join(h.Dir, "http.keytab") }
 
 func tail(b []byte, n int) string {
 	if len(b) > n {

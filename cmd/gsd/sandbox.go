@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -50,7 +51,9 @@ func sandboxUp(env *cliEnv, args []string) error {
 	https := fs.Bool("https", false, "also listen on 5986 (HTTPS, certificate from the sandbox's CA) and write https = true into sandbox.hcl")
 	basic := fs.Bool("basic", false, "enable Basic authentication (winrm/config/service/auth Basic=true)")
 	unencrypted := fs.Bool("allow-unencrypted", false, "accept unencrypted messages over HTTP (winrm/config/service AllowUnencrypted=true)")
-	strictCBT := fs.Bool("strict-channel-binding", false, "refuse NTLM over HTTPS without a channel binding (CbtHardeningLevel=Strict)")
+	strictCBT := fs.Bool("strict-channel-binding", false, "refuse NTLM and Kerberos over HTTPS without a channel binding (CbtHardeningLevel=Strict)")
+	kerb := fs.Bool("kerberos", false, "make the hosts members of a Kerberos realm ("+sandbox.RealmName+", MIT KDC) and write auth = \"kerberos\" into sandbox.hcl")
+	refuseNTLM := fs.Bool("refuse-ntlm", false, "refuse NTLM, as a domain that restricts it does (Network security: Restrict NTLM)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,6 +63,7 @@ func sandboxUp(env *cliEnv, args []string) error {
 	st, err := sandbox.Up(sandbox.Options{
 		Dir: *dir, Hosts: *n, SSH: *ssh, Loopback: *loopback, HCLDir: ".", MaxEnvelopeSize: *maxEnv,
 		HTTPS: *https, Basic: *basic, AllowUnencrypted: *unencrypted, StrictChannelBinding: *strictCBT,
+		Kerberos: *kerb, RefuseNTLM: *refuseNTLM,
 		Logf: func(format string, a ...any) { fmt.Fprintf(env.stdout, format+"\n", a...) },
 	})
 	if err != nil {
@@ -67,6 +71,9 @@ func sandboxUp(env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "%d host(s) up (%s); wrote %s and %s. Stop them with 'gsd sandbox down'.\n",
 		len(st.Hosts), st.Network, sandbox.HCLFile, sandbox.VarsFile)
+	if st.Kerberos != nil {
+		fmt.Fprintf(env.stdout, "Kerberos: get a ticket with the password in %s:\n  %s\n", sandbox.VarsFile, sandbox.KinitCommand(cwd(), st))
+	}
 	return nil
 }
 
@@ -103,6 +110,9 @@ func sandboxStatus(env *cliEnv, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "Sandbox %s (%s), user %s:\n", st.ID, st.Network, st.User)
+	if k := st.Kerberos; k != nil {
+		fmt.Fprintf(env.stdout, "  realm %s, KDC %s %s; %s\n", k.Realm, k.KDC, yesNo(k.Answers(), "answering"), sandbox.KinitCommand(cwd(), st))
+	}
 	for _, h := range hosts {
 		state := "stopped"
 		if h.Running {
@@ -119,6 +129,12 @@ func sandboxStatus(env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "  log %s\n", h.ServeLog())
 	}
 	return nil
+}
+
+// cwd is the working directory, for paths shown relative to it.
+func cwd() string {
+	d, _ := os.Getwd()
+	return d
 }
 
 func yesNo(ok bool, what string) string {

@@ -121,3 +121,19 @@ func (s *Session) Unseal(sealed, sig []byte) error {
 	s.recvSeq++
 	return nil
 }
+
+// HeaderSize, Wrap and Unwrap are Seal and Unseal in the shape the WinRM
+// server uses for every mechanism's message protection (a Kerberos wrap
+// token's header plays the signature's part).
+func (s *Session) HeaderSize() int { return SignatureSize }
+
+// Wrap seals msg in place and returns its signature.
+func (s *Session) Wrap(msg []byte) ([]byte, error) { return s.Seal(msg), nil }
+
+// Unwrap unseals data in place and returns it.
+func (s *Session) Unwrap(sig, data []byte) ([]byte, error) {
+	if err := s.Unseal(data, sig); err != nil {
+		return nil, err
+	}
+	return data, nil
+}

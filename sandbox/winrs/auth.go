@@ -11,6 +11,10 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/spnego"
+
+	"github.com/gsd-deploy/gsd/providers/winrm/kerberos"
 	"github.com/gsd-deploy/gsd/sandbox/ntlm"
 )
 
@@ -40,16 +44,31 @@ type Account struct {
 	Role     Role
 }
 
-// connState is per TCP connection: NTLM authenticates a connection, not a
-// request, so the pending challenge, the outcome and the context that
-// seals messages live here. HTTP/1.1 serves one request at a time per
-// connection, so the sealing streams are used in order.
+// messageSealer is an established context's message protection, NTLM's
+// or Kerberos': the header is the signature WinRM frames before the
+// sealed bytes ([MS-WSMV] 2.2.9.1).
+type messageSealer interface {
+	HeaderSize() int
+	// Wrap seals msg in place and returns the header.
+	Wrap(msg []byte) ([]byte, error)
+	// Unwrap verifies and opens data (in place or not) and returns the
+	// message.
+	Unwrap(header, data []byte) ([]byte, error)
+}
+
+// connState is per TCP connection: Negotiate authenticates a connection,
+// not a request, so the pending NTLM challenge, the outcome and the
+// context that seals messages live here. HTTP/1.1 serves one request at a
+// time per connection, so the sealing streams are used in order.
 type connState struct {
 	mu      sync.Mutex
 	pending *ntlm.Pending
-	user    string        // set once NTLM succeeded on this connection
-	session *ntlm.Session // the context's signing and sealing, when negotiated
-	// broken is set when a sealed message did not verify: the RC4 streams
+	// spnego: the pending NTLM exchange came wrapped in SPNEGO, and its
+	// answers go back the same way.
+	spnego  bool
+	user    string        // set once authentication succeeded on this connection
+	session messageSealer // the context's sealing, when it can seal
+	// broken is set when a sealed message did not verify: the streams
 	// are out of step, and nothing more can be read on this connection.
 	broken bool
 }
@@ -69,10 +88,19 @@ func stateOf(r *http.Request) *connState {
 	return &connState{}
 }
 
-func (cs *connState) get() (user string, session *ntlm.Session) {
+func (cs *connState) get() (user string, session messageSealer) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	return cs.user, cs.session
+}
+
+// established records a context that succeeded; a nil session is one
+// that cannot seal.
+func (cs *connState) established(user string, session messageSealer) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.pending, cs.spnego = nil, false
+	cs.user, cs.session, cs.broken = user, session, false
 }
 
 func (cs *connState) isBroken() bool {
@@ -86,13 +114,17 @@ type authResult int
 
 const (
 	authOK authResult = iota
-	authChallenge
+	// authAnswered: authenticate set a WWW-Authenticate header with a
+	// token (an NTLM challenge, a KRB-ERROR) and the caller answers 401
+	// with it.
+	authAnswered
+	// authDenied: the caller sends the plain 401 with the offered schemes.
 	authDenied
 )
 
-// authenticate checks the request's credentials. For authChallenge it has
-// set the NTLM challenge header and the caller answers 401 with it; for
-// authDenied the caller sends the plain 401.
+// authenticate checks the request's credentials. The first token of a
+// Negotiate exchange is peeked at to tell NTLM (bare or in SPNEGO) from
+// Kerberos, as Windows' Negotiate package does.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, authResult) {
 	cs := stateOf(r)
 	h := r.Header.Get("Authorization")
@@ -123,54 +155,186 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, a
 			return "", authDenied
 		}
 		return a.User, authOK
-	case strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM"):
+	case strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM") || strings.EqualFold(scheme, "Kerberos"):
 		msg, err := base64.StdEncoding.DecodeString(data)
 		if err != nil {
 			return "", authDenied
 		}
+		ntlmMsg, wrapped := ntlmToken(msg)
 		switch {
-		case ntlm.IsNegotiate(msg):
-			challenge, p, err := s.ntlm.Challenge(msg)
-			if err != nil {
+		case ntlmMsg != nil && strings.EqualFold(scheme, "Kerberos"),
+			ntlmMsg == nil && strings.EqualFold(scheme, "NTLM"):
+			s.logf("%s a token of the wrong mechanism for the %s scheme", r.RemoteAddr, scheme)
+			return "", authDenied
+		case ntlmMsg != nil && s.cfg.RefuseNTLM:
+			s.logf("%s NTLM refused by policy (Network security: Restrict NTLM); use Kerberos", r.RemoteAddr)
+			return "", authDenied
+		case ntlmMsg != nil:
+			return s.authenticateNTLM(w, r, cs, scheme, ntlmMsg, wrapped)
+		}
+		return s.authenticateKerberos(w, r, cs, scheme, msg)
+	}
+	return "", authDenied
+}
+
+// authenticateNTLM takes one leg of an NTLM exchange, answering in SPNEGO
+// when the client wrapped its token in it.
+func (s *Server) authenticateNTLM(w http.ResponseWriter, r *http.Request, cs *connState, scheme string, msg []byte, wrapped bool) (string, authResult) {
+	switch {
+	case ntlm.IsNegotiate(msg):
+		challenge, p, err := s.ntlm.Challenge(msg)
+		if err != nil {
+			return "", authDenied
+		}
+		if wrapped {
+			if challenge, err = negTokenResp(negIncomplete, challenge); err != nil {
 				return "", authDenied
 			}
-			cs.mu.Lock()
-			cs.pending, cs.user, cs.session, cs.broken = p, "", nil, false
-			cs.mu.Unlock()
-			// The caller sends the 401 once it has read the body: HTTP/1.x
-			// may stop body reads after a response is written, and the
-			// next leg of the handshake needs this connection.
-			w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(challenge))
-			return "", authChallenge
-		case ntlm.IsAuthenticate(msg):
-			cs.mu.Lock()
-			p := cs.pending
-			cs.pending = nil
-			cs.mu.Unlock()
-			if p == nil {
-				s.logf("%s NTLM AUTHENTICATE without a challenge on this connection", r.RemoteAddr)
-				return "", authDenied
+		}
+		cs.mu.Lock()
+		cs.pending, cs.spnego, cs.user, cs.session, cs.broken = p, wrapped, "", nil, false
+		cs.mu.Unlock()
+		// The caller sends the 401 once it has read the body: HTTP/1.x
+		// may stop body reads after a response is written, and the
+		// next leg of the handshake needs this connection.
+		w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(challenge))
+		return "", authAnswered
+	case ntlm.IsAuthenticate(msg):
+		cs.mu.Lock()
+		p := cs.pending
+		cs.pending = nil
+		cs.mu.Unlock()
+		if p == nil {
+			s.logf("%s NTLM AUTHENTICATE without a challenge on this connection", r.RemoteAddr)
+			return "", authDenied
+		}
+		v, err := p.Authenticate(msg)
+		if err != nil {
+			s.logf("%s NTLM refused: %v", r.RemoteAddr, err)
+			return "", authDenied
+		}
+		if !s.channelBindingOK(r, "NTLM", v.ChannelBindings) {
+			return "", authDenied
+		}
+		a, _ := s.account(v.User)
+		if !s.admitted(r, a) {
+			return "", authDenied
+		}
+		var session messageSealer
+		if v.Session.Sealing() {
+			session = v.Session
+		}
+		cs.established(a.User, session)
+		if wrapped {
+			// SPNEGO ends with accept-completed. The client's mechListMIC
+			// is not checked (see the README).
+			if done, err := negTokenResp(negCompleted, nil); err == nil {
+				w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(done))
 			}
-			v, err := p.Authenticate(msg)
-			if err != nil {
-				s.logf("%s NTLM refused: %v", r.RemoteAddr, err)
-				return "", authDenied
-			}
-			if !s.channelBindingOK(r, v.ChannelBindings) {
-				return "", authDenied
-			}
-			a, _ := s.account(v.User)
-			if !s.admitted(r, a) {
-				return "", authDenied
-			}
-			cs.mu.Lock()
-			cs.user, cs.session = a.User, v.Session
-			cs.mu.Unlock()
-			return a.User, authOK
+		}
+		return a.User, authOK
+	}
+	return "", authDenied
+}
+
+// authenticateKerberos accepts an AP-REQ (bare or in SPNEGO) with the
+// host's keytab. Success answers the AP-REP in WWW-Authenticate on the
+// response that follows; a refusal the acceptor has a KRB-ERROR for gets
+// it in the 401, as Windows sends KRB_AP_ERR_SKEW and the like.
+func (s *Server) authenticateKerberos(w http.ResponseWriter, r *http.Request, cs *connState, scheme string, token []byte) (string, authResult) {
+	if s.cfg.Kerberos == nil {
+		s.logf("%s Kerberos refused: the host has no keytab (not in a domain)", r.RemoteAddr)
+		return "", authDenied
+	}
+	acc, err := s.cfg.Kerberos.Accept(token)
+	if err != nil {
+		s.logf("%s Kerberos refused: %v", r.RemoteAddr, err)
+		if token := errorToken(err); len(token) > 0 {
+			w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(token))
+			return "", authAnswered
 		}
 		return "", authDenied
 	}
-	return "", authDenied
+	if !s.channelBindingOK(r, "Kerberos", acc.ChannelBindings) {
+		return "", authDenied
+	}
+	a, ok := s.principalAccount(acc.Client)
+	if !ok {
+		s.logf("%s Kerberos principal %s maps to no account of this host", r.RemoteAddr, acc.Client)
+		return "", authDenied
+	}
+	if !s.admitted(r, a) {
+		return "", authDenied
+	}
+	cs.established(a.User, acc.Session)
+	w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(acc.Token))
+	s.logf("%s Kerberos: %s authenticated as %s", r.RemoteAddr, acc.Client, a.User)
+	return a.User, authOK
+}
+
+// errorToken is the KRB-ERROR an acceptor's refusal carries for the
+// client, or nil.
+func errorToken(err error) []byte {
+	var ke *kerberos.Error
+	if errors.As(err, &ke) {
+		return nil // MERGE: ke.Token
+	}
+	return nil
+}
+
+// principalAccount maps user@REALM to the host's account: as a domain
+// member maps its domain's users, only the host's own realm counts, and
+// the user part matches an account's name without regard to case.
+func (s *Server) principalAccount(principal string) (Account, bool) {
+	user, realm, ok := strings.Cut(principal, "@")
+	if !ok || s.realm == "" || !strings.EqualFold(realm, s.realm) || strings.ContainsAny(user, `\/`) {
+		return Account{}, false
+	}
+	for _, a := range s.accounts() {
+		if strings.EqualFold(user, a.User) {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+// ntlmToken returns the NTLM message a Negotiate token carries, bare or
+// as the mechanism token of a SPNEGO NegTokenInit or NegTokenResp, and
+// whether it came in SPNEGO; nil when the token is not NTLM.
+func ntlmToken(msg []byte) ([]byte, bool) {
+	isNTLM := func(b []byte) bool { return ntlm.IsNegotiate(b) || ntlm.IsAuthenticate(b) }
+	if isNTLM(msg) {
+		return msg, false
+	}
+	var tok spnego.SPNEGOToken
+	if tok.Unmarshal(msg) != nil {
+		return nil, false
+	}
+	inner := tok.NegTokenInit.MechTokenBytes
+	if tok.Resp {
+		inner = tok.NegTokenResp.ResponseToken
+	}
+	if isNTLM(inner) {
+		return inner, true
+	}
+	return nil, false
+}
+
+// SPNEGO negotiation states (RFC 4178 4.2.2).
+const (
+	negCompleted  = 0
+	negIncomplete = 1
+)
+
+// oidNTLM is NTLMSSP's mechanism (1.3.6.1.4.1.311.2.2.10).
+var oidNTLM = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 2, 2, 10}
+
+func negTokenResp(state int, token []byte) ([]byte, error) {
+	resp := spnego.NegTokenResp{NegState: asn1.Enumerated(state), ResponseToken: token}
+	if state == negIncomplete {
+		resp.SupportedMech = oidNTLM
+	}
+	return resp.Marshal()
 }
 
 // admitted applies WinRM's RootSDDL: an administrator whose token UAC
@@ -220,28 +384,35 @@ func (s *Server) checkPassword(user, pass string) (Account, bool) {
 // being relayed to another TLS endpoint. Windows' default hardening
 // (Relaxed) checks a binding when the client sends one; Strict also
 // refuses an exchange over HTTPS that carries none.
-func (s *Server) channelBindingOK(r *http.Request, got []byte) bool {
+func (s *Server) channelBindingOK(r *http.Request, mech string, got []byte) bool {
 	if r.TLS == nil || s.certHash == nil {
 		// A binding over plain HTTP cannot be checked; Windows ignores it.
 		return true
 	}
 	if got == nil {
 		if s.cfg.StrictChannelBinding {
-			s.logf("%s NTLM without a channel binding refused (CbtHardeningLevel = Strict)", r.RemoteAddr)
+			s.logf("%s %s without a channel binding refused (CbtHardeningLevel = Strict)", r.RemoteAddr, mech)
 			return false
 		}
 		return true
 	}
+	// Both mechanisms carry the MD5 of the same gss_channel_bindings
+	// struct: NTLM in MsvAvChannelBindings, Kerberos in the
+	// authenticator's checksum (RFC 4121 4.1.1.2).
 	if subtle.ConstantTimeCompare(ntlm.TLSChannelBindings(s.certHash), got) != 1 {
-		s.logf("%s NTLM channel binding does not match this certificate", r.RemoteAddr)
+		s.logf("%s %s channel binding does not match this certificate", r.RemoteAddr, mech)
 		return false
 	}
-	s.logf("%s NTLM channel binding verified", r.RemoteAddr)
+	s.logf("%s %s channel binding verified", r.RemoteAddr, mech)
 	return true
 }
 
 func (s *Server) writeUnauthorized(w http.ResponseWriter) {
 	w.Header().Add("WWW-Authenticate", "Negotiate")
+	if s.cfg.Kerberos != nil {
+		// A domain member offers Kerberos on its own too.
+		w.Header().Add("WWW-Authenticate", "Kerberos")
+	}
 	if s.cfg.Basic {
 		w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
 	}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gsd-deploy/gsd/providers/winrm/kerberos"
 	"github.com/gsd-deploy/gsd/providers/winrm/sealed"
 	"github.com/gsd-deploy/gsd/sandbox/ntlm"
 	"github.com/gsd-deploy/gsd/sandbox/winecmd"
@@ -77,6 +78,14 @@ type Config struct {
 	// NTLM exchange without a channel binding is refused. Windows'
 	// default, Relaxed, checks a binding only when the client sends one.
 	StrictChannelBinding bool
+	// Kerberos makes the host a domain member: AP-REQs for the service
+	// principals of its keytab are accepted (bare or in SPNEGO, on the
+	// Negotiate or Kerberos scheme), and the principal user@REALM of the
+	// keytab's realm logs on as the account named user.
+	Kerberos *kerberos.Acceptor
+	// RefuseNTLM is the domain policy "Network security: Restrict NTLM:
+	// Incoming NTLM traffic = Deny all": an NTLM token gets a plain 401.
+	RefuseNTLM bool
 }
 
 // Server is an http.Handler speaking WinRS.
@@ -84,6 +93,9 @@ type Server struct {
 	cfg      Config
 	ntlm     *ntlm.Server
 	certHash []byte
+	// realm is the Kerberos realm of the keytab's principals: the host's
+	// domain.
+	realm string
 
 	mu     sync.Mutex
 	shells map[string]*shell
@@ -115,6 +127,9 @@ func New(cfg Config) *Server {
 	}
 	for _, a := range s.accounts() {
 		s.ntlm.Accounts = append(s.ntlm.Accounts, ntlm.Account{User: a.User, Password: a.Password})
+	}
+	if cfg.Kerberos != nil && cfg.Kerberos.Keytab != nil && len(cfg.Kerberos.Keytab.Entries) > 0 {
+		s.realm = cfg.Kerberos.Keytab.Entries[0].Principal.Realm
 	}
 	go s.reaper()
 	return s
@@ -216,7 +231,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	user, res := s.authenticate(w, r)
 	switch res {
-	case authChallenge:
+	case authAnswered:
 		drain(r.Body, s.cfg.MaxEnvelopeSize)
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusUnauthorized)
@@ -230,14 +245,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cs := stateOf(r)
 	ct := r.Header.Get("Content-Type")
-	var seal *ntlm.Session // answers are sealed when the request was
+	var seal messageSealer // answers are sealed when the request was
 	switch {
 	case sealed.IsEncrypted(ct):
 		_, seal = cs.get()
-		if seal == nil || !seal.Sealing() {
+		if seal == nil {
 			// Windows answers an encrypted message it has no context for
 			// by asking for authentication.
-			s.logf("%s 401: an encrypted message without an NTLM context that seals", r.RemoteAddr)
+			s.logf("%s 401: an encrypted message without a context that seals", r.RemoteAddr)
 			drain(r.Body, s.cfg.MaxEnvelopeSize)
 			s.writeUnauthorized(w)
 			return
@@ -276,7 +291,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			s.logf("%s request over MaxEnvelopeSize: fault %s", r.RemoteAddr, f.Subcode)
 			s.writeFault(w, seal, "", f)
-		case errors.Is(err, ntlm.ErrSignature), errors.Is(err, sealed.ErrMalformed):
+		case errors.Is(err, errNotVerified), errors.Is(err, sealed.ErrMalformed):
 			w.Header().Set("Connection", "close")
 			s.logf("%s 400: %v", r.RemoteAddr, err)
 			http.Error(w, "the encrypted message does not verify", http.StatusBadRequest)
@@ -307,11 +322,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.write(w, seal, http.StatusOK, resp)
 }
 
+// errNotVerified reports a sealed message that does not open: tampered
+// with, replayed, or from another context.
+var errNotVerified = errors.New("the sealed message does not verify")
+
 // readBody reads a request's envelope, unsealing it when seal is set. An
 // envelope over MaxEnvelopeSize is a fault. A sealed one is read and
-// unsealed up to a few times the limit even so: the RC4 streams must
-// stay in step for the connection to carry the next message.
-func (s *Server) readBody(r *http.Request, cs *connState, seal *ntlm.Session) ([]byte, error) {
+// unsealed up to a few times the limit even so: NTLM's RC4 streams and
+// either mechanism's sequence numbers must stay in step for the
+// connection to carry the next message.
+func (s *Server) readBody(r *http.Request, cs *connState, seal messageSealer) ([]byte, error) {
 	limit := s.cfg.MaxEnvelopeSize
 	if seal != nil {
 		limit *= 4
@@ -332,16 +352,17 @@ func (s *Server) readBody(r *http.Request, cs *connState, seal *ntlm.Session) ([
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.broken {
-		return nil, ntlm.ErrSignature
+		return nil, errNotVerified
 	}
-	sig, msg, err := sealed.Parse(raw)
+	sig, data, err := sealed.Parse(raw)
 	if err != nil {
 		cs.broken = true
 		return nil, err
 	}
-	if err := seal.Unseal(msg, sig); err != nil {
+	msg, err := seal.Unwrap(sig, data)
+	if err != nil {
 		cs.broken = true
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", errNotVerified, err)
 	}
 	if len(msg) > s.cfg.MaxEnvelopeSize {
 		return nil, wsman.EnvelopeTooLarge(s.cfg.MaxEnvelopeSize)
@@ -350,14 +371,14 @@ func (s *Server) readBody(r *http.Request, cs *connState, seal *ntlm.Session) ([
 }
 
 // write sends a SOAP answer, sealed when the request was.
-func (s *Server) write(w http.ResponseWriter, seal *ntlm.Session, status int, soap []byte) {
+func (s *Server) write(w http.ResponseWriter, seal messageSealer, status int, soap []byte) {
 	if seal == nil {
 		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
 		w.WriteHeader(status)
 		_, _ = w.Write(soap)
 		return
 	}
-	body, err := sealed.Frame(soap, sealed.SignatureSize, func(b []byte) ([]byte, error) { return seal.Seal(b), nil })
+	body, err := sealed.Frame(soap, seal.HeaderSize(), seal.Wrap)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -375,7 +396,7 @@ func short(action string) string {
 	return action
 }
 
-func (s *Server) writeFault(w http.ResponseWriter, seal *ntlm.Session, relatesTo string, f *wsman.Fault) {
+func (s *Server) writeFault(w http.ResponseWriter, seal messageSealer, relatesTo string, f *wsman.Fault) {
 	s.write(w, seal, f.HTTPStatus, f.Render(relatesTo, s.cfg.Machine))
 }
 
