@@ -15,8 +15,11 @@ SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the sandbox use: Wine and its service
 # manager, mingw for the ProcessPrng shim, pywinrm as an independent WinRM
 # client, OpenSSH for SSH hosts, iproute2 for network namespaces, zsh and
-# fish for the completion scripts, tmux for the live progress in a terminal.
-APT_PACKAGES  := wine wine64 gcc-mingw-w64-x86-64-win32 python3-winrm openssh-server openssh-client iproute2 zsh fish tmux
+# fish for the completion scripts, tmux for the live progress in a terminal,
+# MIT Kerberos (KDC, kadmin.local, kinit) for the sandbox's realm, and
+# python3-gssapi with python3-requests-kerberos for pywinrm over Kerberos.
+APT_PACKAGES  := wine wine64 gcc-mingw-w64-x86-64-win32 python3-winrm openssh-server openssh-client iproute2 zsh fish tmux \
+                 krb5-kdc krb5-admin-server krb5-user python3-gssapi python3-requests-kerberos
 # Node.js runs tree-sitter's PowerShell grammar (npm: tree-sitter-powershell,
 # web-tree-sitter) over the agent bootstrap; any node >= 18 with npm does.
 GRAMMAR_DIR   := agent/bootstrap/testdata/grammar
@@ -118,7 +121,8 @@ test-wine: wine-prefix
 # The sandbox: its WS-Management conformance suite with two independent
 # clients (masterzen/winrm and Debian's pywinrm) and gsd, the stock way in
 # (HTTP, NTLM, message encryption) and over HTTP/HTTPS with Basic/NTLM,
-# hostile requests, the bootstrap's PowerShell grammar check, the
+# pywinrm over Kerberos against a realm on MIT's KDC (sealed over HTTP,
+# bound to the certificate over HTTPS), hostile requests, the bootstrap's PowerShell grammar check, the
 # bootstrap and agent on a real host, up/down leaving nothing behind, and
 # a short fuzz of the SOAP decoder.
 # GSD_REQUIRE_SANDBOX=1 makes a missing prerequisite fail instead of skip.

@@ -27,10 +27,6 @@ import (
 	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"
 )
 
-// TestMain lets this test binary stand in for gsd as the program Up
-// starts for each host (`<exe> sandbox serve DIR`) and as sshd's forced
-// command (`<exe> sandbox exec DIR`).
-func TestMain(m *testing.M) { sandboxtest.Main(m) }
 
 func TestRenderHCL(t *testing.T) {
 	st := &sandbox.State{
@@ -93,7 +89,7 @@ func up(t testing.TB, n int, withSSH bool) (*sandbox.State, string) {
 	// An HTTPS listener too, for winrmClient: masterzen/winrm's message
 	// encryption cannot send while it receives (see winrs' conformance
 	// tests), which streaming stdin needs.
-	st := sandboxtest.Up(t, sandbox.Options{Hosts: n, SSH: withSSH, HTTPS: true})
+	st := upSandbox(t, sandbox.Options{Hosts: n, SSH: withSSH, HTTPS: true})
 	return st, filepath.Dir(st.CACert)
 }
 
@@ -405,7 +401,7 @@ var hclStart = hclPos()
 // TestLoopbackHost is the mode used without root: the host on its own
 // 127.x address instead of a namespace.
 func TestLoopbackHost(t *testing.T) {
-	st := sandboxtest.Up(t, sandbox.Options{Hosts: 1, Loopback: true})
+	st := upSandbox(t, sandbox.Options{Hosts: 1, Loopback: true})
 	h := st.Hosts[0]
 	if st.Network != sandbox.NetLoopback || !strings.HasPrefix(h.Address, "127.") {
 		t.Fatalf("network %s, address %s", st.Network, h.Address)

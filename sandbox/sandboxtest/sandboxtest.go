@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsd-deploy/gsd/sandbox"
 	"github.com/gsd-deploy/gsd/sandbox/winecmd"
 )
 
@@ -143,51 +142,4 @@ func inUse(dir string) bool {
 		}
 	}
 	return false
-}
-
-// Main is a TestMain for packages that start whole sandbox hosts with Up:
-// the test binary then doubles as the hosts' server process and as their
-// sshd's forced command, so no gsd binary has to be built first.
-//
-//	func TestMain(m *testing.M) { sandboxtest.Main(m) }
-func Main(m *testing.M) {
-	if len(os.Args) > 2 && os.Args[1] == "sandbox" {
-		os.Exit(sandbox.HelperMain(os.Args[2:]))
-	}
-	os.Exit(m.Run())
-}
-
-// Up starts a sandbox in a temporary directory (o.Dir and o.HCLDir are
-// filled in when empty) and takes it down when the test ends. The test
-// binary must use Main as its TestMain.
-func Up(t testing.TB, o sandbox.Options) *sandbox.State {
-	t.Helper()
-	RequireWine(t)
-	if o.SSH {
-		if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
-			Missing(t, "Debian's openssh-server for -ssh hosts")
-		}
-	}
-	dir, err := os.MkdirTemp("", "gsd-sandbox-up-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Dir == "" {
-		o.Dir = filepath.Join(dir, "sandbox")
-	}
-	if o.HCLDir == "" {
-		o.HCLDir = dir
-	}
-	st, err := sandbox.Up(o)
-	if err != nil {
-		os.RemoveAll(dir)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := sandbox.Down(o.Dir, nil); err != nil {
-			t.Errorf("sandbox down: %v", err)
-		}
-		os.RemoveAll(dir)
-	})
-	return st
 }

@@ -294,6 +294,12 @@ type pyResult struct {
 // cases it reported, failing the test for each one that failed.
 func pywinrm(t *testing.T, endpoint, ca, auth, encryption string, extra ...string) map[string]bool {
 	t.Helper()
+	return pywinrmWith(t, nil, endpoint, ca, auth, encryption, extra...)
+}
+
+// pywinrmWith is pywinrm with env added to the script's environment.
+func pywinrmWith(t *testing.T, env []string, endpoint, ca, auth, encryption string, extra ...string) map[string]bool {
+	t.Helper()
 	legacyConf, err := filepath.Abs("testdata/openssl-legacy.cnf")
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +309,7 @@ func pywinrm(t *testing.T, endpoint, ca, auth, encryption string, extra ...strin
 		"--encryption", encryption}, extra...)
 	cmd := exec.Command(sandboxtest.SystemPython, args...)
 	// No proxy may intercept loopback requests.
-	cmd.Env = append(cmd.Environ(), "NO_PROXY=*", "no_proxy=*", "OPENSSL_CONF="+legacyConf)
+	cmd.Env = append(append(cmd.Environ(), "NO_PROXY=*", "no_proxy=*", "OPENSSL_CONF="+legacyConf), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

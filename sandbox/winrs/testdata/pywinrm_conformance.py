@@ -25,6 +25,11 @@ SEND = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send"
 
 
 def protocol(args, password=None, operation_timeout=20, user=None):
+    extra = {}
+    if args.auth == "kerberos":
+        # Hosts are reached by address; the SPN's host part is given, as
+        # in a domain reached through an alias.
+        extra["kerberos_hostname_override"] = args.hostname_override or None
     return Protocol(
         endpoint=args.endpoint,
         transport=args.auth,
@@ -32,12 +37,13 @@ def protocol(args, password=None, operation_timeout=20, user=None):
         password=args.password if password is None else password,
         server_cert_validation="validate",
         ca_trust_path=args.ca or None,
-        # 'always' seals every message with the NTLM session key, as a
-        # stock Windows Server requires over HTTP; 'never' sends clear
+        # 'always' seals every message with the NTLM or Kerberos session
+        # key, as a stock Windows Server requires over HTTP; 'never' sends clear
         # SOAP, which only a host with AllowUnencrypted accepts.
         message_encryption=args.encryption,
         operation_timeout_sec=operation_timeout,
         read_timeout_sec=operation_timeout + 10,
+        **extra
     )
 
 
@@ -223,14 +229,21 @@ CASES = [
     case_shell_not_found,
 ]
 
-# Run only when asked for with --only: it expects a refusal.
-EXTRA = [case_refused_unencrypted]
+def case_refused(args):
+    """The host refuses this way in (NTLM on a host that denies it) with
+    HTTP 401."""
+    expect_401(protocol(args), "the host let this client in")
+
+
+# Run only when asked for with --only: they expect a refusal.
+EXTRA = [case_refused_unencrypted, case_refused]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
-    ap.add_argument("--auth", choices=["basic", "ntlm"], required=True)
+    ap.add_argument("--auth", choices=["basic", "ntlm", "kerberos"], required=True)
+    ap.add_argument("--hostname-override", default="")
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
     ap.add_argument("--ca", default="")
