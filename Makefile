@@ -131,14 +131,16 @@ test-sandbox: wine-prefix
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEnvelope -fuzztime=10s ./sandbox/wsman
 
 # The WinRM and SSH transports end to end: in-process WinRS servers and
-# Debian's sshd on loopback, commands and the agent under Wine.
+# Debian's sshd on loopback, commands and the agent under Wine; Kerberos
+# against a realm on Debian's MIT KDC, each of its failures provoked.
 test-transport: wine-prefix
 	GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) $(GO) test -count=1 -timeout=6m ./providers/...
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=10s ./providers/winrm/sealed
 
 ## bench-transport: upload throughput to one sandbox host, over loopback
 ## and over a veth shaped to 1 Gbit/s: gsd (WinRS Send into the agent)
-## over HTTP with NTLM message encryption (the default) and over HTTPS, a
+## over HTTP with NTLM message encryption (the default), over HTTP with
+## Kerberos message encryption (a realm on MIT's KDC) and over HTTPS, a
 ## plain HTTPS PUT (the ceiling) and one `echo` command per base64 chunk;
 ## gsd's peak heap for 200 MB.
 bench-transport: wine-prefix

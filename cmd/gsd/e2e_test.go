@@ -76,8 +76,9 @@ func runGsd(gsd, dir string, env []string, args ...string) (string, error) {
 }
 
 // startE2E builds gsd and the agent, starts one sandbox host (removed
-// when the test ends), and returns the runner and the repository's root.
-func startE2E(t *testing.T) (*e2e, string) {
+// when the test ends) with the options of upArgs, and returns the runner
+// and the repository's root.
+func startE2E(t *testing.T, upArgs ...string) (*e2e, string) {
 	t.Helper()
 	sandboxtest.RequireWine(t)
 	repo, err := filepath.Abs("../..")
@@ -89,7 +90,7 @@ func startE2E(t *testing.T) (*e2e, string) {
 	goBuild(t, filepath.Join(bin, "gsd-agent.exe"), []string{"GOOS=windows", "GOARCH=amd64"}, "../gsd-agent")
 	e := &e2e{t: t, gsd: filepath.Join(bin, "gsd"), dir: t.TempDir(), agent: filepath.Join(bin, "gsd-agent.exe")}
 	e.env = append(os.Environ(), "GSD_AGENT_EXE="+e.agent, "GSD_CACHE_DIR="+filepath.Join(bin, "cache"), "NO_COLOR=1")
-	e.run(0, "sandbox", "up", "-n", "1")
+	e.run(0, append([]string{"sandbox", "up", "-n", "1"}, upArgs...)...)
 	t.Cleanup(func() { e.run(0, "sandbox", "down") })
 	vars, err := os.ReadFile(filepath.Join(e.dir, "sandbox.auto.gsdvars"))
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/providers"
 	"github.com/gsd-deploy/gsd/providers/internal/agentbuild"
 	"github.com/gsd-deploy/gsd/providers/transport"
@@ -79,20 +80,22 @@ func reportMBps(b *testing.B, bytes int64, d time.Duration) {
 
 // BenchmarkUpload compares, on one sandbox host over loopback: gsd's
 // upload (agent stage over WinRS Send) the default way in, HTTP with
-// every message encrypted with the NTLM session key, and over HTTPS; a
-// plain HTTPS PUT of the same bytes to a Go server (the ceiling); and
-// the classic method of one `echo <base64> >> file` command per chunk.
-// It also reports gsd's peak heap while uploading 200 MB (the in-process
+// every message encrypted with the NTLM session key, the same sealed
+// with a Kerberos session key (AES256) instead, and over HTTPS; a plain
+// HTTPS PUT of the same bytes to a Go server (the ceiling); and the
+// classic method of one `echo <base64> >> file` command per chunk. It
+// also reports gsd's peak heap while uploading 200 MB (the in-process
 // server included).
 func BenchmarkUpload(b *testing.B) {
-	h := startHost(b, hostOptions{})
+	realm := kerberosRealm(b)
+	h := startHost(b, hostOptions{configure: realm.domainMember(nil)})
 	agent, err := providers.AgentFromFile(agentbuild.Path(b, agentbuild.Current))
 	if err != nil {
 		b.Fatal(err)
 	}
 	// One agent session at a time: staging takes the host's lock.
-	session := func(s scheme) (*winrm.Transport, *providers.Host) {
-		tr, err := winrm.New(h.config(s), winrm.Options{})
+	session := func(cfg *config.Host) (*winrm.Transport, *providers.Host) {
+		tr, err := winrm.New(cfg, winrm.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -108,12 +111,18 @@ func BenchmarkUpload(b *testing.B) {
 	contents := map[string][]byte{"go-binary": goBinaryBytes(b, benchSize), "random": randomBytes(b, benchSize)}
 
 	for _, kind := range []string{"go-binary", "random"} {
-		for _, s := range []scheme{defaultScheme, httpsBasic} {
-			name := map[string]string{defaultScheme.name: "gsd-winrm-http-encrypted", httpsBasic.name: "gsd-winrm-https"}[s.name]
-			b.Run(name+"/"+kind, func(b *testing.B) {
-				_, host := session(s)
+		for _, way := range []struct {
+			name string
+			cfg  *config.Host
+		}{
+			{"gsd-winrm-http-encrypted", h.config(defaultScheme)},
+			{"gsd-winrm-http-kerberos-encrypted", h.kerberosConfig(realm, false)},
+			{"gsd-winrm-https", h.config(httpsBasic)},
+		} {
+			b.Run(way.name+"/"+kind, func(b *testing.B) {
+				_, host := session(way.cfg)
 				defer host.Close()
-				timeStages(b, host, name+"-"+kind, contents[kind])
+				timeStages(b, host, way.name+"-"+kind, contents[kind])
 			})
 		}
 		b.Run("https-put-ceiling/"+kind, func(b *testing.B) {
@@ -122,7 +131,7 @@ func BenchmarkUpload(b *testing.B) {
 		})
 	}
 
-	tr, host := session(defaultScheme)
+	tr, host := session(h.config(defaultScheme))
 	defer host.Close()
 	b.Run("echo-per-chunk", func(b *testing.B) {
 		// winrmcp's method: each chunk is a command line of base64

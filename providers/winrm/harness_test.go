@@ -30,10 +30,11 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if len(os.Args) == 7 && os.Args[1] == shapedHelper {
+	if len(os.Args) == 8 && os.Args[1] == shapedHelper {
 		os.Exit(serveShapedHost(os.Args[2:]))
 	}
 	code := m.Run()
+	stopRealm()
 	agentbuild.Cleanup()
 	os.Exit(code)
 }

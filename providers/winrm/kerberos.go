@@ -67,8 +67,6 @@ type kerberosAuth struct {
 
 	mu     sync.Mutex
 	client *kerberos.Client
-	// enctype is the session's, as the last handshake showed it.
-	enctype string
 }
 
 // login returns the client, logging in on first use. A failed login is
@@ -125,7 +123,6 @@ func (a *kerberosAuth) finish(ctx context.Context, p *connPool, c *authConn, ini
 		if err != nil {
 			return nil, err
 		}
-		a.noteSession(s)
 		return s, nil
 	case r.status == http.StatusOK:
 		return nil, errNoAPRep
@@ -139,16 +136,6 @@ func (a *kerberosAuth) finish(ctx context.Context, p *connPool, c *authConn, ini
 		return nil, err
 	}
 	return nil, &handshakeError{kind: errKerberosRefused, status: r.status, offers: schemes(r.header)}
-}
-
-// noteSession records the session's enctype for hosts check, when the
-// kerberos package tells it.
-func (a *kerberosAuth) noteSession(s *kerberos.Session) {
-	if e, ok := any(s).(interface{ Enctype() string }); ok {
-		a.mu.Lock()
-		a.enctype = e.Enctype()
-		a.mu.Unlock()
-	}
 }
 
 func (a *kerberosAuth) principal() string {
@@ -173,15 +160,9 @@ func (a *kerberosAuth) describe() mechanism {
 	case a.creds.CCache != "":
 		from = "ticket cache " + a.creds.CCache
 	}
-	a.mu.Lock()
-	key := "the Kerberos session key"
-	if a.enctype != "" {
-		key += " (" + a.enctype + ")"
-	}
-	a.mu.Unlock()
 	return mechanism{
 		auth:       fmt.Sprintf("Kerberos as %s (%s) for %s", a.principal(), from, a.spn),
-		sealedWith: key,
+		sealedWith: "the Kerberos session key",
 		bound:      "Kerberos bound to it by a channel binding",
 	}
 }
@@ -283,7 +264,7 @@ func (t *Transport) kerberosFailure(k *kerberos.Error) error {
 	case kerberos.NoTicket:
 		msg = fmt.Sprintf("no Kerberos ticket to log in to %s with (%v). Run kinit <user>@<REALM> first (or set ccache to the cache a kinit wrote); for unattended runs give user and keytab in the winrm block", t.addr, k)
 	case kerberos.TicketExpired:
-		msg = fmt.Sprintf("the Kerberos ticket of %s has expired, so gsd cannot log in to %s (%v). Run kinit again (kinit -R renews a ticket that is still renewable); for unattended runs give user and keytab, from which gsd gets tickets itself", who, t.addr, k)
+		msg = fmt.Sprintf("the Kerberos ticket gsd would log in to %s with has expired (%v). Run kinit again (kinit -R renews a ticket that is still renewable); for unattended runs give user and keytab, from which gsd gets tickets itself", t.addr, k)
 	case kerberos.ClockSkew:
 		msg = fmt.Sprintf("%s and this machine disagree about the time by more than Kerberos allows (5 minutes by default) (%v). Set both clocks right: on Windows w32tm /resync (a domain member takes the time of its domain controller), here an NTP client (timedatectl set-ntp true, or chronyc makestep)", t.addr, k)
 	case kerberos.UnknownSPN:

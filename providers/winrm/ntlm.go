@@ -87,18 +87,24 @@ func (a *ntlmAuth) authenticate(ctx context.Context, p *connPool, c *authConn, c
 }
 
 // ntlmContext is an NTLM session as a securityContext: its 16-byte
-// signature is the header.
+// signature heads the sealed message.
 type ntlmContext struct{ s *ntlmssp.SecuritySession }
 
-func (n ntlmContext) HeaderSize() int { return sealed.SignatureSize }
-
-func (n ntlmContext) Wrap(msg []byte) ([]byte, error) {
-	out, sig, err := n.s.Wrap(msg)
-	copy(msg, out)
-	return sig, err
+func (n ntlmContext) Frame(msg []byte) ([]byte, error) {
+	return sealed.Frame(msg, sealed.SignatureSize, func(b []byte) ([]byte, error) {
+		out, sig, err := n.s.Wrap(b)
+		copy(b, out)
+		return sig, err
+	})
 }
 
-func (n ntlmContext) Unwrap(header, data []byte) ([]byte, error) { return n.s.Unwrap(data, header) }
+func (n ntlmContext) Open(body []byte) ([]byte, error) {
+	sig, msg, err := sealed.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	return n.s.Unwrap(msg, sig)
+}
 
 func negotiateHeader(token []byte) string {
 	return "Negotiate " + base64.StdEncoding.EncodeToString(token)

@@ -64,13 +64,13 @@ type mechanism struct {
 }
 
 // securityContext protects the messages of one authenticated
-// connection ([MS-WSMV] 2.2.9.1): Wrap seals msg in place and returns
-// the header sent as its signature, HeaderSize long; Unwrap checks and
-// opens what the host sealed.
+// connection ([MS-WSMV] 2.2.9.1): Frame seals a message into the
+// multipart body sent (sealed.Frame's layout, its header or signature
+// first), Open checks and opens such a body from the host. Each takes
+// the context's next sequence number, so messages go and come in order.
 type securityContext interface {
-	HeaderSize() int
-	Wrap(msg []byte) (header []byte, err error)
-	Unwrap(header, data []byte) ([]byte, error)
+	Frame(msg []byte) ([]byte, error)
+	Open(body []byte) ([]byte, error)
 }
 
 // maxIdleConns is how many authenticated connections wait for reuse; an
@@ -114,7 +114,7 @@ func (p *connPool) prepare(ctx context.Context, body []byte) (*prepared, error) 
 	}
 	m := &prepared{c: c, fresh: fresh, wire: body}
 	if p.seal {
-		m.wire, err = sealed.Frame(body, c.sec.HeaderSize(), c.sec.Wrap)
+		m.wire, err = c.sec.Frame(body)
 		if err != nil {
 			c.conn.Close()
 			return nil, err
@@ -272,11 +272,10 @@ func (p *connPool) send(ctx context.Context, m *prepared) (*reply, bool, error) 
 		}
 		return nil, false, errUnsealedAnswer
 	}
-	sig, msg, err := sealed.Parse(r.body)
-	if err != nil {
+	plain, err := c.sec.Open(r.body)
+	if errors.Is(err, sealed.ErrMalformed) {
 		return nil, false, err
 	}
-	plain, err := c.sec.Unwrap(sig, msg)
 	if err != nil {
 		return nil, false, fmt.Errorf("the host's encrypted answer does not verify: %w", err)
 	}

@@ -17,10 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
+
 	"github.com/gsd-deploy/gsd/config"
 	"github.com/gsd-deploy/gsd/providers"
 	"github.com/gsd-deploy/gsd/providers/internal/agentbuild"
 	"github.com/gsd-deploy/gsd/providers/winrm"
+	"github.com/gsd-deploy/gsd/providers/winrm/kerberos"
 	"github.com/gsd-deploy/gsd/sandbox/pki"
 	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"
 	"github.com/gsd-deploy/gsd/sandbox/winecmd"
@@ -46,7 +49,7 @@ func ip(b *testing.B, args ...string) {
 // shapedHost starts a namespace with a veth pair shaped to lanRate in
 // both directions and the helper serving in it. It returns the host's
 // address.
-func shapedHost(b *testing.B, wine *winecmd.Host, certFile, keyFile string) string {
+func shapedHost(b *testing.B, wine *winecmd.Host, certFile, keyFile, keytabFile string) string {
 	b.Helper()
 	if os.Geteuid() != 0 {
 		sandboxtest.Missing(b, "root (network namespace and tc for the shaped link)")
@@ -78,7 +81,7 @@ func shapedHost(b *testing.B, wine *winecmd.Host, certFile, keyFile string) stri
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, exe, shapedHelper, hostIP, wine.Prefix, wine.Launcher, certFile, keyFile)
+	cmd := exec.Command("ip", "netns", "exec", ns, exe, shapedHelper, hostIP, wine.Prefix, wine.Launcher, certFile, keyFile, keytabFile)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -99,16 +102,23 @@ func shapedHost(b *testing.B, wine *winecmd.Host, certFile, keyFile string) stri
 }
 
 // serveShapedHost is the helper's body: WinRS on :5985 (HTTP, the
-// default way in, messages encrypted by NTLM) and :5986 (HTTPS), and the
-// PUT ceiling on :8443 (HTTPS), with the given certificate.
+// default way in, messages encrypted by NTLM or Kerberos, whose service
+// keys the keytab holds) and :5986 (HTTPS), and the PUT ceiling on :8443
+// (HTTPS), with the given certificate.
 func serveShapedHost(args []string) int {
-	addr, prefix, launcher, certFile, keyFile := args[0], args[1], args[2], args[3], args[4]
+	addr, prefix, launcher, certFile, keyFile, keytabFile := args[0], args[1], args[2], args[3], args[4], args[5]
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	srv := winrs.New(winrs.Config{Machine: "SHAPED", User: testUser, Password: testPassword, Runner: &winecmd.Host{Prefix: prefix, Launcher: launcher}, Basic: true})
+	kt, err := keytab.Load(keytabFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv := winrs.New(winrs.Config{Machine: "SHAPED", User: testUser, Password: testPassword, Runner: &winecmd.Host{Prefix: prefix, Launcher: launcher}, Basic: true,
+		Kerberos: &kerberos.Acceptor{Keytab: kt}})
 	if err := srv.SetCertificate(&cert); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -161,6 +171,7 @@ func putHandler(dir string) http.Handler {
 // realistic LAN: one sandbox host in its own network namespace behind a
 // veth pair with a tbf qdisc of 1 Gbit/s each way.
 func BenchmarkUploadShaped(b *testing.B) {
+	realm := kerberosRealm(b)
 	wine := sandboxtest.WineHost(b)
 	ca, err := pki.NewCA("gsd providers shaped-link CA")
 	if err != nil {
@@ -168,6 +179,11 @@ func BenchmarkUploadShaped(b *testing.B) {
 	}
 	dir := b.TempDir()
 	certFile, keyFile, caFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "ca.pem")
+	keytabFile := filepath.Join(dir, "host.keytab")
+	hostKeys, err := realm.hostKeytab.Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
 	// The certificate names the namespace's address, chosen as
 	// shapedHost chooses it.
 	hostIP := fmt.Sprintf("10.214.%d.2", 20+os.Getpid()%200)
@@ -175,12 +191,12 @@ func BenchmarkUploadShaped(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for f, content := range map[string][]byte{certFile: certPEM, keyFile: keyPEM, caFile: ca.CertPEM} {
+	for f, content := range map[string][]byte{certFile: certPEM, keyFile: keyPEM, caFile: ca.CertPEM, keytabFile: hostKeys} {
 		if err := os.WriteFile(f, content, 0o600); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if got := shapedHost(b, wine, certFile, keyFile); got != hostIP {
+	if got := shapedHost(b, wine, certFile, keyFile, keytabFile); got != hostIP {
 		b.Fatalf("address %s, want %s", got, hostIP)
 	}
 	cfg := &config.Host{Name: "lan1", Address: hostIP, WinRM: &config.WinRM{
@@ -190,6 +206,10 @@ func BenchmarkUploadShaped(b *testing.B) {
 	// The default way in: HTTP on 5985, NTLM, messages encrypted.
 	sealedCfg := &config.Host{Name: "lan1", Address: hostIP, WinRM: &config.WinRM{
 		Port: 5985, User: testUser, Password: config.Text{Value: testPassword, Sensitive: true}, Timeout: time.Minute,
+	}}
+	// The same sealed with a Kerberos session key, from the ticket cache.
+	kerberosCfg := &config.Host{Name: "lan1", Address: hostIP, WinRM: &config.WinRM{
+		Port: 5985, Auth: config.AuthKerberos, SPN: testSPN, KRB5Conf: realm.Config, CCache: realm.ccache, Timeout: time.Minute,
 	}}
 	agent, err := providers.AgentFromFile(agentbuild.Path(b, agentbuild.Current))
 	if err != nil {
@@ -216,7 +236,7 @@ func BenchmarkUploadShaped(b *testing.B) {
 		for _, way := range []struct {
 			name string
 			cfg  *config.Host
-		}{{"gsd-winrm-http-encrypted", sealedCfg}, {"gsd-winrm-https", cfg}} {
+		}{{"gsd-winrm-http-encrypted", sealedCfg}, {"gsd-winrm-http-kerberos-encrypted", kerberosCfg}, {"gsd-winrm-https", cfg}} {
 			b.Run(way.name+"/"+kind, func(b *testing.B) {
 				_, host := connect(way.cfg)
 				defer host.Close()
