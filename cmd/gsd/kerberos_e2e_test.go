@@ -98,7 +98,7 @@ func TestKerberosEndToEnd(t *testing.T) {
 	out = e.run(2, "plan", "-detailed-exitcode", "-var", "version=1.0.1", ".", demo)
 	expect(out, "1.0.1")
 	out = e.run(0, "apply", "-auto-approve", "-var", "version=1.0.1", ".", demo)
-	expect(out, "service.hello: update complete")
+	expect(out, "service.hello: replace complete", "1.0.0 → 1.0.1")
 	out = e.run(0, "hosts", "check", ".", demo)
 	expect(out, ":5986/wsman", "auth        Kerberos as "+k.Principal+" (keytab "+k.ClientKeytab+")",
 		"Kerberos bound to it by a channel binding")
