@@ -221,7 +221,7 @@ func (s *Server) authenticateNTLM(w http.ResponseWriter, r *http.Request, cs *co
 			return "", authDenied
 		}
 		var session messageSealer
-		if v.Session.Sealing() {
+		if v.Session != nil && v.Session.Sealing() {
 			session = v.Session
 		}
 		cs.established(a.User, session)
