@@ -31,6 +31,11 @@ type Options struct {
 	// ClockOffset runs the KDC's clock off by this much (krb5kdc -T), so
 	// that clients meet a KDC that disagrees with them about the time.
 	ClockOffset time.Duration
+	// StopWithParent ends the KDC when the process that started it dies,
+	// even by kill -9 (Linux): for tests, which a timeout may kill before
+	// their cleanup runs. Without it the KDC outlives its starter, as
+	// gsd sandbox up needs, until Stop or a signal to PID.
+	StopWithParent bool
 }
 
 // DefaultEnctypes are what a realm supports when Options.Enctypes is empty.
@@ -112,7 +117,7 @@ func Start(o Options) (*Realm, error) {
 				return nil, err
 			}
 		}
-		if lastErr = r.run(o.ClockOffset); lastErr == nil {
+		if lastErr = r.run(o.ClockOffset, o.StopWithParent); lastErr == nil {
 			return r, nil
 		}
 	}
@@ -227,7 +232,7 @@ func (r *Realm) createDatabase() error {
 	return err
 }
 
-func (r *Realm) run(offset time.Duration) error {
+func (r *Realm) run(offset time.Duration, stopWithParent bool) error {
 	args := []string{"-n", "-r", r.Name}
 	if offset != 0 {
 		args = append(args, "-T", strconv.FormatInt(int64(offset/time.Second), 10))
@@ -243,7 +248,7 @@ func (r *Realm) run(offset time.Duration) error {
 	}
 	defer stderr.Close()
 	cmd.Stdout, cmd.Stderr = stderr, stderr
-	cmd.SysProcAttr = ownProcessGroup()
+	cmd.SysProcAttr = ownProcessGroup(stopWithParent)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("kdc: start krb5kdc: %w", err)
 	}

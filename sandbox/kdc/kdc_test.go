@@ -19,6 +19,7 @@ func startRealm(t *testing.T, o Options) *Realm {
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
+	o.StopWithParent = true
 	r, err := Start(o)
 	if err != nil {
 		t.Fatal(err)

@@ -5,4 +5,4 @@ package kdc
 import "syscall"
 
 // ownProcessGroup: MIT's KDC runs on Unix only.
-func ownProcessGroup() *syscall.SysProcAttr { return nil }
+func ownProcessGroup(bool) *syscall.SysProcAttr { return nil }

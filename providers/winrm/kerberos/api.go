@@ -1,16 +1,10 @@
 package kerberos
 
 import (
-	"errors"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
 )
-
-// This file fixes the package's API; the bodies are filled in by the
-// implementation.
-
-var errUnimplemented = errors.New("kerberos: not implemented yet")
 
 // Credentials say where the initiator's identity comes from. With User
 // and Password or Keytab set, the client logs in itself; otherwise it
@@ -33,16 +27,6 @@ type Credentials struct {
 	Realm string
 }
 
-// Client gets service tickets for one identity. It is safe for
-// concurrent use and caches tickets until they expire.
-type Client struct{}
-
-// NewClient loads the configuration and credentials; errors are *Error.
-func NewClient(c Credentials) (*Client, error) { return nil, errUnimplemented }
-
-// Principal is the client's principal name, user@REALM.
-func (c *Client) Principal() string { return "" }
-
 // InitOptions shape the first token.
 type InitOptions struct {
 	// SPNEGO wraps the AP-REQ in a NegTokenInit (Negotiate); otherwise
@@ -54,23 +38,6 @@ type InitOptions struct {
 	// nil over plain HTTP.
 	ChannelBindings []byte
 }
-
-// Initiator is a security context on its way: the AP-REQ was sent, the
-// AP-REP is awaited.
-type Initiator struct{}
-
-// Initiate gets a ticket for spn ("HTTP/host.example.com", realm
-// optional) and returns the context and the token to send in an
-// "Authorization: Negotiate" header. The AP-REQ asks for mutual
-// authentication, integrity and confidentiality.
-func (c *Client) Initiate(spn string, opts InitOptions) (*Initiator, []byte, error) {
-	return nil, nil, errUnimplemented
-}
-
-// Complete checks the host's answer (an AP-REP, bare or in a
-// NegTokenResp) and returns the established session, keyed with the
-// acceptor's subkey when it sent one.
-func (i *Initiator) Complete(token []byte) (*Session, error) { return nil, errUnimplemented }
 
 // Acceptor is the server side: it accepts AP-REQs for the principals of
 // its keytab.
@@ -95,26 +62,6 @@ type Accepted struct {
 	// (nil when the client bound to no channel).
 	ChannelBindings []byte
 }
-
-// Accept verifies the first token of a client (bare Kerberos or SPNEGO);
-// errors are *Error.
-func (a *Acceptor) Accept(token []byte) (*Accepted, error) { return nil, errUnimplemented }
-
-// Session is an established context's message protection: wrap tokens
-// with confidentiality, in the header-and-data layout WinRM frames
-// ([MS-WSMV] 2.2.9.1.2): the header is the signature, the data the
-// sealed message.
-type Session struct{}
-
-// HeaderSize is the length of the header Wrap returns.
-func (s *Session) HeaderSize() int { return 0 }
-
-// Wrap seals msg in place and returns the token's header.
-func (s *Session) Wrap(msg []byte) (header []byte, err error) { return nil, errUnimplemented }
-
-// Unwrap verifies and opens a sealed message (which may be longer than
-// the plaintext it returns).
-func (s *Session) Unwrap(header, data []byte) ([]byte, error) { return nil, errUnimplemented }
 
 // Kind classifies what went wrong, so that callers can say how to fix it.
 type Kind int
@@ -147,6 +94,10 @@ const (
 type Error struct {
 	Kind Kind
 	Err  error
+	// Token is, from Accept, the KRB-ERROR to send back in the 401's
+	// WWW-Authenticate header, framed as the request's token was (nil
+	// when there is none to send).
+	Token []byte
 }
 
 func (e *Error) Error() string { return e.Err.Error() }

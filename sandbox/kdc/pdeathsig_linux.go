@@ -1,0 +1,9 @@
+package kdc
+
+import "syscall"
+
+func setParentDeathSignal(a *syscall.SysProcAttr, on bool) {
+	if on {
+		a.Pdeathsig = syscall.SIGTERM
+	}
+}
