@@ -27,7 +27,6 @@ import (
 	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"
 )
 
-
 func TestRenderHCL(t *testing.T) {
 	st := &sandbox.State{
 		User: "gsd", SSHUser: "root", Password: `p"w\$`, CACert: "/proj/.gsd-sandbox/ca.pem", SSHKey: "/proj/.gsd-sandbox/ssh/id_ed25519",

@@ -7,6 +7,8 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+
+	"github.com/gsd-deploy/gsd/providers/winrm/sealed"
 )
 
 // SignatureSize is the length of an NTLM message signature.
@@ -122,18 +124,23 @@ func (s *Session) Unseal(sealed, sig []byte) error {
 	return nil
 }
 
-// HeaderSize, Wrap and Unwrap are Seal and Unseal in the shape the WinRM
-// server uses for every mechanism's message protection (a Kerberos wrap
-// token's header plays the signature's part).
-func (s *Session) HeaderSize() int { return SignatureSize }
+// Frame and Open are Seal and Unseal on whole WinRM bodies, the shape the
+// WinRM server uses for every mechanism's message protection (a Kerberos
+// wrap token's header plays the signature's part).
 
-// Wrap seals msg in place and returns its signature.
-func (s *Session) Wrap(msg []byte) ([]byte, error) { return s.Seal(msg), nil }
+// Frame seals msg (a copy; msg is not changed) into an encrypted body.
+func (s *Session) Frame(msg []byte) ([]byte, error) {
+	return sealed.Frame(msg, SignatureSize, func(b []byte) ([]byte, error) { return s.Seal(b), nil })
+}
 
-// Unwrap unseals data in place and returns it.
-func (s *Session) Unwrap(sig, data []byte) ([]byte, error) {
-	if err := s.Unseal(data, sig); err != nil {
+// Open unseals an encrypted body in place and returns the message.
+func (s *Session) Open(body []byte) ([]byte, error) {
+	sig, msg, err := sealed.Parse(body)
+	if err != nil {
 		return nil, err
 	}
-	return data, nil
+	if err := s.Unseal(msg, sig); err != nil {
+		return nil, err
+	}
+	return msg, nil
 }

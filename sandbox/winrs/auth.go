@@ -45,15 +45,14 @@ type Account struct {
 }
 
 // messageSealer is an established context's message protection, NTLM's
-// or Kerberos': the header is the signature WinRM frames before the
-// sealed bytes ([MS-WSMV] 2.2.9.1).
+// or Kerberos', on whole WinRM bodies ([MS-WSMV] 2.2.9.1): the framing is
+// the same, but what follows the sealed message (RC4-HMAC's padding)
+// differs by mechanism.
 type messageSealer interface {
-	HeaderSize() int
-	// Wrap seals msg in place and returns the header.
-	Wrap(msg []byte) ([]byte, error)
-	// Unwrap verifies and opens data (in place or not) and returns the
-	// message.
-	Unwrap(header, data []byte) ([]byte, error)
+	// Frame seals msg into a multipart/encrypted body.
+	Frame(msg []byte) ([]byte, error)
+	// Open verifies and opens a body and returns the message.
+	Open(body []byte) ([]byte, error)
 }
 
 // connState is per TCP connection: Negotiate authenticates a connection,
@@ -221,7 +220,7 @@ func (s *Server) authenticateNTLM(w http.ResponseWriter, r *http.Request, cs *co
 			return "", authDenied
 		}
 		var session messageSealer
-		if v.Session.Sealing() {
+		if v.Session != nil && v.Session.Sealing() {
 			session = v.Session
 		}
 		cs.established(a.User, session)
@@ -277,7 +276,7 @@ func (s *Server) authenticateKerberos(w http.ResponseWriter, r *http.Request, cs
 func errorToken(err error) []byte {
 	var ke *kerberos.Error
 	if errors.As(err, &ke) {
-		return nil // MERGE: ke.Token
+		return ke.Token
 	}
 	return nil
 }

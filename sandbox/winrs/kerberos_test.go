@@ -1,15 +1,20 @@
 package winrs_test
 
 import (
+	"encoding/base64"
+	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
 
 	"github.com/gsd-deploy/gsd/providers/winrm/kerberos"
+	"github.com/gsd-deploy/gsd/providers/winrm/sealed"
 	"github.com/gsd-deploy/gsd/sandbox/kdc"
 	"github.com/gsd-deploy/gsd/sandbox/sandboxtest"
 	"github.com/gsd-deploy/gsd/sandbox/winrs"
@@ -141,4 +146,89 @@ func TestConformancePywinrmKerberos(t *testing.T) {
 			t.Error("the server did not log why it refused NTLM")
 		}
 	})
+}
+
+// gsd's way in to a domain member: a SPNEGO AP-REQ on the empty message,
+// the AP-REP back in the 200, then sealed messages. A host whose clock is
+// 10 minutes off answers the AP-REQ with 401 and the KRB-ERROR saying so,
+// which the client reads as clock skew; a principal with no account on
+// the host gets the plain 401.
+func TestKerberosHandshake(t *testing.T) {
+	d := startDomain(t)
+	ts := startServerWith(t, echoRunner{}, nil, func(c *winrs.Config) { stock(c); c.Kerberos = d.acceptor })
+	skewed := *d.acceptor
+	skewed.Now = func() time.Time { return time.Now().Add(10 * time.Minute) }
+	late := startServerWith(t, echoRunner{}, nil, func(c *winrs.Config) { stock(c); c.Kerberos = &skewed })
+	client, err := kerberos.NewClient(kerberos.Credentials{Config: d.realm.Config, CCache: d.ccache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	initiate := func() (*kerberos.Initiator, []byte) {
+		t.Helper()
+		init, token, err := client.Initiate("HTTP/"+aesHost, kerberos.InitOptions{SPNEGO: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return init, token
+	}
+	answer := func(resp *http.Response) []byte {
+		t.Helper()
+		scheme, token, _ := strings.Cut(resp.Header.Get("WWW-Authenticate"), " ")
+		raw, err := base64.StdEncoding.DecodeString(token)
+		if scheme != "Negotiate" || err != nil || len(raw) == 0 {
+			t.Fatalf("%d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
+		}
+		return raw
+	}
+
+	init, token := initiate()
+	c := dialRaw(t, ts.httpAddr)
+	resp, _ := c.do("Negotiate "+b64(token), "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("the AP-REQ: %d", resp.StatusCode)
+	}
+	session, err := init.Complete(answer(resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := session.Frame([]byte(envelope(wsmanCreate, "", createBody)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, sealedAnswer := c.do("", sealed.ContentType, body)
+	if resp.StatusCode != 200 || !sealed.IsEncrypted(resp.Header.Get("Content-Type")) {
+		t.Fatalf("a sealed Create: %d %q", resp.StatusCode, sealedAnswer)
+	}
+	if plain, err := session.Open(sealedAnswer); err != nil || !strings.Contains(string(plain), "ShellId") {
+		t.Fatalf("the answer does not open to a Create response: %v %q", err, plain)
+	}
+
+	_, token = initiate()
+	resp, _ = dialRaw(t, late.httpAddr).do("Negotiate "+b64(token), "", nil)
+	if kerr := kerberos.ParseErrorToken(answer(resp)); resp.StatusCode != 401 || kerr == nil || kerr.Kind != kerberos.ClockSkew {
+		t.Errorf("a host 10 minutes ahead: %d, %v", resp.StatusCode, kerr)
+	}
+	if late.count("Kerberos refused") != 1 {
+		t.Error("the host did not log why it refused")
+	}
+
+	if err := d.realm.AddUser("stranger", testPassword); err != nil {
+		t.Fatal(err)
+	}
+	strangerCache := filepath.Join(t.TempDir(), "ccache")
+	if err := d.realm.Kinit("stranger@"+testRealm, testPassword, strangerCache, 0); err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := kerberos.NewClient(kerberos.Credentials{Config: d.realm.Config, CCache: strangerCache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err = stranger.Initiate("HTTP/"+aesHost, kerberos.InitOptions{SPNEGO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = dialRaw(t, ts.httpAddr).do("Negotiate "+b64(token), "", nil)
+	if got := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || !slices.Equal(got, []string{"Negotiate", "Kerberos"}) || ts.count("maps to no account") != 1 {
+		t.Errorf("a principal with no account: %d %q", resp.StatusCode, got)
+	}
 }

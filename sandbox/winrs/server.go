@@ -291,7 +291,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			s.logf("%s request over MaxEnvelopeSize: fault %s", r.RemoteAddr, f.Subcode)
 			s.writeFault(w, seal, "", f)
-		case errors.Is(err, errNotVerified), errors.Is(err, sealed.ErrMalformed):
+		case errors.Is(err, errNotVerified):
 			w.Header().Set("Connection", "close")
 			s.logf("%s 400: %v", r.RemoteAddr, err)
 			http.Error(w, "the encrypted message does not verify", http.StatusBadRequest)
@@ -354,12 +354,7 @@ func (s *Server) readBody(r *http.Request, cs *connState, seal messageSealer) ([
 	if cs.broken {
 		return nil, errNotVerified
 	}
-	sig, data, err := sealed.Parse(raw)
-	if err != nil {
-		cs.broken = true
-		return nil, err
-	}
-	msg, err := seal.Unwrap(sig, data)
+	msg, err := seal.Open(raw)
 	if err != nil {
 		cs.broken = true
 		return nil, fmt.Errorf("%w: %v", errNotVerified, err)
@@ -378,8 +373,9 @@ func (s *Server) write(w http.ResponseWriter, seal messageSealer, status int, so
 		_, _ = w.Write(soap)
 		return
 	}
-	body, err := sealed.Frame(soap, seal.HeaderSize(), seal.Wrap)
+	body, err := seal.Frame(soap)
 	if err != nil {
+		s.logf("500: sealing the answer: %v", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}

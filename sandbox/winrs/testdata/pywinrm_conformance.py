@@ -231,8 +231,12 @@ CASES = [
 
 def case_refused(args):
     """The host refuses this way in (NTLM on a host that denies it) with
-    HTTP 401."""
-    expect_401(protocol(args), "the host let this client in")
+    HTTP 401. requests-ntlm, finding no challenge in the 401 to its
+    NEGOTIATE, stops with StopIteration before pywinrm sees the status."""
+    try:
+        expect_401(protocol(args), "the host let this client in")
+    except StopIteration:
+        pass
 
 
 # Run only when asked for with --only: they expect a refusal.

@@ -118,9 +118,11 @@ def authGSSWinRMEncryptMessage(state, message):
 
 
 def authGSSWinRMDecryptMessage(state, message, header):
-    iov = IOV((IOVBufferType.header, False, header), message, std_layout=False)
+    """Opens a sealed message: header and data together are one wrap
+    token (RFC 4121 with its rotation, or RFC 4757 whose length field
+    covers any padding after the data), so gss_unwrap reads it whole and
+    drops the padding, as pyspnego does for Kerberos."""
     try:
-        gss.unwrap_iov(state.ctx, iov)
+        return gss.unwrap(state.ctx, header + message).message
     except gss.GSSError as e:
         raise _gss_error(e)
-    return iov[1].value
