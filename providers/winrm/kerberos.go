@@ -248,7 +248,7 @@ var (
 	// errNoAPRep: the host accepted the AP-REQ without proving itself.
 	errNoAPRep = errors.New("no AP-REP")
 	// errKerberosRefused: a plain 401 to the AP-REQ.
-	errKerberosRefused = errors.New("Kerberos refused")
+	errKerberosRefused = errors.New("kerberos refused")
 )
 
 // kerberosFailure phrases a Kerberos failure: what went wrong and the
