@@ -40,7 +40,8 @@ type InitOptions struct {
 }
 
 // Acceptor is the server side: it accepts AP-REQs for the principals of
-// its keytab.
+// its keytab, refusing replays (per keytab) and clocks off by more than
+// MaxSkew.
 type Acceptor struct {
 	Keytab *keytab.Keytab
 	// MaxSkew is the clock skew tolerated (5 minutes when 0).
@@ -59,7 +60,8 @@ type Accepted struct {
 	// (with an acceptor subkey), framed as the request's token was.
 	Token []byte
 	// ChannelBindings is the MD5 the authenticator's checksum carried
-	// (nil when the client bound to no channel).
+	// (nil when the client bound to no channel); over TLS it must equal
+	// ChannelBindingsHash of the connection's binding.
 	ChannelBindings []byte
 }
 
