@@ -111,7 +111,7 @@ func sandboxStatus(env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "Sandbox %s (%s), user %s:\n", st.ID, st.Network, st.User)
 	if k := st.Kerberos; k != nil {
-		fmt.Fprintf(env.stdout, "  realm %s, KDC %s %s; %s\n", k.Realm, k.KDC, yesNo(k.Answers(), "answering"), sandbox.KinitCommand(cwd(), st))
+		fmt.Fprintf(env.stdout, "  realm %s, KDC %s; %s\n", k.Realm, yesNo(k.Answers(), k.KDC), sandbox.KinitCommand(cwd(), st))
 	}
 	for _, h := range hosts {
 		state := "stopped"

@@ -62,9 +62,6 @@ type messageSealer interface {
 type connState struct {
 	mu      sync.Mutex
 	pending *ntlm.Pending
-	// spnego: the pending NTLM exchange came wrapped in SPNEGO, and its
-	// answers go back the same way.
-	spnego  bool
 	user    string        // set once authentication succeeded on this connection
 	session messageSealer // the context's sealing, when it can seal
 	// broken is set when a sealed message did not verify: the streams
@@ -98,7 +95,7 @@ func (cs *connState) get() (user string, session messageSealer) {
 func (cs *connState) established(user string, session messageSealer) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	cs.pending, cs.spnego = nil, false
+	cs.pending = nil
 	cs.user, cs.session, cs.broken = user, session, false
 }
 
@@ -191,7 +188,7 @@ func (s *Server) authenticateNTLM(w http.ResponseWriter, r *http.Request, cs *co
 			}
 		}
 		cs.mu.Lock()
-		cs.pending, cs.spnego, cs.user, cs.session, cs.broken = p, wrapped, "", nil, false
+		cs.pending, cs.user, cs.session, cs.broken = p, "", nil, false
 		cs.mu.Unlock()
 		// The caller sends the 401 once it has read the body: HTTP/1.x
 		// may stop body reads after a response is written, and the

@@ -151,8 +151,8 @@ func (s *Server) reaper() {
 	}
 }
 
-// SetCertificate records the HTTPS certificate so NTLM channel bindings
-// can be checked against it.
+// SetCertificate records the HTTPS certificate so NTLM's and Kerberos'
+// channel bindings can be checked against it.
 func (s *Server) SetCertificate(cert *tls.Certificate) error {
 	if cert == nil || len(cert.Certificate) == 0 {
 		return errors.New("winrs: empty certificate")
