@@ -160,7 +160,8 @@ bench-sandbox: wine-prefix
 # module proxy, a copied make build, an unpacked release archive) planning
 # and applying from an empty folder; restart, stop, start, unlock and
 # -skip-unreachable; the JSON event stream against its schema; the live
-# progress in a real terminal (tmux).
+# progress in a real terminal (tmux); the demo over Kerberos (a -kerberos
+# sandbox: HTTP sealed from a kinit's cache, HTTPS from a keytab).
 test-e2e: wine-prefix $(GORELEASER)
 	GSD_E2E=1 GSD_REQUIRE_SANDBOX=1 GSD_WINE_HOME=$(GSD_WINE_HOME) GSD_GORELEASER=$(GORELEASER) $(GO) test -count=1 -timeout=20m -run 'EndToEnd' ./cmd/gsd
 

@@ -160,8 +160,10 @@ func (a *kerberosAuth) describe() mechanism {
 	case a.creds.CCache != "":
 		from = "ticket cache " + a.creds.CCache
 	}
+	who := a.principal()
 	return mechanism{
-		auth:       fmt.Sprintf("Kerberos as %s (%s) for %s", a.principal(), from, a.spn),
+		auth:       fmt.Sprintf("Kerberos as %s (%s) for %s", who, from, a.spn),
+		account:    who,
 		sealedWith: "the Kerberos session key",
 		bound:      "Kerberos bound to it by a channel binding",
 	}

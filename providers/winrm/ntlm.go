@@ -41,7 +41,7 @@ type ntlmAuth struct {
 }
 
 func (a *ntlmAuth) describe() mechanism {
-	return mechanism{auth: "NTLM as " + a.user, sealedWith: "the NTLM session key", bound: "NTLM bound to it by a channel binding"}
+	return mechanism{auth: "NTLM as " + a.user, account: a.user, sealedWith: "the NTLM session key", bound: "NTLM bound to it by a channel binding"}
 }
 
 // authenticate runs NTLM's two legs on c with empty bodies, as pywinrm

@@ -58,6 +58,7 @@ type authenticator interface {
 // reports it.
 type mechanism struct {
 	auth       string // e.g. "Kerberos as gsd@CORP.EXAMPLE for HTTP/web1.corp.example"
+	account    string // who logs in: "CORP\deploy", "gsd@CORP.EXAMPLE"
 	sealedWith string // e.g. "the Kerberos session key (aes256-cts-hmac-sha1-96)"
 	bound      string // over HTTPS: how the handshake is tied to the TLS channel
 	notes      []string

@@ -363,10 +363,10 @@ func (t *Transport) unauthorized(h http.Header) error {
 // who names the account gsd logs in as: the configured user, or for
 // Kerberos from a ticket cache, the cache's principal.
 func (t *Transport) who() string {
-	if a := t.kerberos(); a != nil && t.auth != config.AuthNTLM {
-		return a.principal()
+	if t.pool == nil {
+		return t.user
 	}
-	return t.user
+	return t.pool.auth.describe().account
 }
 
 // mechanismName is the scheme that authenticated the connections.
