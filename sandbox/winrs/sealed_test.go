@@ -49,16 +49,8 @@ func (c *sealedConn) do(authorization, contentType string, body []byte) (*http.R
 
 func dialSealed(t *testing.T, addr string) *sealedConn {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client, err := ntlmssp.NewClient(ntlmssp.SetUserInfo(testUser, testPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &sealedConn{t: t, conn: conn, br: bufio.NewReader(conn), ntlm: client}
+	c := dialRaw(t, addr)
+	client := c.ntlm
 	neg, _ := client.Authenticate(nil, nil)
 	resp, _ := c.do("Negotiate "+base64.StdEncoding.EncodeToString(neg), "", nil)
 	_, token, _ := strings.Cut(resp.Header.Get("WWW-Authenticate"), " ")
