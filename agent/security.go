@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/gsd-deploy/gsd/agent/artifacts"
+	"github.com/gsd-deploy/gsd/agent/internal/wine"
 	"github.com/gsd-deploy/gsd/agent/protocol"
 	"github.com/gsd-deploy/gsd/agent/state"
 	"github.com/gsd-deploy/gsd/agent/winsec"
@@ -21,15 +23,30 @@ func (a *Agent) security() winsec.Host {
 	return winsec.Local()
 }
 
-// gapOf sorts a failure of the host's security calls: one the host cannot
-// make or keep (a system without Windows security, Wine's stubs) becomes
-// a gap to report; any other is an error.
-func gapOf(err error) (gap string, fatal error) {
+// hostForgetsSecurity reports whether this host accepts access lists and
+// account rights without keeping them: Wine, and a system without
+// Windows security, whose folders map to Unix modes as Wine's do. Only
+// there is a setting that does not read back a gap; on Windows proper it
+// means the protection is not in place, and the agent refuses to go on.
+// A variable so that tests can play either host.
+var hostForgetsSecurity = func() bool { return runtime.GOOS != "windows" || wine.Detected() }
+
+// notKept reports whether err is a setting the host accepted and did not
+// keep, on a host known to keep none.
+func notKept(err error) bool {
 	var nk *winsec.NotKeptError
+	return errors.As(err, &nk) && hostForgetsSecurity()
+}
+
+// gapOf sorts a failure of the host's security calls: one the host cannot
+// make (a system without Windows security, Wine's stubs) or, on a host
+// that keeps no access lists, cannot keep becomes a gap to report; any
+// other is an error.
+func gapOf(err error) (gap string, fatal error) {
 	switch {
 	case err == nil:
 		return "", nil
-	case errors.As(err, &nk), errors.Is(err, winsec.ErrUnsupported):
+	case notKept(err), errors.Is(err, winsec.ErrUnsupported):
 		return err.Error(), nil
 	}
 	return "", err
@@ -94,24 +111,23 @@ func (a *Agent) grantAccess(spec protocol.ServiceSpec, binary string) (gaps []st
 			grants = append(grants, grant{filepath.Dir(a.hostPath(f.Path)), winsec.Read})
 		}
 	}
-	var notKept []string
+	var forgotten []string
 	for _, g := range grants {
 		err := winsec.Grant(h, g.dir, sid, g.access)
-		var nk *winsec.NotKeptError
-		if errors.As(err, &nk) {
-			notKept = append(notKept, g.dir)
+		if notKept(err) {
+			forgotten = append(forgotten, g.dir)
 			continue
 		}
 		gap, err := gapOf(err)
 		if err != nil {
 			return nil, fmt.Errorf("letting %s use %s: %w", spec.Account.Name, g.dir, err)
 		}
-		if gap != "" && !slices.Contains(gaps, gap) {
-			gaps = append(gaps, "service account access not applied on this host: "+gap)
+		if msg := "service account access not applied on this host: " + gap; gap != "" && !slices.Contains(gaps, msg) {
+			gaps = append(gaps, msg)
 		}
 	}
-	if len(notKept) > 0 {
-		gaps = append(gaps, fmt.Sprintf("this host keeps no access lists, so %s's access to %s is not in place", spec.Account.Name, strings.Join(notKept, ", ")))
+	if len(forgotten) > 0 {
+		gaps = append(gaps, fmt.Sprintf("this host keeps no access lists, so %s's access to %s is not in place", spec.Account.Name, strings.Join(forgotten, ", ")))
 	}
 	return gaps, nil
 }

@@ -319,6 +319,26 @@ func TestPlantedRootIsTakenBackAndReported(t *testing.T) {
 	s.close()
 }
 
+// A root whose access list the host accepts and does not keep is a gap
+// on Wine, which keeps none, and reported in facts; on Windows proper the
+// protection is not in place, and the agent refuses to work in the root.
+func TestRootAccessNotKeptIsRefusedOnWindows(t *testing.T) {
+	defer func(was func() bool) { hostForgetsSecurity = was }(hostForgetsSecurity)
+	for _, onWine := range []bool{false, true} {
+		a, fake := newTestAgent(t, testfs.TempDir(t))
+		fake.sec.Forgets = true
+		hostForgetsSecurity = func() bool { return onWine }
+		err := a.secureRoot()
+		var nk *winsec.NotKeptError
+		switch {
+		case onWine && (err != nil || a.rootGap == ""):
+			t.Errorf("on Wine: err %v, gap %q; want a gap", err, a.rootGap)
+		case !onWine && !errors.As(err, &nk):
+			t.Errorf("on Windows: err %v; want the access list not kept", err)
+		}
+	}
+}
+
 // The service manager's refusals are explained with the host, the
 // service, the code and the fix.
 func TestSCMErrorsAreExplained(t *testing.T) {

@@ -21,8 +21,6 @@ const (
 	// again; the Task Scheduler's shortest.
 	DefaultRetryInterval = time.Minute
 	maxTaskInterval      = 31 * 24 * time.Hour
-	// TasksDir is where the agent keeps each task's files.
-	TasksDir = `C:\ProgramData\gsd\tasks`
 )
 
 // Task if_running values.
@@ -139,10 +137,6 @@ func (c *Config) Task(name string) *Task {
 	}
 	return nil
 }
-
-// DefaultTaskDir is a task's own folder on its hosts, its working folder
-// unless work_dir says otherwise.
-func DefaultTaskDir(task string) string { return TasksDir + `\` + task }
 
 func (l *loader) decodeTasks(cfg *Config) []*Task {
 	var out []*Task

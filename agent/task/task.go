@@ -200,7 +200,7 @@ func (h *Handler) Apply(name string, rec releases.Record, effect string, prev *s
 	for _, g := range []struct {
 		dir    string
 		access winsec.Access
-	}{{h.dir(name), winsec.Read}, {workDir, winsec.Modify}, {cfg.LogDir, winsec.Modify}} {
+	}{{filepath.Dir(program), winsec.ReadExecute}, {h.dir(name), winsec.Read}, {workDir, winsec.Modify}, {cfg.LogDir, winsec.Modify}} {
 		if gap, err := h.Host.Grant(g.dir, full.Account.Name, g.access); err != nil {
 			return nil, nil, err
 		} else if gap != "" {

@@ -215,9 +215,11 @@ func TestTaskLifecycle(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(root, "tasks", "nightly", "task.json")); !strings.Contains(string(b), `"REPORT_MODE": "nightly"`) {
 		t.Errorf("task.json: %s", b)
 	}
-	// Its account reads its folder (task.json) and writes its logs and its
-	// working folder, which the root keeps from every other account.
-	for dir, access := range map[string]winsec.Access{filepath.Join(root, "tasks", "nightly"): winsec.Read, filepath.Join(root, "tasks", "nightly", "logs"): winsec.Modify, filepath.Join(root, "tasks", "nightly", "work"): winsec.Modify} {
+	// Its account runs its program, reads its folder (task.json) and writes
+	// its logs and its working folder, which the root keeps from every
+	// other account.
+	program, _ := h.Host.Artifact(spec.Artifact)
+	for dir, access := range map[string]winsec.Access{filepath.Dir(program): winsec.ReadExecute, filepath.Join(root, "tasks", "nightly"): winsec.Read, filepath.Join(root, "tasks", "nightly", "logs"): winsec.Modify, filepath.Join(root, "tasks", "nightly", "work"): winsec.Modify} {
 		if f, _ := sec.Folder(dir); !winsec.Grants(f, reportsSID, access) {
 			t.Errorf("%s: %s", dir, sec.Entries())
 		}

@@ -114,13 +114,6 @@ type ManagedStatus struct {
 // Windows security, or a Windows (or Wine) without the function.
 var ErrUnsupported = errors.New("not supported on this host")
 
-// GapError is a protection the host accepted but did not keep, as Wine
-// accepts access lists and rights and keeps neither. The agent reports it
-// as a gap in facts; on Windows proper the same mismatch is an error.
-type GapError struct{ Detail string }
-
-func (e *GapError) Error() string { return e.Detail }
-
 // ServiceSID is the SID of a service's virtual account, NT SERVICE\name:
 // S-1-5-80- followed by the SHA-1 of the upper-cased name in UTF-16LE, as
 // five little-endian numbers. Windows derives it the same way, so it is

@@ -31,9 +31,7 @@ func Spec(t *config.Task, art *build.Artifact) protocol.TaskSpec {
 		Disabled:    !t.Enabled,
 		Triggers:    []protocol.Trigger{},
 	}
-	if t.WorkDir != "" && !strings.EqualFold(t.WorkDir, config.DefaultTaskDir(t.Name)) {
-		s.Dir = t.WorkDir
-	}
+	s.Dir = t.WorkDir
 	for _, tr := range t.Triggers {
 		s.Triggers = append(s.Triggers, protocol.Trigger{Kind: tr.Kind, At: tr.At, Days: tr.Days, EveryMS: tr.Every.Milliseconds()})
 	}

@@ -61,6 +61,9 @@ type Fake struct {
 	// AnyUser makes every user name not added resolve, as an existing
 	// user whose password is not checked, for tests about other things.
 	AnyUser bool
+	// Forgets makes the host accept access lists and account rights and
+	// keep neither, as Wine does: they are not there when read back.
+	Forgets bool
 	// Calls records AddRight and RemoveRight as "add SID RIGHT" and
 	// "remove SID RIGHT", and each privilege enabled as "enable NAME".
 	Calls []string
@@ -125,7 +128,7 @@ func (f *Fake) AddRight(sid, right string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Calls = append(f.Calls, "add "+sid+" "+right)
-	if !slices.Contains(f.rights[sid], right) {
+	if !f.Forgets && !slices.Contains(f.rights[sid], right) {
 		f.rights[sid] = append(f.rights[sid], right)
 	}
 	return nil
@@ -245,6 +248,9 @@ func (f *Fake) CreateFolder(path string, folder winsec.Folder) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.Forgets {
+		return nil
+	}
 	if folder.Owner == "" {
 		folder.Owner = winsec.SIDAdministrators
 	}
@@ -324,6 +330,9 @@ func (f *Fake) SetFolder(path string, folder winsec.Folder) error {
 	}
 	if folder.Owner == "" {
 		folder.Owner = cur.Owner
+	}
+	if f.Forgets {
+		return nil
 	}
 	folder.Entries = slices.Clone(folder.Entries)
 	f.folders[key(path)] = folder
