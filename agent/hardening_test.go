@@ -540,3 +540,27 @@ func TestActivateLeavesUnmanagedServiceAlone(t *testing.T) {
 	s.deploy("e3", nativeSpec("api", res.SHA256, "2"), protocol.EffectNone)
 	s.close()
 }
+
+// An agent that died while undoing the first activation of a service
+// (no release before) leaves a journal rolling back; the recovery stops
+// the new release, as the dead agent was doing, and never starts it.
+func TestInterruptedUndoOfNewServiceStopsIt(t *testing.T) {
+	root := testfs.TempDir(t)
+	a0, _ := newTestAgent(t, root)
+	s0 := startSession(t, a0)
+	art := s0.stage("st", "api.exe", []byte("bin"), 10).SHA256
+	staged := s0.stageRelease("sr", nativeSpec("api", art, "1"))
+	s0.close()
+	j := &state.Journal{ID: "old", Kind: protocol.KindService, Name: "api", To: staged, Effect: protocol.EffectStart, RollingBack: true}
+	if err := j.Save(state.Layout{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	a, fake := newTestAgent(t, root)
+	s := startSession(t, a)
+	s.call("r", protocol.OpRecoverJournal, nil, nil)
+	s.close()
+	if got := fake.load()["api"]; got == nil || got.State != StateStopped {
+		t.Fatalf("service after the recovery: %+v, want installed and stopped", got)
+	}
+	assertNoJournal(t, root)
+}

@@ -130,6 +130,22 @@ func (k handlerKind) landed(*Agent, *state.Journal) bool { return false }
 // resource that failed disabled, whatever it got to.
 func (k handlerKind) neverCreated(*Agent, string) bool { return false }
 
+// forgetFailedFirst drops the record a failed first activation left: a
+// disabled task or rule recorded as the release the plan wants would
+// never be planned again. A rule or task gsd made carries gsd's mark, so
+// the next apply takes it up again.
+func (k handlerKind) forgetFailedFirst(a *Agent, name string) (bool, error) {
+	st, err := a.loadState()
+	if err != nil {
+		return false, err
+	}
+	if st.Resource(k.kind, name) == nil {
+		return true, nil
+	}
+	st.DropResource(k.kind, name)
+	return true, st.Save(a.layout)
+}
+
 func (k handlerKind) switchTo(a *Agent, j *state.Journal, id string, rec releases.Record, effect string, emit progressFunc) (*protocol.ActivateResult, error) {
 	st, err := a.loadState()
 	if err != nil {

@@ -137,7 +137,10 @@ func TestHandlerKindReleases(t *testing.T) {
 }
 
 // TestHandlerKindNewResourceFails: a new resource whose first release
-// fails is left disabled, as a new service is left stopped.
+// fails, and cannot even be put in place disabled (as Windows refuses a
+// task whose password is wrong), is forgotten: the journal ends instead
+// of holding every later lock of the host, and the next apply makes the
+// resource again.
 func TestHandlerKindNewResourceFails(t *testing.T) {
 	root := testfs.TempDir(t)
 	notes := &noteHandler{notes: map[string]string{}}
@@ -146,12 +149,20 @@ func TestHandlerKindNewResourceFails(t *testing.T) {
 	defer s.close()
 	var rel protocol.StageReleaseResult
 	s.call("1", protocol.OpStageRelease, noteArgs("memo", "fail"), &rel)
-	ev := s.callErr("2", protocol.OpActivate, protocol.ActivateArgs{Kind: "note", Name: "memo", Release: rel.ID, Effect: protocol.EffectNone}, protocol.CodeFailed)
-	if !strings.Contains(ev.Error.Message, "returning to "+rel.ID+" failed too") {
+	ev := s.callErr("2", protocol.OpActivate, protocol.ActivateArgs{Kind: "note", Name: "memo", Release: rel.ID, Effect: protocol.EffectNone}, protocol.CodeActivationFailed)
+	if !strings.Contains(ev.Error.Message, "could not be disabled either") || !strings.Contains(ev.Error.Message, "the next apply makes it again") {
 		t.Fatalf("got %s", ev.Error.Message)
 	}
-	// The journal stays for the next agent, which tries again.
-	if j, _ := state.LoadJournal(state.Layout{Root: root}); j == nil || j.Kind != "note" {
-		t.Fatalf("journal: %+v", j)
+	if j, _ := state.LoadJournal(state.Layout{Root: root}); j != nil {
+		t.Fatalf("journal left: %+v", j)
+	}
+	if facts, _ := a.Facts(); len(facts.Resources) != 0 {
+		t.Fatalf("a failed first release is still recorded: %+v", facts.Resources)
+	}
+	// The fixed release goes in on the next try.
+	s.call("3", protocol.OpStageRelease, noteArgs("memo", "hello"), &rel)
+	s.call("4", protocol.OpActivate, protocol.ActivateArgs{Kind: "note", Name: "memo", Release: rel.ID, Effect: protocol.EffectNone}, nil)
+	if notes.notes["memo"] != "hello" {
+		t.Fatalf("host %v", notes.notes)
 	}
 }

@@ -40,6 +40,21 @@ type resourceKind interface {
 	// remove deletes the resource and what gsd keeps of it, and reports
 	// whether there was anything to delete.
 	remove(a *Agent, name string, timeoutMS int64, emit progressFunc) (bool, error)
+	// forgetFailedFirst drops the record of a resource whose first
+	// activation failed and was stopped, when that record would make the
+	// next plan take it for in place; the next apply then makes it again.
+	// It reports whether it forgot.
+	forgetFailedFirst(a *Agent, name string) (bool, error)
+}
+
+// undoTarget is the release a failed activation returns to, and how: the
+// release before, restarted; or, with none other (a first activation, or
+// one of the release already current), the new release, stopped.
+func undoTarget(j *state.Journal) (target, effect string) {
+	if j.From == "" || j.From == j.To {
+		return j.To, protocol.EffectStop
+	}
+	return j.From, protocol.EffectRestart
 }
 
 func (a *Agent) kinds() map[string]resourceKind {
@@ -181,11 +196,10 @@ func (a *Agent) revert(j *state.Journal, k resourceKind, cause error, emit progr
 	if err := j.Save(a.layout); err != nil {
 		return errors.Join(cause, err)
 	}
-	target, effect := j.From, protocol.EffectRestart
-	if target == "" || target == j.To {
+	target, effect := undoTarget(j)
+	if effect == protocol.EffectStop {
 		// Nothing else to return to: the new release stays, stopped; or,
 		// if the service was never created, there is nothing to stop.
-		target, effect = j.To, protocol.EffectStop
 		if k.neverCreated(a, j.Name) {
 			if err := state.FinishJournal(a.layout); err != nil {
 				return errors.Join(cause, err)
@@ -194,21 +208,48 @@ func (a *Agent) revert(j *state.Journal, k resourceKind, cause error, emit progr
 		}
 	}
 	emit(fmt.Sprintf("%s %s: activating %s failed (%v); returning to %s", j.Kind, j.Name, j.To, cause, target), nil)
-	rec, err := a.releases.Get(target)
-	if err == nil {
-		_, err = k.switchTo(a, j, target, rec, effect, emit)
-	}
+	what, err := a.returnFrom(j, k, emit)
 	if err != nil {
 		return fmt.Errorf("%s %s: activating %s failed: %w; returning to %s failed too: %v (the next apply tries again)", j.Kind, j.Name, j.To, cause, target, err)
 	}
 	if err := state.FinishJournal(a.layout); err != nil {
 		return errors.Join(cause, err)
 	}
-	what := "is back on " + target
-	if effect == protocol.EffectStop {
-		what = "is stopped (it had no release before)"
-	}
 	return &opError{code: protocol.CodeActivationFailed, err: fmt.Errorf("%s %s: activating %s failed: %w; it %s", j.Kind, j.Name, j.To, cause, what)}
+}
+
+// returnFrom switches a resource whose activation failed (or was cut off
+// while it was being undone) to undoTarget's release, and says what it
+// is now. A first activation of a kind that forgets it (see
+// forgetFailedFirst) ends even when the stop fails too, so that a
+// resource Windows refuses outright (a task whose password is wrong)
+// cannot hold the host's journal for ever. An error keeps the journal.
+func (a *Agent) returnFrom(j *state.Journal, k resourceKind, emit progressFunc) (string, error) {
+	target, effect := undoTarget(j)
+	rec, err := a.releases.Get(target)
+	if err == nil {
+		_, err = k.switchTo(a, j, target, rec, effect, emit)
+	}
+	if j.From == "" {
+		forgot, ferr := k.forgetFailedFirst(a, j.Name)
+		switch {
+		case ferr != nil:
+			return "", errors.Join(err, ferr)
+		case forgot && err != nil:
+			return fmt.Sprintf("could not be disabled either (%v); gsd forgets it, and the next apply makes it again", err), nil
+		case forgot:
+			return "is disabled, and the next apply makes it again (it had no release before)", nil
+		}
+	}
+	switch {
+	case err != nil:
+		return "", err
+	case effect == protocol.EffectStop && j.From == "":
+		return "is stopped (it had no release before)", nil
+	case effect == protocol.EffectStop:
+		return "is stopped", nil
+	}
+	return "is back on " + target, nil
 }
 
 // goingAway reports whether a service is marked for deletion: Windows
@@ -223,6 +264,10 @@ func (a *Agent) goingAway(name string, obs Observed) bool {
 
 // neverCreated: the service manager has no such service (or one going
 // away) and gsd holds no release of it.
+// forgetFailedFirst keeps a service's record: its new release stays,
+// stopped, with its logs to look at, and the plan sees it is not running.
+func (serviceKind) forgetFailedFirst(*Agent, string) (bool, error) { return false, nil }
+
 func (serviceKind) neverCreated(a *Agent, name string) bool {
 	obs, err := a.opts.Services.Query(name)
 	if err != nil || (obs.Installed && !a.goingAway(name, obs)) {
@@ -271,20 +316,25 @@ func (a *Agent) recoverJournal(_ context.Context, emit progressFunc) (*state.Jou
 		a.restoreDependents(emit)
 		return j, nil
 	}
-	target, effect := j.To, j.Effect
-	back := (j.RollingBack || j.OnInterrupt == protocol.OnFailureRollback) && j.From != "" && j.From != j.To
-	if back {
-		target, effect = j.From, protocol.EffectRestart
-		emit(fmt.Sprintf("returning %s %s to %s: an agent died while activating %s", j.Kind, j.Name, j.From, j.To), nil)
+	if j.RollingBack || (j.OnInterrupt == protocol.OnFailureRollback && j.From != "" && j.From != j.To) {
+		// The same return as the dead agent's: to the release before,
+		// or, with none, the new one stopped, never started again.
+		target, _ := undoTarget(j)
+		emit(fmt.Sprintf("returning %s %s to %s: an agent died while activating %s", j.Kind, j.Name, target, j.To), nil)
+		what, err := a.returnFrom(j, k, emit)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", j.Kind, j.Name, err)
+		}
+		emit(fmt.Sprintf("%s %s %s", j.Kind, j.Name, what), nil)
 	} else {
 		emit(fmt.Sprintf("finishing the activation of %s on %s %s that an agent left unfinished", j.To, j.Kind, j.Name), nil)
-	}
-	rec, err := a.releases.Get(target)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", j.Kind, j.Name, err)
-	}
-	if _, err := k.switchTo(a, j, target, rec, effect, emit); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", j.Kind, j.Name, err)
+		rec, err := a.releases.Get(j.To)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", j.Kind, j.Name, err)
+		}
+		if _, err := k.switchTo(a, j, j.To, rec, j.Effect, emit); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", j.Kind, j.Name, err)
+		}
 	}
 	if err := state.FinishJournal(a.layout); err != nil {
 		return nil, err
