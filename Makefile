@@ -189,6 +189,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./config
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./agent/protocol
 	$(GO) test -run='^$$' -fuzz=FuzzParseRecords -fuzztime=$(FUZZTIME) ./agent/eventlog
+	$(GO) test -run='^$$' -fuzz=FuzzAccept -fuzztime=$(FUZZTIME) ./providers/winrm/kerberos
+	$(GO) test -run='^$$' -fuzz=FuzzComplete -fuzztime=$(FUZZTIME) ./providers/winrm/kerberos
+	$(GO) test -run='^$$' -fuzz=FuzzUnwrap -fuzztime=$(FUZZTIME) ./providers/winrm/kerberos
 
 # Benchmarks print as a table: one row per benchmark, its metrics beside
 # it. Ratios are measured inside one run, so shared-machine noise cancels.

@@ -141,6 +141,11 @@ func (a *applyArgs) run(env *cliEnv) (applyResult, error) {
 			return res, fmt.Errorf("%s: %w", paths[0], err)
 		}
 		paths = nil
+		// A saved plan is applied as it was made: what it selected was
+		// chosen when it was made.
+		if len(a.sel.targets) > 0 || len(a.sel.hostNames) > 0 || a.sel.skipUnreachable {
+			return res, errors.New("-target, -host and -skip-unreachable choose what a plan covers, and a saved plan is applied as it was made; pass them to gsd plan -out instead")
+		}
 		// A saved plan is applied in the environment it was made for.
 		switch {
 		case a.cf.env == "":
@@ -278,15 +283,13 @@ func planFor(ctx context.Context, env *cliEnv, cfg *config.Config, sel *selectFl
 	}
 	desiredCfg := cfg
 	if mode == "destroy" {
-		desiredCfg = cfg.Without(targets)
-		if targets != nil {
-			// Destroying a service must not take what depends on it
-			// along unasked, nor what it depends on: only the names given.
-			targets = nil
-			for _, t := range sel.targets {
-				targets = append(targets, strings.TrimPrefix(strings.TrimPrefix(t, "service."), "task."))
-			}
+		// Destroying a service must not take what depends on it along
+		// unasked, nor what it depends on: only the names given (a
+		// for_each block's services included).
+		if targets, err = sel.named(cfg); err != nil {
+			return nil, err
 		}
+		desiredCfg = cfg.Without(targets)
 	}
 	results := readHosts(ctx, hosts, dialFactsToPlan(agent, desiredCfg), sel.parallelism)
 	var skipped []plan.SkippedHost

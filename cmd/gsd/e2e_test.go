@@ -175,6 +175,10 @@ service "hello" {
 	if out = e.run(1, "apply", "stale.plan"); !strings.Contains(out, "the saved plan is stale") {
 		t.Errorf("stale plan:\n%s", out)
 	}
+	// Nor is what would choose another plan than the one saved.
+	if out = e.run(1, "apply", "-target", "service.hello", "stale.plan"); !strings.Contains(out, "a saved plan is applied as it was made") {
+		t.Errorf("saved plan with -target:\n%s", out)
+	}
 
 	// Without a terminal, apply refuses to ask.
 	if out = e.run(1, "apply"); !strings.Contains(out, "no terminal to confirm on") {

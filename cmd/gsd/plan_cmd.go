@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -79,8 +80,9 @@ func (s *selectFlags) hosts(cfg *config.Config) ([]*config.Host, error) {
 // services returns the targeted services with everything they depend
 // on, or nil when there is no -target.
 func (s *selectFlags) services(cfg *config.Config) ([]string, error) {
-	if len(s.targets) == 0 {
-		return nil, nil
+	named, err := s.named(cfg)
+	if named == nil || err != nil {
+		return named, err
 	}
 	seen := map[string]bool{}
 	var add func(name string)
@@ -97,33 +99,8 @@ func (s *selectFlags) services(cfg *config.Config) ([]string, error) {
 			}
 		}
 	}
-	for _, t := range s.targets {
-		if name, ok := strings.CutPrefix(t, "task."); ok {
-			if cfg.Task(name) == nil {
-				return nil, fmt.Errorf("-target %s: no such task in the configuration", t)
-			}
-			add(name)
-			continue
-		}
-		name, ok := strings.CutPrefix(t, "service.")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("-target %s: write service.NAME or task.NAME", t)
-		}
-		if cfg.Service(name) != nil {
-			add(name)
-			continue
-		}
-		// A for_each block stands for all its services.
-		found := false
-		for _, svc := range cfg.Services {
-			if svc.Key != "" && svc.Block == name {
-				add(svc.Name)
-				found = true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("-target %s: no such service in the configuration", t)
-		}
+	for _, n := range named {
+		add(n)
 	}
 	out := make([]string, 0, len(seen))
 	for n := range seen {
@@ -131,6 +108,44 @@ func (s *selectFlags) services(cfg *config.Config) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// named returns the services and tasks -target names, a for_each block
+// standing for all its services, or nil when there is no -target.
+func (s *selectFlags) named(cfg *config.Config) ([]string, error) {
+	if len(s.targets) == 0 {
+		return nil, nil
+	}
+	var out []string
+	for _, t := range s.targets {
+		if name, ok := strings.CutPrefix(t, "task."); ok {
+			if cfg.Task(name) == nil {
+				return nil, fmt.Errorf("-target %s: no such task in the configuration", t)
+			}
+			out = append(out, name)
+			continue
+		}
+		name, ok := strings.CutPrefix(t, "service.")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("-target %s: write service.NAME or task.NAME", t)
+		}
+		if cfg.Service(name) != nil {
+			out = append(out, name)
+			continue
+		}
+		found := false
+		for _, svc := range cfg.Services {
+			if svc.Key != "" && svc.Block == name {
+				out = append(out, svc.Name)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("-target %s: no such service in the configuration", t)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // loadStrict loads the configuration as plan and apply need it: every

@@ -202,7 +202,12 @@ func servicePlan(svc *config.Service, hosts []*config.Host, results map[string]h
 	}
 	if len(work) > 0 {
 		sort.Strings(work)
-		p.Rollouts = []*plan.Rollout{plan.RolloutOf(svc, work)}
+		ro := plan.RolloutOf(svc, work)
+		// The canary still goes first and its failure stops the rest, but
+		// these commands have no -continue: a pause would hold them at
+		// the canary for good, and running them again would only redo it.
+		ro.CanaryPause = false
+		p.Rollouts = []*plan.Rollout{ro}
 	}
 	return p, missing
 }

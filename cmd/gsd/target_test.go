@@ -26,7 +26,13 @@ func TestTargetForEachBlock(t *testing.T) {
 			t.Errorf("-target %s: %v %v, want %v", target, got, err, want)
 		}
 	}
-	sel := selectFlags{targets: []string{"service.work"}}
+	// gsd destroy takes the names alone, a for_each block's services
+	// included, not what they depend on.
+	sel := selectFlags{targets: []string{"service.worker"}}
+	if got, err := sel.named(cfg); err != nil || !slices.Equal(got, []string{"worker-billing", "worker-orders"}) {
+		t.Errorf("named -target service.worker: %v %v", got, err)
+	}
+	sel = selectFlags{targets: []string{"service.work"}}
 	if _, err := sel.services(cfg); err == nil {
 		t.Error("-target service.work was accepted")
 	}
