@@ -63,6 +63,9 @@ func (l *loader) decodeKerberos(ev *evaluator, d *hostDecl, w *winrmShape, c *Wi
 		case r != strings.ToUpper(r):
 			ev.warnf(w.Realm.Range(), "Realm not in capitals", "%s is %q, but realms are compared case by case and a domain's realm is its DNS name in capitals (%q); the KDC will not know %q unless it was made so.", what("realm"), r, strings.ToUpper(r), r)
 		}
+		if absent(w.User) {
+			ev.errorf(w.Realm.Range(), "realm without user", "Host %q winrm names a realm but no user: realm is the realm of user, and a ticket cache carries its own (the realm of the kinit). Remove realm, or set user and password (or keytab) to log in as user@%s.", name, strings.ToUpper(r))
+		}
 	}
 	if p, ok := ev.str(w.KRB5Conf, what("krb5_conf")); ok {
 		c.KRB5Conf = resolvePath(d.file.dir, p)

@@ -97,7 +97,9 @@ func TestKerberosFilesChecked(t *testing.T) {
     user = "deploy@CORP.EXAMPLE"
     keytab = "krb5.conf"`, "Invalid keytab", "ktutil"},
 		{"realm not in krb5.conf", `auth = "kerberos"
+    user = "deploy"
     realm = "LAB.EXAMPLE"
+    keytab = "lab.keytab"
     krb5_conf = "krb5.conf"`, "Realm unknown to krb5.conf", `no KDC for the realm LAB.EXAMPLE (it knows "CORP.EXAMPLE")`},
 		{"no krb5.conf", `auth = "kerberos"
     krb5_conf = "missing.conf"`, "Cannot read krb5.conf", "missing.conf"},
@@ -107,6 +109,7 @@ func TestKerberosFilesChecked(t *testing.T) {
 				"krb5.conf":     testKRB5Conf,
 				"deploy.keytab": testKeytab(t, "deploy", "CORP.EXAMPLE"),
 				"other.keytab":  testKeytab(t, "builder", "CORP.EXAMPLE"),
+				"lab.keytab":    testKeytab(t, "deploy", "LAB.EXAMPLE"),
 				"main.hcl": winrmHost("web1", "web1.corp.example", tc.body+`
     password = null`),
 			}, Options{})

@@ -43,6 +43,11 @@ func (t *Transport) authenticator(host *config.Host) (authenticator, error) {
 	n := &negotiateAuth{krb: krb}
 	if cfg.User != "" && cfg.Password.Value != "" && cfg.Keytab == "" {
 		n.ntlm = ntlm
+		if cfg.Realm != "" && !strings.ContainsAny(cfg.User, `@\`) {
+			// The realm says whose account it is; Windows takes
+			// user@realm (a UPN) as the user name of an NTLM logon.
+			n.ntlm = &ntlmAuth{user: cfg.User + "@" + cfg.Realm, password: cfg.Password.Value}
+		}
 	}
 	return n, nil
 }
@@ -57,47 +62,85 @@ func (t *Transport) sealHeaderSize() int {
 }
 
 // kerberosAuth authenticates connections with Kerberos in SPNEGO, as
-// Windows' Negotiate does in a domain. One client serves every
-// connection, so service tickets are fetched once and reused; each
-// connection gets its own AP-REQ, and with it its own session keys.
+// Windows' Negotiate does in a domain. One login serves every connection
+// of every host with the same credentials, so the KDC sees one login a
+// run and service tickets are fetched once and reused; each connection
+// gets its own AP-REQ, and with it its own session keys.
 type kerberosAuth struct {
 	t     *Transport
 	spn   string
 	creds kerberos.Credentials
 
-	mu     sync.Mutex
-	client *kerberos.Client
+	mu    sync.Mutex
+	login *kerberosLogin
 }
 
-// login returns the client, logging in on first use. A failed login is
-// tried again on the next connection: a kinit in between may mend it.
-func (a *kerberosAuth) login() (*kerberos.Client, error) {
+// kerberosLogin is one identity's client, shared by the process's
+// transports. refused keeps the KDC's refusal of its password or keytab:
+// asking again for every host would only count towards the domain's
+// lockout threshold.
+type kerberosLogin struct {
+	client *kerberos.Client
+
+	mu      sync.Mutex
+	refused error
+}
+
+var (
+	kerberosLoginsMu sync.Mutex
+	kerberosLogins   = map[kerberos.Credentials]*kerberosLogin{}
+)
+
+// loggedIn returns the shared login of the transport's credentials. A
+// client that could not be made is tried again on the next connection:
+// a kinit in between may mend it.
+func (a *kerberosAuth) loggedIn() (*kerberosLogin, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.client != nil {
-		return a.client, nil
+	if a.login != nil {
+		return a.login, nil
+	}
+	kerberosLoginsMu.Lock()
+	defer kerberosLoginsMu.Unlock()
+	if l := kerberosLogins[a.creds]; l != nil {
+		a.login = l
+		return l, nil
 	}
 	c, err := kerberos.NewClient(a.creds)
 	if err != nil {
 		return nil, err
 	}
-	a.client = c
-	return c, nil
+	a.login = &kerberosLogin{client: c}
+	kerberosLogins[a.creds] = a.login
+	return a.login, nil
 }
 
 // start gets a service ticket and makes the first token: everything
 // before a byte goes to the host, so Negotiate can still choose NTLM when
 // it fails.
 func (a *kerberosAuth) start(cert *x509.Certificate) (*kerberos.Initiator, []byte, error) {
-	client, err := a.login()
+	l, err := a.loggedIn()
 	if err != nil {
 		return nil, nil, err
+	}
+	l.mu.Lock()
+	refused := l.refused
+	l.mu.Unlock()
+	if refused != nil {
+		return nil, nil, refused
 	}
 	opts := kerberos.InitOptions{SPNEGO: true}
 	if cert != nil {
 		opts.ChannelBindings = channelBindings(cert)
 	}
-	return client.Initiate(a.spn, opts)
+	init, token, err := l.client.Initiate(a.spn, opts)
+	var ke *kerberos.Error
+	if errors.As(err, &ke) && ke.Kind == kerberos.BadCredentials {
+		l.mu.Lock()
+		l.refused = err
+		l.mu.Unlock()
+	}
+	return init, token, err
 }
 
 func (a *kerberosAuth) authenticate(ctx context.Context, p *connPool, c *authConn, cert *x509.Certificate) (securityContext, error) {
@@ -142,8 +185,8 @@ func (a *kerberosAuth) principal() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
-	case a.client != nil:
-		return a.client.Principal()
+	case a.login != nil:
+		return a.login.client.Principal()
 	case a.creds.User != "":
 		return a.creds.User
 	}
@@ -307,7 +350,7 @@ func (t *Transport) kerberosHandshakeFailure(h *handshakeError) error {
 		spn = a.spn
 	}
 	if h.status == http.StatusUnauthorized && !strings.Contains(h.offers, "Negotiate") && !strings.Contains(h.offers, "Kerberos") {
-		return transport.Errorf(transport.ErrAuth, `%s does not offer Kerberos (it offers %s): enable Negotiate there (winrm set winrm/config/service/auth @{Kerberos="true"})`, t.addr, h.offers)
+		return transport.Errorf(transport.ErrAuth, `%s does not offer Kerberos (it offers %s): enable it there (winrm set winrm/config/service/auth @{Kerberos="true";Negotiate="true"})`, t.addr, h.offers)
 	}
 	if h.status == http.StatusUnauthorized {
 		return transport.Errorf(transport.ErrAuth, `%s refused gsd's Kerberos ticket for %s without saying why (HTTP 401): the account may not use WinRM on that host, or the host's keys for %s do not match the KDC's (setspn -Q %s shows which account holds it)`, t.addr, spn, spn, spn)

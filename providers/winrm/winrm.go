@@ -202,13 +202,6 @@ func New(host *config.Host, opts Options) (*Transport, error) {
 // key (plain HTTP), as opposed to inside TLS or in clear.
 func (t *Transport) Encrypted() bool { return t.seal }
 
-// HTTPS reports whether the transport speaks TLS.
-func (t *Transport) HTTPS() bool { return t.https }
-
-// Auth is the authentication scheme configured: "basic", "ntlm",
-// "kerberos" or "negotiate".
-func (t *Transport) Auth() string { return t.auth }
-
 // BytesSent counts request bodies sent to the host, Receive polls
 // included.
 func (t *Transport) BytesSent() int64 { return t.sent.Load() }

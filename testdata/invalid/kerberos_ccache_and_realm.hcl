@@ -26,6 +26,7 @@ variable "pw" {
 }
 # ERROR: 5:14 Ticket cache not in a file
 # WARNING: 6:14 Realm not in capitals
+# ERROR: 6:14 realm without user
 # ERROR: 15:16 Realm given twice
 # ERROR: 17:16 ccache with a login
 # ERROR: 18:16 Invalid spn
